@@ -1,0 +1,86 @@
+"""Every model call of every node goes through here: one place that times the call, reads
+or counts its tokens, prices it and writes its :class:`~colm_graph.ledger.CallRecord`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import merge_configs
+
+from .ledger import CallRecord, call_cost_usd, estimate_tokens
+from .pool import ModelPool, PoolEntry
+
+__all__ = ["call_model", "acall_model", "message_text"]
+
+
+def message_text(message: BaseMessage) -> str:
+    """Text of a message whose content is a string or a list of content blocks."""
+    return message.text if isinstance(message.text, str) else str(message.content)
+
+
+def _prompt_text(messages: Sequence[BaseMessage]) -> str:
+    return "\n".join(message_text(m) for m in messages)
+
+
+def _call_config(entry: PoolEntry, config: RunnableConfig | None, node: str, role: str,
+                 round_: int) -> RunnableConfig:
+    extra: RunnableConfig = {
+        "tags": [f"colm:{role}", f"tier:{entry.tier}", f"model:{entry.name}"],
+        "metadata": {"colm_node": node, "colm_role": role, "colm_tier": entry.tier,
+                     "colm_model": entry.name, "colm_round": round_},
+    }
+    return merge_configs(config, extra) if config else extra
+
+
+def _record(entry: PoolEntry, reply: AIMessage, messages: Sequence[BaseMessage], *,
+            node: str, role: str, round_: int, latency: float) -> CallRecord:
+    usage = reply.usage_metadata
+    if usage and (usage.get("input_tokens") or usage.get("output_tokens")):
+        tin, tout, estimated = int(usage["input_tokens"]), int(usage["output_tokens"]), False
+    else:
+        tin = estimate_tokens(_prompt_text(messages))
+        tout = estimate_tokens(message_text(reply))
+        estimated = True
+    record = CallRecord(
+        node=node, role=role, model=entry.name, tier=entry.tier, round=round_,
+        input_tokens=tin, output_tokens=tout,
+        usd=call_cost_usd(tin, tout, entry.price.model_dump()),
+        latency_s=round(latency, 6), tokens_estimated=estimated,
+    )
+    if reply.response_metadata.get("simulated"):
+        record["simulated"] = True
+    return record
+
+
+def _as_ai(reply: Any) -> AIMessage:
+    return reply if isinstance(reply, AIMessage) else AIMessage(content=str(reply))
+
+
+def call_model(pool: ModelPool, name: str, messages: Sequence[BaseMessage], *, node: str,
+               role: str, round_: int, config: RunnableConfig | None = None,
+               **kwargs: Any) -> tuple[AIMessage, CallRecord]:
+    """Call pool model ``name`` synchronously; return its reply and ledger record."""
+    entry = pool.entry(name)
+    start = time.perf_counter()
+    reply = _as_ai(entry.chat_model.invoke(
+        list(messages), _call_config(entry, config, node, role, round_), **kwargs))
+    latency = time.perf_counter() - start
+    return reply, _record(entry, reply, messages, node=node, role=role, round_=round_,
+                          latency=latency)
+
+
+async def acall_model(pool: ModelPool, name: str, messages: Sequence[BaseMessage], *,
+                      node: str, role: str, round_: int, config: RunnableConfig | None = None,
+                      **kwargs: Any) -> tuple[AIMessage, CallRecord]:
+    """Async :func:`call_model`."""
+    entry = pool.entry(name)
+    start = time.perf_counter()
+    reply = _as_ai(await entry.chat_model.ainvoke(
+        list(messages), _call_config(entry, config, node, role, round_), **kwargs))
+    latency = time.perf_counter() - start
+    return reply, _record(entry, reply, messages, node=node, role=role, round_=round_,
+                          latency=latency)

@@ -1,0 +1,132 @@
+"""The cost ledger: one record per model call, kept in graph state through a list reducer.
+
+Records are plain dicts (JSON- and checkpoint-friendly). :class:`Usage` is the additive view
+of a set of records; :func:`ledger_totals` splits it by tier.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, NotRequired, TypedDict
+
+__all__ = [
+    "CallRecord",
+    "LedgerTotals",
+    "Usage",
+    "call_cost_usd",
+    "estimate_tokens",
+    "ledger_totals",
+]
+
+Tier = Literal["local", "paid"]
+
+
+class CallRecord(TypedDict):
+    """One model call."""
+
+    node: str
+    """Graph node that made the call (``draft``, ``guide``, ...)."""
+    role: str
+    """Role the model played (``client``, ``server``, ``selector``, ...)."""
+    model: str
+    """Pool name of the model."""
+    tier: Tier
+    """``local`` or ``paid``."""
+    round: int
+    """Round (CoLM) or stage (cascades) the call belongs to; 0 before any guidance."""
+    input_tokens: int
+    output_tokens: int
+    usd: float
+    """Price of the call from the pool's per-million-token prices."""
+    latency_s: float
+    """Wall time of the call, seconds."""
+    tokens_estimated: bool
+    """True when the provider reported no usage and tokens were counted by estimate."""
+    simulated: NotRequired[bool]
+    """True when the built-in simulator produced the response."""
+
+
+class LedgerTotals(TypedDict):
+    """Totals of a ledger, split by tier."""
+
+    calls: int
+    paid_calls: int
+    local_calls: int
+    input_tokens: int
+    output_tokens: int
+    paid_input_tokens: int
+    paid_output_tokens: int
+    usd: float
+    paid_usd: float
+    local_usd: float
+    latency_s: float
+
+
+_TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+
+
+def estimate_tokens(text: str) -> int:
+    """Rough token count for providers that report none: words, digits runs and punctuation,
+    with long words counted as several tokens (about 4 characters each)."""
+    return sum(max(1, math.ceil(len(t) / 4)) for t in _TOKEN.findall(text))
+
+
+def call_cost_usd(input_tokens: int, output_tokens: int, price: Mapping[str, float]) -> float:
+    """USD for a call given ``price`` in USD per million ``input``/``output`` tokens."""
+    return (input_tokens * float(price.get("input", 0.0)) +
+            output_tokens * float(price.get("output", 0.0))) / 1_000_000
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Additive usage: ``Usage.of(records) + Usage.of(more)``."""
+
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    usd: float = 0.0
+    latency_s: float = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.calls + other.calls,
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.usd + other.usd,
+            self.latency_s + other.latency_s,
+        )
+
+    @classmethod
+    def of(cls, records: Iterable[Mapping[str, Any]]) -> Usage:
+        total = cls()
+        for r in records:
+            total = total + cls(1, int(r["input_tokens"]), int(r["output_tokens"]),
+                                float(r["usd"]), float(r.get("latency_s", 0.0)))
+        return total
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+def ledger_totals(records: Iterable[Mapping[str, Any]]) -> LedgerTotals:
+    """Totals of a ledger, split paid/local."""
+    records = list(records)
+    paid = Usage.of(r for r in records if r["tier"] == "paid")
+    local = Usage.of(r for r in records if r["tier"] != "paid")
+    every = paid + local
+    return LedgerTotals(
+        calls=every.calls,
+        paid_calls=paid.calls,
+        local_calls=local.calls,
+        input_tokens=every.input_tokens,
+        output_tokens=every.output_tokens,
+        paid_input_tokens=paid.input_tokens,
+        paid_output_tokens=paid.output_tokens,
+        usd=round(every.usd, 10),
+        paid_usd=round(paid.usd, 10),
+        local_usd=round(local.usd, 10),
+        latency_s=round(every.latency_s, 6),
+    )

@@ -1,0 +1,342 @@
+"""The model pool: which models a run may call, their tier, prices and specialisation.
+
+A pool is loaded from a YAML file (:meth:`ModelPool.from_yaml`), built in Python from
+:class:`ModelSpec` objects, or given any LangChain ``BaseChatModel`` (:meth:`ModelPool.add`).
+Provider clients are built lazily, on first use, so loading a pool never imports torch or
+opens a connection.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ._validation import describe_error, plain_where
+from ._yaml import YamlDoc, load_yaml
+from .errors import PoolError
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+__all__ = ["ModelPool", "ModelSpec", "PoolEntry", "Price", "SimSettings"]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DEFAULT_POOL_FILE = Path(__file__).with_name("default_pool.yaml")
+
+
+class Price(BaseModel):
+    """USD per million tokens."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    input: float = Field(0.0, ge=0)
+    output: float = Field(0.0, ge=0)
+
+
+class SimSettings(BaseModel):
+    """Behaviour of a built-in simulated model (provider ``sim``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    skills: dict[str, float] = Field(default_factory=dict)
+    """Probability of a correct answer, per domain."""
+    default_skill: float = Field(0.5, ge=0, le=1)
+    """Probability of a correct answer in domains not listed in ``skills``."""
+    adoption: float = Field(0.7, ge=0, le=1)
+    """Probability of adopting a different answer that guidance or a plan supports."""
+    latency_s: float = Field(0.0, ge=0, le=60)
+    extra_output_tokens: int = Field(120, ge=0, le=100_000)
+    """Simulated length of the reasoning that precedes the answer, in tokens."""
+    seed: int = 0
+
+    @field_validator("skills")
+    @classmethod
+    def _skills_in_range(cls, v: dict[str, float]) -> dict[str, float]:
+        for domain, p in v.items():
+            if not 0 <= p <= 1:
+                raise ValueError(f"skill for {domain!r} must be between 0 and 1, got {p}")
+        return v
+
+
+class ModelSpec(BaseModel):
+    """One entry of a pool file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    provider: Literal["openai", "huggingface", "sim"]
+    model: str | None = None
+    """Model id at the endpoint, or a local directory for ``huggingface``."""
+    base_url: str | None = None
+    api_key_env: str | None = None
+    """Name of the environment variable that holds the API key (never the key itself)."""
+    tier: Literal["local", "paid"]
+    price: Price = Field(default_factory=Price)
+    domains: list[str] = Field(default_factory=list)
+    description: str = ""
+    max_tokens: int | None = Field(None, ge=1, le=1_000_000)
+    temperature: float | None = Field(None, ge=0, le=2)
+    timeout_s: float | None = Field(None, gt=0, le=3600)
+    sim: SimSettings | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(
+                f"name must be 1-64 letters, digits, '.', '_' or '-' (starting with a letter or"
+                f" digit), got {v!r}"
+            )
+        return v
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, v: str | None) -> str | None:
+        if v is not None and not _ENV_NAME.match(v):
+            raise ValueError("api_key_env must be the NAME of an environment variable"
+                             " (letters, digits, '_'), not a key")
+        return v
+
+    @model_validator(mode="after")
+    def _provider_fields(self) -> ModelSpec:
+        if self.provider in ("openai", "huggingface") and not self.model:
+            raise ValueError(f"provider {self.provider!r} needs field 'model'")
+        if self.base_url is not None and self.provider != "openai":
+            raise ValueError("field 'base_url' applies only to provider 'openai'")
+        if self.base_url is not None and not re.match(r"^https?://[^\s/]+", self.base_url):
+            raise ValueError(f"base_url must start with http:// or https://, got {self.base_url!r}")
+        if self.api_key_env is not None and self.provider != "openai":
+            raise ValueError("field 'api_key_env' applies only to provider 'openai'")
+        if self.sim is not None and self.provider != "sim":
+            raise ValueError("field 'sim' applies only to provider 'sim'")
+        return self
+
+    def key_env(self) -> str | None:
+        """Environment variable holding this model's API key (openai provider only)."""
+        if self.provider != "openai":
+            return None
+        return self.api_key_env or "OPENAI_API_KEY"
+
+
+@dataclass
+class PoolEntry:
+    """A model in a pool: its metadata plus a lazily built LangChain chat model."""
+
+    name: str
+    tier: Literal["local", "paid"]
+    price: Price = field(default_factory=Price)
+    domains: tuple[str, ...] = ()
+    description: str = ""
+    spec: ModelSpec | None = None
+    _model: Any = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def provider(self) -> str:
+        return self.spec.provider if self.spec is not None else "langchain"
+
+    @property
+    def simulated(self) -> bool:
+        return self.provider == "sim"
+
+    @property
+    def chat_model(self) -> BaseChatModel:
+        """The LangChain chat model, built on first use."""
+        with self._lock:
+            if self._model is None:
+                from .providers import build_chat_model
+
+                assert self.spec is not None
+                self._model = build_chat_model(self.spec)
+            return self._model
+
+    def profile(self) -> str:
+        """Domains and description in one line (used by selectors and prompts)."""
+        domains = ", ".join(self.domains) or "general questions"
+        return f"{domains}. {self.description}".strip()
+
+
+class _PoolFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    models: list[ModelSpec] = Field(min_length=1)
+    server: str | None = None
+
+
+class ModelPool:
+    """An ordered set of named models.
+
+    Example:
+        >>> pool = ModelPool.default()
+        >>> pool.names()[:2]
+        ['sim-arith', 'sim-algebra']
+    """
+
+    def __init__(
+        self,
+        models: Iterable[ModelSpec | PoolEntry] = (),
+        *,
+        server: str | None = None,
+        source: str = "pool",
+    ) -> None:
+        self.source = source
+        self._entries: dict[str, PoolEntry] = {}
+        for m in models:
+            self._insert(m if isinstance(m, PoolEntry) else _entry_from_spec(m))
+        self._server = None
+        if server is not None:
+            self.server = server
+
+    # -- construction -------------------------------------------------------------
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> ModelPool:
+        """Load and validate a pool file; raises :class:`PoolError` with a one-line message."""
+        try:
+            doc = load_yaml(path, what="models file")
+        except PoolError:
+            raise
+        except Exception as exc:  # ColmGraphError from the YAML layer
+            raise PoolError(str(exc)) from None
+        return cls._from_doc(doc)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "pool") -> ModelPool:
+        """Validate a pool given as a mapping (the shape of a pool file)."""
+        return cls._from_doc(YamlDoc(data, None, source))
+
+    @classmethod
+    def default(cls) -> ModelPool:
+        """The built-in simulated pool: four local specialists and one paid server."""
+        return cls.from_yaml(DEFAULT_POOL_FILE)
+
+    @classmethod
+    def _from_doc(cls, doc: YamlDoc) -> ModelPool:
+        data = doc.data
+        if not isinstance(data, Mapping):
+            got = "an empty file" if data is None else type(data).__name__
+            raise PoolError(f"{doc.source}: expected a mapping with a 'models' list, got {got}")
+
+        def where(loc: Any) -> str:
+            place = doc.where(loc)
+            if len(loc) >= 2 and loc[0] == "models" and isinstance(loc[1], int):
+                items = data.get("models")
+                item = items[loc[1]] if isinstance(items, list) and loc[1] < len(items) else None
+                if isinstance(item, Mapping) and isinstance(item.get("name"), str):
+                    place += f" (model {item['name']!r})"
+            return place
+
+        try:
+            parsed = _PoolFile.model_validate(data)
+        except ValidationError as exc:
+            raise PoolError(describe_error(exc, where, model=_PoolFile)) from None
+        seen: set[str] = set()
+        for i, spec in enumerate(parsed.models):
+            if spec.name in seen:
+                raise PoolError(f"{where(['models', i, 'name'])}: duplicate model name"
+                                f" {spec.name!r}")
+            seen.add(spec.name)
+            _check_environment(spec, where(["models", i]))
+        if parsed.server is not None and parsed.server not in seen:
+            raise PoolError(f"{where(['server'])}: unknown model {parsed.server!r}"
+                            f" (pool has: {', '.join(sorted(seen))})")
+        return cls(parsed.models, server=parsed.server, source=doc.source)
+
+    def add(
+        self,
+        name: str,
+        model: BaseChatModel | ModelSpec,
+        *,
+        tier: Literal["local", "paid"] = "local",
+        price: Price | Mapping[str, float] | None = None,
+        domains: Iterable[str] = (),
+        description: str = "",
+    ) -> ModelPool:
+        """Add a model: a :class:`ModelSpec` or any LangChain chat model object. Returns self."""
+        if isinstance(model, ModelSpec):
+            entry = _entry_from_spec(model)
+        else:
+            from langchain_core.language_models import BaseChatModel
+
+            if not isinstance(model, BaseChatModel):
+                raise PoolError(f"{self.source}: model {name!r}: expected a LangChain"
+                                f" BaseChatModel or ModelSpec, got {type(model).__name__}")
+            if tier not in ("local", "paid"):
+                raise PoolError(f"{self.source}: model {name!r}: tier: expected 'local' or"
+                                f" 'paid', got {tier!r}")
+            if not _NAME.match(name):
+                raise PoolError(f"{self.source}: model {name!r}: invalid name")
+            p = price if isinstance(price, Price) else Price(**(price or {}))
+            entry = PoolEntry(name=name, tier=tier, price=p, domains=tuple(domains),
+                              description=description, _model=model)
+        self._insert(entry)
+        return self
+
+    def _insert(self, entry: PoolEntry) -> None:
+        if entry.name in self._entries:
+            raise PoolError(f"{self.source}: duplicate model name {entry.name!r}")
+        self._entries[entry.name] = entry
+
+    # -- access -------------------------------------------------------------------
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[PoolEntry]:
+        return iter(self._entries.values())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def names(self, tier: str | None = None) -> list[str]:
+        return [e.name for e in self if tier is None or e.tier == tier]
+
+    def entry(self, name: str) -> PoolEntry:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise PoolError(f"{self.source}: unknown model {name!r}"
+                            f" (pool has: {', '.join(self._entries) or 'nothing'})") from None
+
+    @property
+    def server(self) -> str:
+        """Default server model: the pool's ``server``, else the first paid model, else the last."""
+        if self._server is not None:
+            return self._server
+        paid = self.names("paid")
+        if paid:
+            return paid[0]
+        if not self._entries:
+            raise PoolError(f"{self.source}: the pool is empty")
+        return list(self._entries)[-1]
+
+    @server.setter
+    def server(self, name: str) -> None:
+        self.entry(name)
+        self._server = name
+
+    @property
+    def simulated(self) -> bool:
+        """True when every model of the pool is the built-in simulator."""
+        return bool(self._entries) and all(e.simulated for e in self)
+
+    def __repr__(self) -> str:
+        return f"ModelPool({', '.join(f'{e.name}:{e.tier}' for e in self)})"
+
+
+def _entry_from_spec(spec: ModelSpec) -> PoolEntry:
+    return PoolEntry(name=spec.name, tier=spec.tier, price=spec.price,
+                     domains=tuple(spec.domains), description=spec.description, spec=spec)
+
+
+def _check_environment(spec: ModelSpec, where: str) -> None:
+    env = spec.key_env()
+    if env is not None and not os.environ.get(env):
+        if spec.api_key_env is not None or spec.tier == "paid":
+            raise PoolError(f"{where}: api_key_env: environment variable {env} is not set"
+                            f" (it must hold the API key of this {spec.tier} model)")
+    if spec.provider == "huggingface" and not Path(str(spec.model)).is_dir():
+        raise PoolError(f"{where}: model: local model directory {spec.model!r} not found"
+                        " (provider 'huggingface' loads local directories only)")
