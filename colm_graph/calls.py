@@ -37,7 +37,7 @@ def _call_config(entry: PoolEntry, config: RunnableConfig | None, node: str, rol
 
 
 def _record(entry: PoolEntry, reply: AIMessage, messages: Sequence[BaseMessage], *,
-            node: str, role: str, round_: int, latency: float) -> CallRecord:
+            node: str, role: str, round_: int, started: float, latency: float) -> CallRecord:
     usage = reply.usage_metadata
     if usage and (usage.get("input_tokens") or usage.get("output_tokens")):
         tin, tout, estimated = int(usage["input_tokens"]), int(usage["output_tokens"]), False
@@ -49,7 +49,7 @@ def _record(entry: PoolEntry, reply: AIMessage, messages: Sequence[BaseMessage],
         node=node, role=role, model=entry.name, tier=entry.tier, round=round_,
         input_tokens=tin, output_tokens=tout,
         usd=call_cost_usd(tin, tout, entry.price.model_dump()),
-        latency_s=round(latency, 6), tokens_estimated=estimated,
+        latency_s=round(latency, 6), started_at=round(started, 6), tokens_estimated=estimated,
     )
     if reply.response_metadata.get("simulated"):
         record["simulated"] = True
@@ -65,12 +65,12 @@ def call_model(pool: ModelPool, name: str, messages: Sequence[BaseMessage], *, n
                **kwargs: Any) -> tuple[AIMessage, CallRecord]:
     """Call pool model ``name`` synchronously; return its reply and ledger record."""
     entry = pool.entry(name)
-    start = time.perf_counter()
+    started, start = time.time(), time.perf_counter()
     reply = _as_ai(entry.chat_model.invoke(
         list(messages), _call_config(entry, config, node, role, round_), **kwargs))
     latency = time.perf_counter() - start
     return reply, _record(entry, reply, messages, node=node, role=role, round_=round_,
-                          latency=latency)
+                          started=started, latency=latency)
 
 
 async def acall_model(pool: ModelPool, name: str, messages: Sequence[BaseMessage], *,
@@ -78,9 +78,9 @@ async def acall_model(pool: ModelPool, name: str, messages: Sequence[BaseMessage
                       **kwargs: Any) -> tuple[AIMessage, CallRecord]:
     """Async :func:`call_model`."""
     entry = pool.entry(name)
-    start = time.perf_counter()
+    started, start = time.time(), time.perf_counter()
     reply = _as_ai(await entry.chat_model.ainvoke(
         list(messages), _call_config(entry, config, node, role, round_), **kwargs))
     latency = time.perf_counter() - start
     return reply, _record(entry, reply, messages, node=node, role=role, round_=round_,
-                          latency=latency)
+                          started=started, latency=latency)

@@ -43,6 +43,8 @@ class CallRecord(TypedDict):
     """Price of the call from the pool's per-million-token prices."""
     latency_s: float
     """Wall time of the call, seconds."""
+    started_at: float
+    """Unix time the call started."""
     tokens_estimated: bool
     """True when the provider reported no usage and tokens were counted by estimate."""
     simulated: NotRequired[bool]
