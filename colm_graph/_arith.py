@@ -12,6 +12,7 @@ from fractions import Fraction
 __all__ = ["parse_arithmetic"]
 
 _EXPR = re.compile(r"[-+(]*\s*\d[\d\s.,+\-*/^()x×÷]*")
+_LIMIT = 10**15  # larger results are not arithmetic a question asks for
 _TOKEN = re.compile(r"\s*(\d+(?:\.\d+)?|[-+*/^()])")
 
 
@@ -48,29 +49,35 @@ class _Parser:
         return value
 
     def term(self) -> Fraction:
-        value = self.power()
+        value = self.unary()
         while self.peek() in ("*", "/"):
             op = self.take()
-            rhs = self.power()
+            rhs = self.unary()
             if op == "/" and rhs == 0:
                 raise ValueError("division by zero")
             value = value * rhs if op == "*" else value / rhs
         return value
 
-    def power(self) -> Fraction:
-        base = self.unary()
-        if self.peek() == "^":
-            self.take()
-            exp = self.power()
-            if exp.denominator != 1 or abs(exp) > 64 or abs(base) > 10**6:
-                raise ValueError("exponent out of range")
-            return base ** int(exp)
-        return base
-
     def unary(self) -> Fraction:
         if self.peek() in ("+", "-"):
             sign = -1 if self.take() == "-" else 1
             return sign * self.unary()
+        return self.power()
+
+    def power(self) -> Fraction:
+        base = self.atom()
+        if self.peek() == "^":
+            self.take()
+            exp = self.unary()
+            if exp.denominator != 1 or abs(exp) > 64 or abs(base) > 10**6:
+                raise ValueError("exponent out of range")
+            value = base ** int(exp)
+            if abs(value) > _LIMIT:
+                raise ValueError("result out of range")
+            return value
+        return base
+
+    def atom(self) -> Fraction:
         tok = self.take()
         if tok == "(":
             value = self.expr()
@@ -89,14 +96,16 @@ def parse_arithmetic(question: str) -> float | int | None:
                         key=len, reverse=True)
     for cand in candidates:
         cand = cand.rstrip(".,").strip()
-        if not re.search(r"\d\s*[-+*/^x×÷]\s*[\d(]", cand):
+        if not re.search(r"\d\s*[-+*/^x×÷]\s*[-+]?\s*[\d(]", cand):
             continue
         try:
             parser = _Parser(cand)
             value = parser.expr()
             if parser.peek() is not None:
                 continue
+            if abs(value) > _LIMIT:
+                continue
+            return int(value) if value.denominator == 1 else float(value)
         except (ValueError, ZeroDivisionError, OverflowError):
             continue
-        return int(value) if value.denominator == 1 else float(value)
     return None

@@ -50,7 +50,7 @@ def describe_error(
     if kind == "extra_forbidden":
         allowed = _allowed_fields(model, loc)
         hint = f" (expected one of: {', '.join(allowed)})" if allowed else ""
-        return f"{where(loc[:-1])}: unknown field {str(loc[-1])!r}{hint}"
+        return f"{where(loc)}: unknown field {str(loc[-1])!r}{hint}"
     if kind == "missing":
         return f"{where(loc[:-1])}: missing required field {str(loc[-1])!r}"
     if kind == "literal_error":

@@ -28,7 +28,7 @@ _ANSWER_LINE = re.compile(
 )
 _BOXED = re.compile(r"\\boxed\{")
 _NUMBER = re.compile(r"^[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][-+]?\d+)?$")
-_FRACTION = re.compile(r"^([-+]?\d+)\s*/\s*(\d+)$")
+_FRACTION = re.compile(r"^([-+]?\d{1,300})\s*/\s*(\d{1,300})$")
 _LETTER = re.compile(r"^\(?([A-Ja-j])\)?(?:[.):]|\s|$)")
 _UNITS = re.compile(r"^(?P<num>[-+]?[\d.,eE+-]+)\s*(?:%|percent|[a-zA-Z²³°]{1,12}\.?)$")
 _LATEX_FRAC = re.compile(r"^\\[dt]?frac\{\s*([-+]?\d+)\s*\}\{\s*(\d+)\s*\}$")
@@ -98,7 +98,7 @@ def normalize_answer(answer: str | None) -> str | None:
     """Canonical form of an extracted answer, for comparison; ``None`` stays ``None``."""
     if answer is None:
         return None
-    text = answer.strip()
+    text = answer.strip().rstrip(".").strip()
     if not text:
         return None
     number = _as_number(text)

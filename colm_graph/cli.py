@@ -7,10 +7,11 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TextIO
 
 from .errors import ColmGraphError, ConfigError
+from .settings import MAX_ROUNDS, MAX_TOP_K
 
 __all__ = ["main"]
 
@@ -32,12 +33,20 @@ def _names(value: str) -> list[str]:
     return names
 
 
-def _positive(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}") from None
-    return n
+def _int_in(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer from ``low`` to ``high`` (argparse names the flag)."""
+
+    def parse(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}") from None
+        if not low <= n <= high:
+            raise argparse.ArgumentTypeError(f"expected an integer from {low} to {high},"
+                                             f" got {n}")
+        return n
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,9 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--clients", type=_names, metavar="A,B",
                      help="these clients answer (no selection)")
     run.add_argument("--server", metavar="NAME", help="server model (default: the pool's)")
-    run.add_argument("--top-k", type=_positive, default=2, metavar="K",
+    run.add_argument("--top-k", type=_int_in(1, MAX_TOP_K), default=2, metavar="K",
                      help="clients to select (default 2)")
-    run.add_argument("--rounds", type=_positive, default=2, metavar="R",
+    run.add_argument("--rounds", type=_int_in(0, MAX_ROUNDS), default=2, metavar="R",
                      help="guidance rounds at most (default 2; 0 = drafts only)")
     run.add_argument("--home", metavar="NAME",
                      help="the client that asks: always selected, its answer is the output")
@@ -117,7 +126,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         inputs["clients"] = args.clients
     state: dict[str, Any] = {"question": question}
     try:
-        for state in graph.stream(inputs, stream_mode="values"):
+        for state in graph.stream(inputs, stream_mode="values"):  # noqa: B007 (keep the last)
             pass
     except ColmGraphError:
         raise

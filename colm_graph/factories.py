@@ -21,7 +21,7 @@ from .errors import ConfigError
 from .pool import ModelPool
 from .prompts import PromptSet, load_prompts
 from .selection import Selector, make_selector
-from .settings import ColmSettings, OutputPolicy
+from .settings import MAX_ROUNDS, MAX_TOP_K, ColmSettings, OutputPolicy
 from .state import ColmInput, ColmOutput, ColmState
 
 if TYPE_CHECKING:
@@ -31,8 +31,6 @@ if TYPE_CHECKING:
     from langgraph.store.base import BaseStore
 
 __all__ = ["create_colm_graph"]
-
-MAX_ROUNDS = 20
 
 
 def _node(name: str, func: Callable[..., Any], afunc: Callable[..., Any] | None,
@@ -87,7 +85,7 @@ def colm_settings(
         pool=pool, candidates=candidates, server=server_name,
         selector=make_selector(selector, embeddings=embeddings),
         prompts=prompts if isinstance(prompts, PromptSet) else load_prompts(prompts),
-        top_k=_check_int("top_k", top_k, 1, 64),
+        top_k=_check_int("top_k", top_k, 1, MAX_TOP_K),
         rounds=_check_int("rounds", rounds, 0, MAX_ROUNDS),
         skip_guidance_when_agreed=bool(skip_guidance_when_agreed), output=output, home=home,
     )

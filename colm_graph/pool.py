@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ._validation import describe_error, plain_where
+from ._validation import describe_error
 from ._yaml import YamlDoc, load_yaml
 from .errors import PoolError
 
@@ -76,7 +76,7 @@ class ModelSpec(BaseModel):
     api_key_env: str | None = None
     """Name of the environment variable that holds the API key (never the key itself)."""
     tier: Literal["local", "paid"]
-    price: Price = Field(default_factory=Price)
+    price: Price = Field(default_factory=lambda: Price())
     domains: list[str] = Field(default_factory=list)
     description: str = ""
     max_tokens: int | None = Field(None, ge=1, le=1_000_000)
@@ -129,7 +129,7 @@ class PoolEntry:
 
     name: str
     tier: Literal["local", "paid"]
-    price: Price = field(default_factory=Price)
+    price: Price = field(default_factory=lambda: Price())
     domains: tuple[str, ...] = ()
     description: str = ""
     spec: ModelSpec | None = None
@@ -187,7 +187,7 @@ class ModelPool:
         self._entries: dict[str, PoolEntry] = {}
         for m in models:
             self._insert(m if isinstance(m, PoolEntry) else _entry_from_spec(m))
-        self._server = None
+        self._server: str | None = None
         if server is not None:
             self.server = server
 
@@ -201,7 +201,7 @@ class ModelPool:
             raise
         except Exception as exc:  # ColmGraphError from the YAML layer
             raise PoolError(str(exc)) from None
-        return cls._from_doc(doc)
+        return cls._from_doc(doc, base_dir=Path(path).resolve().parent)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "pool") -> ModelPool:
@@ -214,7 +214,7 @@ class ModelPool:
         return cls.from_yaml(DEFAULT_POOL_FILE)
 
     @classmethod
-    def _from_doc(cls, doc: YamlDoc) -> ModelPool:
+    def _from_doc(cls, doc: YamlDoc, base_dir: Path | None = None) -> ModelPool:
         data = doc.data
         if not isinstance(data, Mapping):
             got = "an empty file" if data is None else type(data).__name__
@@ -234,7 +234,8 @@ class ModelPool:
         except ValidationError as exc:
             raise PoolError(describe_error(exc, where, model=_PoolFile)) from None
         seen: set[str] = set()
-        for i, spec in enumerate(parsed.models):
+        models = [_resolve_paths(spec, base_dir) for spec in parsed.models]
+        for i, spec in enumerate(models):
             if spec.name in seen:
                 raise PoolError(f"{where(['models', i, 'name'])}: duplicate model name"
                                 f" {spec.name!r}")
@@ -243,7 +244,7 @@ class ModelPool:
         if parsed.server is not None and parsed.server not in seen:
             raise PoolError(f"{where(['server'])}: unknown model {parsed.server!r}"
                             f" (pool has: {', '.join(sorted(seen))})")
-        return cls(parsed.models, server=parsed.server, source=doc.source)
+        return cls(models, server=parsed.server, source=doc.source)
 
     def add(
         self,
@@ -329,6 +330,13 @@ class ModelPool:
 def _entry_from_spec(spec: ModelSpec) -> PoolEntry:
     return PoolEntry(name=spec.name, tier=spec.tier, price=spec.price,
                      domains=tuple(spec.domains), description=spec.description, spec=spec)
+
+
+def _resolve_paths(spec: ModelSpec, base_dir: Path | None) -> ModelSpec:
+    """A relative ``huggingface`` model directory is relative to the pool file."""
+    if spec.provider != "huggingface" or base_dir is None or Path(str(spec.model)).is_absolute():
+        return spec
+    return spec.model_copy(update={"model": str(base_dir / str(spec.model))})
 
 
 def _check_environment(spec: ModelSpec, where: str) -> None:

@@ -33,6 +33,9 @@ PLACEHOLDERS: dict[str, set[str]] = {
 }
 """Prompt name -> placeholders it may use."""
 
+PREFENCED = frozenset({"drafts", "clients"})
+"""Values that are already sequences of fenced data elements."""
+
 TAGS = ("question", "drafts", "draft", "guidance", "previous_answer", "clients", "client",
         "plan", "answers", "answer")
 _TAG_RE = re.compile(r"<(/?)\s*(" + "|".join(TAGS) + r")\b", re.IGNORECASE)
@@ -67,7 +70,11 @@ class PromptSet:
     directory: Path
 
     def messages(self, name: str, **values: object) -> list[BaseMessage]:
-        return self.templates[name].format_messages(**values)
+        """Format prompt ``name``; string values are fenced (see :func:`fence`) except those
+        already built from :func:`data_block` elements (``drafts``, ``clients``)."""
+        safe = {k: fence(v) if isinstance(v, str) and k not in PREFENCED else v
+                for k, v in values.items()}
+        return self.templates[name].format_messages(**safe)
 
 
 def _parse(path: Path, name: str) -> ChatPromptTemplate:

@@ -9,9 +9,11 @@ from .pool import ModelPool
 from .prompts import PromptSet
 from .selection import Selector
 
-__all__ = ["ColmSettings", "OutputPolicy"]
+__all__ = ["MAX_ROUNDS", "MAX_TOP_K", "ColmSettings", "OutputPolicy"]
 
 OutputPolicy = Literal["auto", "home", "majority"]
+MAX_TOP_K = 64
+MAX_ROUNDS = 20
 
 
 @dataclass(frozen=True, eq=False)

@@ -48,7 +48,7 @@ class ColmInput(TypedDict, total=False):
 class ColmOutput(TypedDict, total=False):
     """What a CoLM graph returns."""
 
-    question: str
+    question: Required[str]
     answer: str | None
     """The final answer (``None``: no client gave one)."""
     answers: dict[str, str | None]

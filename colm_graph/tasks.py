@@ -46,7 +46,7 @@ class TaskBook:
             return hit
         best: Task | None = None
         for q, task in self._by_question.items():
-            if q in key and (best is None or len(q) > len(best.question)):
+            if q in key and (best is None or len(q) > len(_key(best.question))):
                 best = task
         return best
 

@@ -13,9 +13,9 @@ import asyncio
 import threading
 from typing import TYPE_CHECKING, Any
 
-from langchain_huggingface import ChatHuggingFace
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatResult
+from langchain_huggingface import ChatHuggingFace
 from pydantic import PrivateAttr
 
 if TYPE_CHECKING:

@@ -175,7 +175,7 @@ class SimulatedChatModel(BaseChatModel):
             "output_tokens": estimate_tokens(text) + self.extra_output_tokens,
         }
         usage["total_tokens"] = usage["input_tokens"] + usage["output_tokens"]
-        msg = AIMessage(content=text, usage_metadata=usage,  # type: ignore[arg-type]
+        msg = AIMessage(content=text, usage_metadata=usage,
                         response_metadata={"model_name": self.model_name, "simulated": True})
         return ChatResult(generations=[ChatGeneration(message=msg)])
 

@@ -144,7 +144,7 @@ class RequestLog(list[RecordedRequest]):
         with self._lock:
             return list.copy(self)
 
-    def to(self, path: str) -> list[RecordedRequest]:
+    def for_path(self, path: str) -> list[RecordedRequest]:
         """The recorded requests whose path is ``path`` (e.g. ``"/v1/chat/completions"``)."""
         return [r for r in self.snapshot() if r["path"] == path]
 
@@ -201,7 +201,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Connection", "close")
-        self.send_header("x-request-id", f"req-fake-{id(record) if record else 0}")
         for name, value in (extra_headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
@@ -241,6 +240,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (UnicodeDecodeError, json.JSONDecodeError):
             record = self._record(None)
             record["raw_body"] = raw
+            self._sleep()
             self._send_error(record, 400, "Request body is not valid JSON.")
             return
         record = self._record(body)
@@ -275,6 +275,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _not_found(self) -> None:
         self._read_body()
         record = self._record(None)
+        self._sleep()
         self._send_error(record, 404, f"Unknown path: {self.command} {record['path']}")
 
     do_PUT = do_DELETE = do_PATCH = _not_found
@@ -411,6 +412,7 @@ class FakeOpenAIServer:
         self.requests = RequestLog()
         self._ids = itertools.count(1)
         self._id_lock = threading.Lock()
+        self._closed = False
         self._httpd = _Server(self)
         self.host, self.port = self._httpd.server_address[:2]
         self._thread = threading.Thread(
@@ -420,7 +422,6 @@ class FakeOpenAIServer:
             daemon=True,
         )
         self._thread.start()
-        self._closed = False
 
     # -- public -----------------------------------------------------------------
 
@@ -437,7 +438,7 @@ class FakeOpenAIServer:
     @property
     def chat_requests(self) -> list[RecordedRequest]:
         """The recorded ``/v1/chat/completions`` requests, oldest first."""
-        return self.requests.to("/v1/chat/completions")
+        return self.requests.for_path("/v1/chat/completions")
 
     @property
     def last_request(self) -> RecordedRequest:
