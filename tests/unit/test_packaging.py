@@ -1,0 +1,74 @@
+"""What users install: import cost, the shipped spec, and a non-editable wheel."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+import colm_graph
+from colm_graph import create_colm_graph
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_import_pulls_in_no_heavy_or_client_modules():
+    code = ("import sys, colm_graph; heavy = [m for m in ('torch', 'transformers', "
+            "'langchain_openai', 'langchain_huggingface', 'openai') if m in sys.modules];"
+            "print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.strip() == ""
+
+
+def test_public_api_is_listed():
+    for name in colm_graph.__all__:
+        assert hasattr(colm_graph, name), name
+
+
+def test_shipped_colm_spec_matches_the_factory():
+    spec = yaml.safe_load((ROOT / "graphs" / "colm.yaml").read_text())
+    graph = create_colm_graph().get_graph()
+    nodes = {n for n in graph.nodes if not n.startswith("__")}
+    assert nodes == set(spec["nodes"])
+    names = {"START": "__start__", "END": "__end__"}
+    declared = {(names.get(e["from"], e["from"]), names.get(e["to"], e["to"]))
+                for e in spec["edges"]}
+    assert {(e.source, e.target) for e in graph.edges} == declared
+    defaults = inspect.signature(create_colm_graph).parameters
+    for key, value in spec["parameters"].items():
+        assert defaults[key].default == value, key
+
+
+@pytest.mark.slow
+def test_wheel_ships_prompts_graphs_and_tasks_and_runs_outside_the_repo(tmp_path):
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "-q", "-w", str(dist), str(ROOT)], check=True, timeout=300,
+                   capture_output=True)
+    wheel = next(dist.glob("colm_graph-*.whl"))
+    with zipfile.ZipFile(wheel) as zf:
+        names = set(zf.namelist())
+        zf.extractall(tmp_path / "site")
+    for required in ("colm_graph/_bundled/graphs/colm.yaml",
+                     "colm_graph/_bundled/prompts/server_guide.md",
+                     "colm_graph/_bundled/datasets/colm_tasks.jsonl",
+                     "colm_graph/default_pool.yaml", "colm_graph/py.typed"):
+        assert required in names, required
+    assert not any(n.startswith("tests/") for n in names)
+    # run from the unpacked wheel, far from the source tree
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    code = ("import colm_graph, colm_graph.prompts as p; "
+            "assert '_bundled' in str(p.load_prompts().directory), p.load_prompts().directory; "
+            "from colm_graph.cli import main; raise SystemExit(main(['run', "
+            "'What is 17 * 23 + 48?', '--json']))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert '"answer"' in out.stdout and '"simulated": true' in out.stdout
