@@ -3,14 +3,51 @@ as LangGraph graphs (CoLM client-server rounds, cascades, routing, baselines).""
 
 from .answers import agreement, extract_answer, normalize_answer
 from .errors import ColmGraphError, ConfigError, PoolError
-from .factories import create_colm_graph
+from .factories import (
+    create_cascade_graph,
+    create_colm_graph,
+    create_colm_vlm_graph,
+    create_cope_graph,
+    create_debate_graph,
+    create_moa_graph,
+    create_route_graph,
+    create_self_consistency_graph,
+    create_single_graph,
+)
 from .ledger import CallRecord, LedgerTotals, Usage, ledger_totals
 from .pool import ModelPool, ModelSpec, Price, SimSettings
 from .result import summarize
+from .routing_scorers import (
+    EmbeddingKNNScorer,
+    HeuristicScorer,
+    LLMDifficultyScorer,
+    calibrate_threshold,
+    load_labelled,
+)
 from .selection import EmbeddingSelector, LexicalSelector, LLMSelector, Selector
+from .spec import GraphSpec, RoleBinding, SpecError, bundled_graphs, load_graph, load_spec
 
 __all__ = [
     "CallRecord",
+    "EmbeddingKNNScorer",
+    "GraphSpec",
+    "HeuristicScorer",
+    "LLMDifficultyScorer",
+    "RoleBinding",
+    "SpecError",
+    "bundled_graphs",
+    "calibrate_threshold",
+    "create_cascade_graph",
+    "create_colm_vlm_graph",
+    "create_cope_graph",
+    "create_debate_graph",
+    "create_moa_graph",
+    "create_route_graph",
+    "create_self_consistency_graph",
+    "create_single_graph",
+    "load_graph",
+    "load_labelled",
+    "load_spec",
     "ColmGraphError",
     "ConfigError",
     "EmbeddingSelector",

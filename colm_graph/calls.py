@@ -37,7 +37,8 @@ def _call_config(entry: PoolEntry, config: RunnableConfig | None, node: str, rol
 
 
 def _record(entry: PoolEntry, reply: AIMessage, messages: Sequence[BaseMessage], *,
-            node: str, role: str, round_: int, started: float, latency: float) -> CallRecord:
+            node: str, role: str, round_: int, stage: int, started: float,
+            latency: float) -> CallRecord:
     usage = reply.usage_metadata
     if usage and (usage.get("input_tokens") or usage.get("output_tokens")):
         tin, tout, estimated = int(usage["input_tokens"]), int(usage["output_tokens"]), False
@@ -51,6 +52,8 @@ def _record(entry: PoolEntry, reply: AIMessage, messages: Sequence[BaseMessage],
         usd=call_cost_usd(tin, tout, entry.price.model_dump()),
         latency_s=round(latency, 6), started_at=round(started, 6), tokens_estimated=estimated,
     )
+    if stage:
+        record["stage"] = stage
     if reply.response_metadata.get("simulated"):
         record["simulated"] = True
     return record
@@ -61,8 +64,8 @@ def _as_ai(reply: Any) -> AIMessage:
 
 
 def call_model(pool: ModelPool, name: str, messages: Sequence[BaseMessage], *, node: str,
-               role: str, round_: int, config: RunnableConfig | None = None,
-               **kwargs: Any) -> tuple[AIMessage, CallRecord]:
+               role: str, round_: int, stage: int = 0,
+               config: RunnableConfig | None = None, **kwargs: Any) -> tuple[AIMessage, CallRecord]:
     """Call pool model ``name`` synchronously; return its reply and ledger record."""
     entry = pool.entry(name)
     started, start = time.time(), time.perf_counter()
@@ -70,12 +73,12 @@ def call_model(pool: ModelPool, name: str, messages: Sequence[BaseMessage], *, n
         list(messages), _call_config(entry, config, node, role, round_), **kwargs))
     latency = time.perf_counter() - start
     return reply, _record(entry, reply, messages, node=node, role=role, round_=round_,
-                          started=started, latency=latency)
+                          stage=stage, started=started, latency=latency)
 
 
 async def acall_model(pool: ModelPool, name: str, messages: Sequence[BaseMessage], *,
-                      node: str, role: str, round_: int, config: RunnableConfig | None = None,
-                      **kwargs: Any) -> tuple[AIMessage, CallRecord]:
+                      node: str, role: str, round_: int, stage: int = 0,
+                      config: RunnableConfig | None = None, **kwargs: Any) -> tuple[AIMessage, CallRecord]:
     """Async :func:`call_model`."""
     entry = pool.entry(name)
     started, start = time.time(), time.perf_counter()
@@ -83,4 +86,4 @@ async def acall_model(pool: ModelPool, name: str, messages: Sequence[BaseMessage
         list(messages), _call_config(entry, config, node, role, round_), **kwargs))
     latency = time.perf_counter() - start
     return reply, _record(entry, reply, messages, node=node, role=role, round_=round_,
-                          started=started, latency=latency)
+                          stage=stage, started=started, latency=latency)

@@ -1,28 +1,15 @@
-"""Protocol factories: keyword-only, validate their inputs first, return a compiled graph.
-
-``create_colm_graph`` wires the shared nodes (select, draft, tally, guide, revise, finish)
-into CoLM's client-server rounds::
-
-    START -> select -> draft x k -> tally -> guide -> revise x k -> tally -> ... -> finish -> END
-"""
+"""Python factories for the shipped variants: keyword-only, validate their inputs, and build
+``graphs/<name>.yaml`` through the same compiler as :func:`colm_graph.load_graph`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from functools import partial
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.runnables import RunnableLambda
-from langgraph.graph import END, START, StateGraph
-
-from . import nodes
 from .errors import ConfigError
-from .pool import ModelPool
-from .prompts import PromptSet, load_prompts
-from .selection import Selector, make_selector
-from .settings import MAX_ROUNDS, MAX_TOP_K, ColmSettings, OutputPolicy
-from .state import ColmInput, ColmOutput, ColmState
+from .prompts import PromptSet
+from .settings import MAX_ROUNDS, MAX_TOP_K, OutputPolicy
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -30,65 +17,49 @@ if TYPE_CHECKING:
     from langgraph.graph.state import CompiledStateGraph
     from langgraph.store.base import BaseStore
 
-__all__ = ["create_colm_graph"]
+    from .pool import ModelPool
+    from .routing_scorers import Scorer
+    from .selection import Selector
+
+__all__ = [
+    "create_cascade_graph", "create_colm_graph", "create_colm_vlm_graph", "create_cope_graph",
+    "create_debate_graph", "create_moa_graph", "create_route_graph",
+    "create_self_consistency_graph", "create_single_graph",
+]
 
 
-def _node(name: str, func: Callable[..., Any], afunc: Callable[..., Any] | None,
-          settings: ColmSettings) -> RunnableLambda:
-    return RunnableLambda(partial(func, settings=settings),
-                          afunc=partial(afunc, settings=settings) if afunc else None, name=name)
-
-
-def _check_int(field: str, value: object, low: int, high: int) -> int:
+def _int(field: str, value: object, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ConfigError(f"{field}: expected an integer from {low} to {high}, got {value!r}")
     return value
 
 
-def colm_settings(
-    *,
-    pool: ModelPool | None = None,
-    clients: Sequence[str] | None = None,
-    server: str | None = None,
-    top_k: int = 2,
-    rounds: int = 2,
-    selector: str | Selector = "lexical",
-    embeddings: Embeddings | None = None,
-    skip_guidance_when_agreed: bool = True,
-    output: OutputPolicy = "auto",
-    home: str | None = None,
-    prompts: str | Path | PromptSet | None = None,
-) -> ColmSettings:
-    """Validate CoLM parameters against the pool; see :func:`create_colm_graph`."""
-    pool = pool if pool is not None else ModelPool.default()
-    if not isinstance(pool, ModelPool):
-        raise ConfigError(f"pool: expected a ModelPool, got {type(pool).__name__}")
-    server_name = server or pool.server
-    pool.entry(server_name)
-    if clients is not None:
-        if isinstance(clients, str) or not clients:
-            raise ConfigError(f"clients: expected a non-empty list of model names, got {clients!r}")
-        for c in clients:
-            pool.entry(c)
-        candidates = tuple(dict.fromkeys(clients))
-    else:
-        candidates = tuple(pool.names("local")) or tuple(n for n in pool.names()
-                                                         if n != server_name)
-    if not candidates:
-        raise ConfigError(f"clients: the pool has no client models besides the server"
-                          f" {server_name!r}")
-    if home is not None:
-        pool.entry(home)
-    if output not in ("auto", "home", "majority"):
-        raise ConfigError(f"output: expected 'auto', 'home' or 'majority', got {output!r}")
-    return ColmSettings(
-        pool=pool, candidates=candidates, server=server_name,
-        selector=make_selector(selector, embeddings=embeddings),
-        prompts=prompts if isinstance(prompts, PromptSet) else load_prompts(prompts),
-        top_k=_check_int("top_k", top_k, 1, MAX_TOP_K),
-        rounds=_check_int("rounds", rounds, 0, MAX_ROUNDS),
-        skip_guidance_when_agreed=bool(skip_guidance_when_agreed), output=output, home=home,
-    )
+def _share(field: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ConfigError(f"{field}: expected a number from 0 to 1, got {value!r}")
+    return float(value)
+
+
+def _budget(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(f"max_paid_usd: expected a non-negative number, got {value!r}")
+    return float(value)
+
+
+def _build(variant: str, *, params: dict[str, Any], roles: dict[str, Any], pool: Any,
+           **compile_kwargs: Any) -> CompiledStateGraph:
+    from .spec import load_graph
+
+    given = {k: v for k, v in params.items() if v is not None}
+    bound = {k: v for k, v in roles.items() if v is not None}
+    for role, value in bound.items():
+        if isinstance(value, str):
+            continue
+        if not value or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{role}: expected a non-empty list of model names, got {value!r}")
+    return load_graph(variant, pool=pool, params=given, roles=bound, **compile_kwargs)
 
 
 def create_colm_graph(
@@ -103,12 +74,13 @@ def create_colm_graph(
     skip_guidance_when_agreed: bool = True,
     output: OutputPolicy = "auto",
     home: str | None = None,
+    max_paid_usd: float | None = None,
     prompts: str | Path | PromptSet | None = None,
     checkpointer: BaseCheckpointSaver | None = None,
     store: BaseStore | None = None,
     name: str | None = "colm",
 ) -> CompiledStateGraph:
-    """Build the CoLM client-server graph.
+    """Build the CoLM client-server graph (``graphs/colm.yaml``).
 
     Args:
         pool: models the run may call (default: the built-in simulated pool).
@@ -121,6 +93,7 @@ def create_colm_graph(
         skip_guidance_when_agreed: make no server call when all drafts already agree.
         output: ``auto`` (home client if named, else majority), ``home`` or ``majority``.
         home: default home client when the input names none.
+        max_paid_usd: stop paid calls once this much has been spent (run marked degraded).
         prompts: a directory of prompt files overriding the bundled ``prompts/``.
         checkpointer: passed to ``compile`` (e.g. a SQLite saver).
         store: passed to ``compile``.
@@ -129,24 +102,115 @@ def create_colm_graph(
     Returns:
         A compiled LangGraph graph: input ``{"question": ..., "home"?: ..., "clients"?: [...]}``,
         output with ``answer``, ``answers``, ``responses``, ``guidance``, ``rounds``,
-        ``stop_reason`` and ``ledger``.
+        ``stop_reason``, ``degraded`` and ``ledger``.
     """
-    s = colm_settings(pool=pool, clients=clients, server=server, top_k=top_k, rounds=rounds,
-                      selector=selector, embeddings=embeddings,
-                      skip_guidance_when_agreed=skip_guidance_when_agreed, output=output,
-                      home=home, prompts=prompts)
-    g = StateGraph(ColmState, input_schema=ColmInput, output_schema=ColmOutput)
-    g.add_node("select", _node("select", nodes.select, nodes.aselect, s))
-    g.add_node("draft", _node("draft", nodes.draft, nodes.adraft, s))
-    g.add_node("tally", _node("tally", nodes.tally, None, s))
-    g.add_node("guide", _node("guide", nodes.guide, nodes.aguide, s))
-    g.add_node("revise", _node("revise", nodes.revise, nodes.arevise, s))
-    g.add_node("finish", _node("finish", nodes.finish, None, s))
-    g.add_edge(START, "select")
-    g.add_conditional_edges("select", partial(nodes.send_drafts, settings=s), ["draft"])
-    g.add_edge("draft", "tally")
-    g.add_conditional_edges("tally", partial(nodes.after_tally, settings=s), ["guide", "finish"])
-    g.add_conditional_edges("guide", partial(nodes.send_revisions, settings=s), ["revise"])
-    g.add_edge("revise", "tally")
-    g.add_edge("finish", END)
-    return g.compile(checkpointer=checkpointer, store=store, name=name)
+    if isinstance(clients, str) or (clients is not None and not clients):
+        raise ConfigError(f"clients: expected a non-empty list of model names, got {clients!r}")
+    if output not in ("auto", "home", "majority"):
+        raise ConfigError(f"output: expected 'auto', 'home' or 'majority', got {output!r}")
+    params = {"top_k": _int("top_k", top_k, 1, MAX_TOP_K),
+              "rounds": _int("rounds", rounds, 0, MAX_ROUNDS),
+              "skip_guidance_when_agreed": bool(skip_guidance_when_agreed),
+              "output": output, "home": home, "max_paid_usd": _budget(max_paid_usd)}
+    if home is not None and pool is not None:
+        pool.entry(home)
+    return _build("colm", params=params, roles={"client": clients, "server": server},
+                  pool=pool, selector=selector, embeddings=embeddings,
+                  prompts=None if prompts is None else prompts if isinstance(prompts, PromptSet)
+                  else str(prompts), checkpointer=checkpointer, store=store, name=name)
+
+
+def create_colm_vlm_graph(*, pool: ModelPool | None = None, clients: Sequence[str] | None = None,
+                          top_k: int = 2, rounds: int = 1, selector: str | Selector = "lexical",
+                          embeddings: Embeddings | None = None, output: OutputPolicy = "auto",
+                          max_paid_usd: float | None = None, **compile_kwargs: Any
+                          ) -> CompiledStateGraph:
+    """CoLM for vision-language clients (``graphs/colm_vlm.yaml``): pass ``images`` in the
+    input; client outputs are concatenated and each client refines with them."""
+    params = {"top_k": _int("top_k", top_k, 1, MAX_TOP_K),
+              "rounds": _int("rounds", rounds, 0, MAX_ROUNDS), "output": output,
+              "max_paid_usd": _budget(max_paid_usd)}
+    return _build("colm_vlm", params=params, roles={"client": clients}, pool=pool,
+                  selector=selector, embeddings=embeddings, **compile_kwargs)
+
+
+def create_cope_graph(*, pool: ModelPool | None = None, small: str | None = None,
+                      large: str | None = None, samples: int = 3, threshold: float = 0.67,
+                      max_paid_usd: float | None = None, **compile_kwargs: Any
+                      ) -> CompiledStateGraph:
+    """COPE planner/executor cascade (``graphs/cope.yaml``); ``small``/``large`` bind the
+    planner and executor roles of each tier."""
+    params = {"samples": _int("samples", samples, 1, 64),
+              "threshold": _share("threshold", threshold), "max_paid_usd": _budget(max_paid_usd)}
+    roles = {"small_planner": small, "small_executor": small, "large_planner": large,
+             "large_executor": large}
+    return _build("cope", params=params, roles=roles, pool=pool, **compile_kwargs)
+
+
+def create_route_graph(*, pool: ModelPool | None = None, strong: str | None = None,
+                       weak: str | None = None, router: str | None = None,
+                       threshold: float = 0.5, scorer: str | Scorer = "heuristic",
+                       embeddings: Embeddings | None = None,
+                       max_paid_usd: float | None = None, **compile_kwargs: Any
+                       ) -> CompiledStateGraph:
+    """Router score vs threshold (``graphs/route.yaml``); ``scorer`` is ``heuristic``,
+    ``llm`` or a Scorer object (e.g. ``EmbeddingKNNScorer``)."""
+    params = {"threshold": _share("threshold", threshold), "max_paid_usd": _budget(max_paid_usd)}
+    return _build("route", params=params, roles={"strong": strong, "weak": weak,
+                                                  "router": router},
+                  pool=pool, scorer=scorer, embeddings=embeddings, **compile_kwargs)
+
+
+def create_cascade_graph(*, pool: ModelPool | None = None, local: str | None = None,
+                         paid: str | None = None, verifier: str = "agreement",
+                         threshold: float = 0.67, samples: int = 3,
+                         max_paid_usd: float | None = None, **compile_kwargs: Any
+                         ) -> CompiledStateGraph:
+    """Local answer, verifier, escalate (``graphs/cascade.yaml``); ``verifier`` is
+    ``agreement`` (of the samples) or ``self_check``."""
+    if verifier not in ("agreement", "self_check"):
+        raise ConfigError(f"verifier: expected 'agreement' or 'self_check', got {verifier!r}")
+    params = {"threshold": _share("threshold", threshold), "verifier": verifier,
+              "samples": _int("samples", samples, 1, 64), "max_paid_usd": _budget(max_paid_usd)}
+    return _build("cascade", params=params,
+                  roles={"local": local, "verifier": local, "paid": paid}, pool=pool,
+                  **compile_kwargs)
+
+
+def create_moa_graph(*, pool: ModelPool | None = None, proposers: Sequence[str] | None = None,
+                     aggregator: str | None = None, refine_layers: int = 1,
+                     max_paid_usd: float | None = None, **compile_kwargs: Any
+                     ) -> CompiledStateGraph:
+    """Mixture-of-Agents (``graphs/moa.yaml``)."""
+    params = {"refine_layers": _int("refine_layers", refine_layers, 0, MAX_ROUNDS),
+              "max_paid_usd": _budget(max_paid_usd)}
+    return _build("moa", params=params, roles={"proposer": proposers, "aggregator": aggregator},
+                  pool=pool, **compile_kwargs)
+
+
+def create_debate_graph(*, pool: ModelPool | None = None, agents: Sequence[str] | None = None,
+                        n_agents: int = 3, rounds: int = 2, max_paid_usd: float | None = None,
+                        **compile_kwargs: Any) -> CompiledStateGraph:
+    """Multi-agent debate (``graphs/debate.yaml``)."""
+    params = {"agents": _int("n_agents", n_agents, 1, 64),
+              "rounds": _int("rounds", rounds, 0, MAX_ROUNDS),
+              "max_paid_usd": _budget(max_paid_usd)}
+    return _build("debate", params=params, roles={"agent": agents}, pool=pool,
+                  **compile_kwargs)
+
+
+def create_self_consistency_graph(*, pool: ModelPool | None = None, solver: str | None = None,
+                                  samples: int = 5, max_paid_usd: float | None = None,
+                                  **compile_kwargs: Any) -> CompiledStateGraph:
+    """n samples from one model, majority vote (``graphs/self_consistency.yaml``)."""
+    params = {"samples": _int("samples", samples, 1, 64), "max_paid_usd": _budget(max_paid_usd)}
+    return _build("self_consistency", params=params, roles={"solver": solver}, pool=pool,
+                  **compile_kwargs)
+
+
+def create_single_graph(*, pool: ModelPool | None = None, solver: str | None = None,
+                        max_paid_usd: float | None = None, **compile_kwargs: Any
+                        ) -> CompiledStateGraph:
+    """One model answers (``graphs/single.yaml``; default the paid model)."""
+    return _build("single", params={"max_paid_usd": _budget(max_paid_usd)},
+                  roles={"solver": solver}, pool=pool, **compile_kwargs)

@@ -47,6 +47,8 @@ class CallRecord(TypedDict):
     """Unix time the call started."""
     tokens_estimated: bool
     """True when the provider reported no usage and tokens were counted by estimate."""
+    stage: NotRequired[int]
+    """Cascade stage of the call (COPE, cascade); absent where stages do not apply."""
     simulated: NotRequired[bool]
     """True when the built-in simulator produced the response."""
 

@@ -54,6 +54,8 @@ class SimSettings(BaseModel):
     extra_output_tokens: int = Field(120, ge=0, le=100_000)
     """Simulated length of the reasoning that precedes the answer, in tokens."""
     seed: int = 0
+    reachable: bool = True
+    """False simulates a paid endpoint that cannot be reached."""
 
     @field_validator("skills")
     @classmethod
@@ -154,6 +156,26 @@ class PoolEntry:
                 assert self.spec is not None
                 self._model = build_chat_model(self.spec)
             return self._model
+
+    def reachable(self, timeout_s: float = 2.0) -> bool:
+        """Whether the model's endpoint answers: a TCP connect for ``openai`` entries, the
+        ``reachable`` setting for simulated ones; local models and objects are reachable."""
+        spec = self.spec
+        if spec is None or spec.provider == "huggingface":
+            return True
+        if spec.provider == "sim":
+            return spec.sim is None or spec.sim.reachable
+        from urllib.parse import urlsplit
+
+        url = urlsplit(spec.base_url or "https://api.openai.com/v1")
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            import socket
+
+            with socket.create_connection((url.hostname or "", port), timeout=timeout_s):
+                return True
+        except OSError:
+            return False
 
     def profile(self) -> str:
         """Domains and description in one line (used by selectors and prompts)."""

@@ -30,14 +30,20 @@ PLACEHOLDERS: dict[str, set[str]] = {
     "server_guide": {"question", "drafts", "round", "rounds"},
     "client_revise": {"client_name", "client_domains", "question", "previous", "guidance"},
     "select_clients": {"question", "clients", "k"},
+    "peer_revise": {"client_name", "client_domains", "question", "previous", "answers"},
+    "planner": {"question"},
+    "executor": {"question", "plan"},
+    "aggregator": {"question", "answers"},
+    "verifier": {"question", "candidate"},
+    "difficulty": {"question"},
 }
 """Prompt name -> placeholders it may use."""
 
-PREFENCED = frozenset({"drafts", "clients"})
+PREFENCED = frozenset({"drafts", "clients", "answers"})
 """Values that are already sequences of fenced data elements."""
 
 TAGS = ("question", "drafts", "draft", "guidance", "previous_answer", "clients", "client",
-        "plan", "answers", "answer")
+        "plan", "answers", "answer", "candidate")
 _TAG_RE = re.compile(r"<(/?)\s*(" + "|".join(TAGS) + r")\b", re.IGNORECASE)
 
 

@@ -1,88 +1,149 @@
-"""State schemas of the protocol graphs. Lists that many nodes append to use the
-``operator.add`` reducer; everything else is last-writer-wins."""
+"""State schemas shared by every protocol graph. Lists that many nodes append to use the
+``operator.add`` reducer; everything else is last-writer-wins and written by one node at a
+time (fan-out tasks only append)."""
 
 from __future__ import annotations
 
 import operator
-from typing import Annotated, NotRequired, Required, TypedDict
+from typing import Annotated, Any, NotRequired, Required, TypedDict
 
 from .ledger import CallRecord
 
-__all__ = ["ClientTask", "ColmInput", "ColmOutput", "ColmState", "Guidance", "Response"]
+__all__ = [
+    "ColmInput", "ColmOutput", "ColmState", "Guidance", "PathStep", "Plan", "ProtocolInput",
+    "ProtocolOutput", "ProtocolState", "Response", "Task", "add_path",
+]
 
 
 class Response(TypedDict):
-    """One answer written by a client."""
+    """One answer written by a participant (client, agent, executor, solver...)."""
 
     client: str
-    """Pool name of the client model."""
+    """Participant id: the pool name, or ``name#i`` when one model plays several parts."""
+    model: str
+    """Pool name of the model."""
+    role: str
+    node: str
     round: int
-    """0 for the first draft, r for the revision after the guidance of round r."""
+    """0 for first answers; r for answers written after round r's guidance or exchange."""
+    stage: int
+    """Cascade stage (COPE, cascade); 0 where stages do not apply."""
+    sample: int
     text: str
-    """The full response."""
     answer: str | None
     """Extracted answer (``None``: no answer)."""
 
 
 class Guidance(TypedDict):
-    """The server's guidance for one round."""
+    """A server's guidance (CoLM) or an aggregator's synthesis."""
 
     round: int
     model: str
     text: str
     answer: str | None
-    """The answer the guidance supports, when it states one."""
+    node: NotRequired[str]
 
 
-class ColmInput(TypedDict, total=False):
-    """What a caller passes to a CoLM graph."""
+class Plan(TypedDict):
+    """A planner's plan (COPE)."""
+
+    stage: int
+    model: str
+    node: str
+    text: str
+
+
+class PathStep(TypedDict):
+    """A node that ran, and the LangGraph step it ran in."""
+
+    node: str
+    step: int
+
+
+def add_path(left: list[PathStep] | None, right: list[PathStep] | None) -> list[PathStep]:
+    """Append path entries; the parallel tasks of one fan-out node count once."""
+    out = list(left or [])
+    for entry in right or []:
+        if entry not in out[-8:]:
+            out.append(entry)
+    return out
+
+
+class ProtocolInput(TypedDict, total=False):
+    """What a caller passes to a protocol graph."""
 
     question: Required[str]
     """The question."""
+    images: list[Any] | None
+    """Images for vision-language clients: URLs, data URLs, or LangChain image blocks."""
     home: str | None
-    """The client that asked: always selected, and its answer is the output (policy ``home``)."""
+    """The client that asked: always selected, and its answer is the output (CoLM)."""
     clients: list[str] | None
     """Fixed clients for this run (skips selection)."""
 
 
-class ColmOutput(TypedDict, total=False):
-    """What a CoLM graph returns."""
+class ProtocolOutput(TypedDict, total=False):
+    """What a protocol graph returns."""
 
     question: Required[str]
     answer: str | None
-    """The final answer (``None``: no client gave one)."""
+    """The final answer (``None``: nobody gave one)."""
     answers: dict[str, str | None]
-    """Each selected client's final answer, by name."""
+    """Each participant's final answer, by participant id."""
     selected: list[str]
-    """Clients chosen for the run, in order."""
-    selection: dict[str, object]
+    """Clients chosen for the run (CoLM), in order."""
+    selection: dict[str, Any]
     """How they were chosen: selector name, scores, notes."""
     responses: Annotated[list[Response], operator.add]
-    """Every draft and revision."""
+    """Every answer written, in every round and stage."""
     guidance: Annotated[list[Guidance], operator.add]
-    """The server's guidance, round by round."""
+    """Server guidance (CoLM) round by round."""
+    plans: Annotated[list[Plan], operator.add]
+    """Plans (COPE), stage by stage."""
     rounds: int
-    """Guidance rounds actually run."""
+    """Rounds actually run (guidance, debate or layer rounds)."""
+    stage: int
+    """The last stage that ran (cascades)."""
+    scores: dict[str, float]
+    """Router and verifier scores by node name."""
     stop_reason: str
-    """``consensus``, ``agreed_before_guidance``, ``max_rounds`` or ``no_rounds``."""
+    degraded: bool
+    """True when the run fell back to the local tier (budget spent or paid tier unreachable)."""
+    degraded_reasons: Annotated[list[str], operator.add]
+    path: Annotated[list[PathStep], add_path]
+    """The nodes that ran, in order."""
     ledger: Annotated[list[CallRecord], operator.add]
     """One record per model call."""
 
 
-class ColmState(ColmInput, ColmOutput, total=False):
-    """Full state of a CoLM graph."""
+class ProtocolState(ProtocolInput, ProtocolOutput, total=False):
+    """Full state of a protocol graph."""
 
     agreement: float
     """Share of the latest answers equal to their majority."""
+    majority: str | None
+    """Normalised majority of the latest answers."""
     unanimous: bool
-    """All latest answers present and equal (at least two clients)."""
+    """The latest answers are all present and equal (at least two)."""
+    score: float
+    """The last router or verifier score."""
 
 
-class ClientTask(TypedDict):
-    """Payload of one client's draft or revision (sent with ``Send``)."""
+class Task(TypedDict):
+    """Payload of one fan-out task (sent with ``Send``)."""
 
     question: str
     client: str
+    model: str
     round: int
+    stage: int
+    sample: int
+    images: NotRequired[list[Any] | None]
+    context: NotRequired[str]
+    """Guidance, peers' answers or a plan, for revisions and executions."""
     previous: NotRequired[str]
-    guidance: NotRequired[str]
+
+
+ColmInput = ProtocolInput
+ColmOutput = ProtocolOutput
+ColmState = ProtocolState

@@ -1,66 +1,94 @@
-"""Nodes ``tally`` and ``finish`` (no model calls): agreement after each round, the stop
-decision, and the output policy."""
+"""Kinds without model calls: ``vote`` (agreement of the latest answers), ``degrade`` (mark
+the run as fallen back to the local tier) and ``finish`` (the output policy)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from ..answers import agreement, answers_match
 from ..errors import ConfigError
-from ..settings import ColmSettings
-from ..state import ColmState, Response
+from ..ledger import ledger_totals
+from ..state import ProtocolState, Response
+from ._tasks import last_answering_node
+from .context import NodeContext
 
 
-def latest_responses(state: ColmState) -> dict[str, Response]:
-    """Each client's most recent response."""
-    latest: dict[str, Response] = {}
-    for r in state.get("responses", []):
-        if r["client"] not in latest or r["round"] >= latest[r["client"]]["round"]:
-            latest[r["client"]] = r
-    return latest
+def final_responses(state: ProtocolState) -> list[Response]:
+    """The responses of the most recent answering node, in its latest round."""
+    node = last_answering_node(state)
+    mine = [r for r in state.get("responses", []) if r["node"] == node]
+    if not mine:
+        return []
+    last = max(r["round"] for r in mine)
+    return [r for r in mine if r["round"] == last]
 
 
-def _final_answers(state: ColmState) -> list[str | None]:
-    latest = latest_responses(state)
-    return [latest[n]["answer"] if n in latest else None for n in state["selected"]]
+def vote(state: ProtocolState, *, ctx: NodeContext) -> dict[str, Any]:
+    """Majority and agreement share of the latest answers."""
+    finals = final_responses(state)
+    agree = agreement(r["answer"] for r in finals)
+    rounds = max([state.get("rounds", 0)] + [r["round"] for r in finals])
+    return {"agreement": agree.share, "majority": agree.majority,
+            "unanimous": agree.unanimous, "rounds": rounds}
 
 
-def tally(state: ColmState, *, settings: ColmSettings) -> dict[str, Any]:
-    """Agreement of the clients' latest answers."""
-    agree = agreement(_final_answers(state))
-    return {"agreement": agree.share, "unanimous": agree.unanimous}
+def degrade_reason(state: ProtocolState, ctx: NodeContext) -> str:
+    """Why the paid tier is not used: budget spent, or an unreachable paid model."""
+    cap = ctx.run.params.get("max_paid_usd")
+    spent = ledger_totals(state.get("ledger", []))["paid_usd"]
+    if cap is not None and spent >= float(cap):
+        return f"paid budget spent: ${spent:.6f} of max_paid_usd ${float(cap):.6f}"
+    down = sorted({m for models in ctx.run.roles.values() for m in models
+                   if ctx.run.pool.entry(m).tier == "paid" and not ctx.run.reachable(m)})
+    if down:
+        return f"paid model unreachable: {', '.join(down)}"
+    return str(ctx.option("reason", "paid tier unavailable"))
 
 
-def after_tally(state: ColmState, *, settings: ColmSettings) -> Literal["guide", "finish"]:
-    """Another round of guidance, or finish (rounds spent, or consensus)."""
+def degrade(state: ProtocolState, *, ctx: NodeContext) -> dict[str, Any]:
+    """Record that the run continues on the local tier only."""
+    return {"degraded_reasons": [degrade_reason(state, ctx)]}
+
+
+def _stop_reason(state: ProtocolState, ctx: NodeContext) -> str:
+    params = ctx.run.params
+    if state.get("degraded_reasons"):
+        return "degraded"
     r = state.get("rounds", 0)
-    if r >= settings.rounds:
-        return "finish"
-    if state.get("unanimous") and (r > 0 or settings.skip_guidance_when_agreed):
-        return "finish"
-    return "guide"
+    if "rounds" in params and any(p["node"] for p in state.get("path", [])):
+        limit = int(params["rounds"])
+        if state.get("unanimous") and r == 0 and limit > 0 and not state.get("guidance"):
+            return "agreed_before_guidance" if "skip_guidance_when_agreed" in params \
+                else "consensus"
+        if state.get("unanimous") and 0 < r:
+            return "consensus"
+        if limit == 0:
+            return "no_rounds"
+        if r >= limit:
+            return "max_rounds"
+    threshold = params.get("threshold")
+    if threshold is not None and "stage" in state:
+        if float(state.get("agreement", 0.0)) >= float(threshold):
+            return f"stage {state['stage']} agreed"
+        return f"stage {state['stage']} (last)"
+    return "completed"
 
 
-def _stop_reason(state: ColmState, settings: ColmSettings) -> str:
-    r = state.get("rounds", 0)
-    if state.get("unanimous") and r == 0 and settings.rounds > 0:
-        return "agreed_before_guidance"
-    if state.get("unanimous") and 0 < r:
-        return "consensus"
-    return "max_rounds" if settings.rounds > 0 else "no_rounds"
-
-
-def finish(state: ColmState, *, settings: ColmSettings) -> dict[str, Any]:
-    """The output: the home client's answer or the majority, plus every client's answer."""
-    latest = latest_responses(state)
-    answers = {n: latest[n]["answer"] if n in latest else None for n in state["selected"]}
+def finish(state: ProtocolState, *, ctx: NodeContext) -> dict[str, Any]:
+    """The output: the home client's answer, or the majority of the final answers."""
+    finals = final_responses(state)
+    samples = len({r["sample"] for r in finals}) > 1
+    answers = {f"{r['client']}[{r['sample']}]" if samples else r["client"]: r["answer"]
+               for r in finals}
     home = state.get("home")
-    policy = settings.output
+    policy = ctx.option("output", ctx.run.params.get("output", "auto"))
     if policy == "home" and not home:
         raise ConfigError("output policy 'home' needs a home client (input 'home' or --home)")
     if home and policy in ("home", "auto"):
         answer = answers.get(home)
     else:
-        majority = agreement(answers.values()).majority
-        answer = next((a for a in answers.values() if answers_match(a, majority)), None)
-    return {"answer": answer, "answers": answers, "stop_reason": _stop_reason(state, settings)}
+        majority = agreement(r["answer"] for r in finals).majority
+        answer = next((r["answer"] for r in finals if answers_match(r["answer"], majority)),
+                      None)
+    return {"answer": answer, "answers": answers, "stop_reason": _stop_reason(state, ctx),
+            "degraded": bool(state.get("degraded_reasons"))}

@@ -1,81 +1,84 @@
-"""Nodes ``draft`` and ``revise``: a client answers on its own, then revises with guidance.
-The fan-out functions send one task per selected client, run in parallel by LangGraph."""
+"""Fan-out kinds where participants answer: ``answer`` (on their own), ``revise`` (with the
+server's guidance, or with the other participants' answers)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.messages import BaseMessage
-from langchain_core.runnables import RunnableConfig
-from langgraph.types import Send
-
-from ..answers import extract_answer
-from ..calls import acall_model, call_model, message_text
 from ..ledger import CallRecord
-from ..settings import ColmSettings
-from ..state import ClientTask, ColmState, Response
-from .aggregate import latest_responses
+from ..state import ProtocolState, Task
+from ._step import Step, model_node
+from ._tasks import (
+    answers_block,
+    latest_responses,
+    response_update,
+    sample_kwargs,
+    tasks,
+    with_images,
+)
+from .context import NodeContext
 
 
-def send_drafts(state: ColmState, *, settings: ColmSettings) -> list[Send]:
-    """One ``draft`` task per selected client."""
-    return [Send("draft", ClientTask(question=state["question"], client=name, round=0))
-            for name in state["selected"]]
+def _who(ctx: NodeContext, task: Task) -> dict[str, str]:
+    entry = ctx.run.pool.entry(task["model"])
+    return {"client_name": task["client"],
+            "client_domains": ", ".join(entry.domains) or "general questions",
+            "question": task["question"]}
 
 
-def send_revisions(state: ColmState, *, settings: ColmSettings) -> list[Send]:
-    """One ``revise`` task per selected client, carrying this round's guidance."""
-    r = state["rounds"]
-    guidance = next(g for g in reversed(state["guidance"]) if g["round"] == r)
+# -- answer ---------------------------------------------------------------------------------
+def answer_tasks(state: ProtocolState, ctx: NodeContext) -> list[Task]:
+    return tasks(state, ctx, round_=state.get("rounds", 0))
+
+
+def _prepare_answer(task: Task, ctx: NodeContext) -> Step:
+    messages = ctx.run.prompts.messages(ctx.prompt or "client_draft", **_who(ctx, task))
+    return Step(task["model"], with_images(messages, task.get("images")), ctx.role or "client",
+                task["round"], sample_kwargs(ctx, task))
+
+
+def _finish(task: Task, ctx: NodeContext, step: Step, text: str,
+            record: CallRecord) -> dict[str, Any]:
+    return response_update(ctx, task, text, record)
+
+
+answer, aanswer = model_node(_prepare_answer, _finish)
+
+
+# -- revise -----------------------------------------------------------------------------------
+def revise_tasks(state: ProtocolState, ctx: NodeContext) -> list[Task]:
+    """Guidance mode: this round's guidance for every participant, each with its previous
+    answer. Peers mode: every participant sees the others' latest answers (a new round)."""
     latest = latest_responses(state)
-    return [Send("revise", ClientTask(question=state["question"], client=name, round=r,
-                                      previous=latest[name]["text"] if name in latest else "",
-                                      guidance=guidance["text"]))
-            for name in state["selected"]]
+    previous = {pid: r["text"] for pid, r in latest.items()}
+    if ctx.option("context", "guidance") == "guidance":
+        guidance = state.get("guidance", [])
+        text = guidance[-1]["text"] if guidance else ""
+        return tasks(state, ctx, round_=state.get("rounds", 0), context={"*": text},
+                     previous=previous)
+    peers = list(latest.values())
+    include_self = bool(ctx.option("include_self", False))
+    context = {pid: answers_block(peers, exclude=None if include_self else pid)
+               for pid, _ in _participant_ids(state, ctx)}
+    return tasks(state, ctx, round_=state.get("rounds", 0) + 1, context=context,
+                 previous=previous)
 
 
-def _messages(task: ClientTask, settings: ColmSettings) -> list[BaseMessage]:
-    entry = settings.pool.entry(task["client"])
-    who = {"client_name": entry.name,
-           "client_domains": ", ".join(entry.domains) or "general questions",
-           "question": task["question"]}
-    if "guidance" in task:
-        return settings.prompts.messages("client_revise", previous=task.get("previous", ""),
-                                         guidance=task["guidance"], **who)
-    return settings.prompts.messages("client_draft", **who)
+def _participant_ids(state: ProtocolState, ctx: NodeContext) -> list[tuple[str, str]]:
+    from ._tasks import participants
+
+    return participants(state, ctx)
 
 
-def _update(task: ClientTask, text: str, record: CallRecord) -> dict[str, Any]:
-    response = Response(client=task["client"], round=task["round"], text=text,
-                        answer=extract_answer(text))
-    return {"responses": [response], "ledger": [record]}
+def _prepare_revise(task: Task, ctx: NodeContext) -> Step:
+    if ctx.option("context", "guidance") == "guidance":
+        name, extra = ctx.prompt or "client_revise", {"guidance": task.get("context", "")}
+    else:
+        name, extra = ctx.prompt or "peer_revise", {"answers": task.get("context", "")}
+    messages = ctx.run.prompts.messages(name, previous=task.get("previous", ""),
+                                        **extra, **_who(ctx, task))
+    return Step(task["model"], with_images(messages, task.get("images")), ctx.role or "client",
+                task["round"], sample_kwargs(ctx, task))
 
 
-def draft(task: ClientTask, config: RunnableConfig, *, settings: ColmSettings) -> dict[str, Any]:
-    """A client's own first answer."""
-    reply, record = call_model(settings.pool, task["client"], _messages(task, settings),
-                               node="draft", role="client", round_=0, config=config)
-    return _update(task, message_text(reply), record)
-
-
-async def adraft(task: ClientTask, config: RunnableConfig, *,
-                 settings: ColmSettings) -> dict[str, Any]:
-    reply, record = await acall_model(settings.pool, task["client"], _messages(task, settings),
-                                      node="draft", role="client", round_=0, config=config)
-    return _update(task, message_text(reply), record)
-
-
-def revise(task: ClientTask, config: RunnableConfig, *, settings: ColmSettings) -> dict[str, Any]:
-    """A client's revision of its previous answer with the round's guidance."""
-    reply, record = call_model(settings.pool, task["client"], _messages(task, settings),
-                               node="revise", role="client", round_=task["round"],
-                               config=config)
-    return _update(task, message_text(reply), record)
-
-
-async def arevise(task: ClientTask, config: RunnableConfig, *,
-                  settings: ColmSettings) -> dict[str, Any]:
-    reply, record = await acall_model(settings.pool, task["client"], _messages(task, settings),
-                                      node="revise", role="client", round_=task["round"],
-                                      config=config)
-    return _update(task, message_text(reply), record)
+revise, arevise = model_node(_prepare_revise, _finish)

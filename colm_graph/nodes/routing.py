@@ -1,8 +1,11 @@
-"""Node ``select``: choose the clients that will answer."""
+"""Kinds that decide where a query goes: ``select`` (CoLM's top-k clients), ``score`` (a
+router's predicted benefit of the paid tier) and ``verify`` (confidence in a local answer)."""
 
 from __future__ import annotations
 
 import asyncio
+import re
+from collections.abc import Callable
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -11,67 +14,151 @@ from ..calls import call_model, message_text
 from ..errors import ConfigError
 from ..ledger import CallRecord
 from ..selection import Selection
-from ..settings import ColmSettings
-from ..state import ColmState
+from ..state import ProtocolState
+from ._step import Step, model_node
+from ._tasks import last_answering_node, latest_responses
+from .context import NodeContext
 
 
-def _select(state: ColmState, config: RunnableConfig | None,
-            settings: ColmSettings) -> dict[str, Any]:
-    pool = settings.pool
+# -- select -----------------------------------------------------------------------------------
+def _ask(ctx: NodeContext, config: RunnableConfig | None, records: list[CallRecord],
+         role: str, acting_as: str) -> Callable[[str, dict[str, object]], str]:
+    """One model call on a selector's or scorer's behalf, recorded in ``records``."""
+
+    def ask(prompt: str, values: dict[str, object]) -> str:
+        messages = ctx.run.prompts.messages(prompt, **values)
+        reply, record = call_model(ctx.run.pool, ctx.run.model(role), messages, node=ctx.name,
+                                   role=acting_as, round_=0, config=config)
+        records.append(record)
+        return message_text(reply)
+
+    return ask
+
+
+def _select(state: ProtocolState, config: RunnableConfig | None,
+            ctx: NodeContext) -> dict[str, Any]:
+    pool, run = ctx.run.pool, ctx.run
     records: list[CallRecord] = []
-    home = state.get("home") or settings.home
+    home = state.get("home") or run.params.get("home")
+    top_k = int(ctx.option("top_k", run.params.get("top_k", 2)))
     fixed = state.get("clients")
+    if home is not None and home not in pool:
+        raise ConfigError(f"home: unknown model {home!r}")
     if fixed:
         for name in fixed:
             pool.entry(name)
         names = list(dict.fromkeys(fixed))
         if home and home not in names:
             names.insert(0, home)
-        selection = Selection(names, note="clients fixed by the caller")
-        return _update(names, selection, "fixed", records, home)
-
-    candidates = [pool.entry(n) for n in settings.candidates]
-    if home:
-        if home not in pool:
-            raise ConfigError(f"home: unknown model {home!r}")
-        others = [c for c in candidates if c.name != home]
-    else:
-        others = candidates
-    k = min(settings.top_k - (1 if home else 0), len(others))
-
-    def ask(prompt: str, values: dict[str, object]) -> str:
-        messages = settings.prompts.messages(prompt, **values)
-        reply, record = call_model(pool, settings.server, messages, node="select",
-                                   role="selector", round_=0, config=config)
-        records.append(record)
-        return message_text(reply)
-
-    selection = settings.selector.select(state["question"], others, k, ask) if k > 0 \
+        return _selected(names, Selection(names, note="clients fixed by the caller"), "fixed",
+                         records, home)
+    assert ctx.role is not None and run.selector is not None
+    candidates = [pool.entry(n) for n in run.roles[ctx.role]]
+    others = [c for c in candidates if c.name != home]
+    k = min(top_k - (1 if home else 0), len(others))
+    server = ctx.option("asks", "server")
+    ask = _ask(ctx, config, records, server, "selector") if server in run.roles else None
+    selection = run.selector.select(state["question"], others, k, ask) if k > 0 \
         else Selection([])
     names = ([home] if home else []) + selection.names
-    if len(names) < settings.top_k:
-        extra = f"top_k={settings.top_k} but only {len(names)} client(s) available"
+    if len(names) < top_k:
+        extra = f"top_k={top_k} but only {len(names)} client(s) available"
         selection.note = "; ".join(filter(None, [selection.note, extra]))
-    return _update(names, selection, settings.selector.name, records, home)
+    return _selected(names, selection, run.selector.name, records, home)
 
 
-def _update(names: list[str], selection: Selection, selector: str,
-            records: list[CallRecord], home: str | None) -> dict[str, Any]:
-    info: dict[str, object] = {"selector": selector, "scores": selection.scores}
+def _selected(names: list[str], selection: Selection, selector: str,
+              records: list[CallRecord], home: str | None) -> dict[str, Any]:
+    info: dict[str, Any] = {"selector": selector, "scores": selection.scores}
     if selection.note:
         info["note"] = selection.note
     return {"selected": names, "selection": info, "ledger": records, "home": home,
             "rounds": 0}
 
 
-def select(state: ColmState, config: RunnableConfig, *, settings: ColmSettings) -> dict[str, Any]:
+def select(state: ProtocolState, config: RunnableConfig, *, ctx: NodeContext) -> dict[str, Any]:
     """Pick the top-k clients (the home client first, when named)."""
-    return _select(state, config, settings)
+    return _select(state, config, ctx)
 
 
-async def aselect(state: ColmState, config: RunnableConfig, *,
-                  settings: ColmSettings) -> dict[str, Any]:
+async def aselect(state: ProtocolState, config: RunnableConfig, *,
+                  ctx: NodeContext) -> dict[str, Any]:
     """Async :func:`select` (a selector that asks a model runs in a worker thread)."""
-    if settings.selector.name == "llm":
-        return await asyncio.to_thread(_select, state, config, settings)
-    return _select(state, config, settings)
+    return await asyncio.to_thread(_select, state, config, ctx)
+
+
+# -- score (router) ---------------------------------------------------------------------------
+def _score(state: ProtocolState, config: RunnableConfig | None,
+           ctx: NodeContext) -> dict[str, Any]:
+    scorer = ctx.run.scorer
+    if scorer is None:
+        raise ConfigError(f"node {ctx.name!r}: no router scorer configured")
+    records: list[CallRecord] = []
+    ask = _ask(ctx, config, records, ctx.role, "router") if ctx.role else None
+    value = float(scorer.score(state["question"], ask))
+    scores = dict(state.get("scores", {}))
+    scores[ctx.name] = value
+    return {"score": value, "scores": scores, "ledger": records}
+
+
+def score(state: ProtocolState, config: RunnableConfig, *, ctx: NodeContext) -> dict[str, Any]:
+    """The router's score for the query (higher: the paid tier helps more)."""
+    return _score(state, config, ctx)
+
+
+async def ascore(state: ProtocolState, config: RunnableConfig, *,
+                 ctx: NodeContext) -> dict[str, Any]:
+    return await asyncio.to_thread(_score, state, config, ctx)
+
+
+# -- verify ------------------------------------------------------------------------------------
+_CONFIDENCE = re.compile(r"confidence\s*[:=]\s*([01](?:\.\d+)?|\.\d+)", re.IGNORECASE)
+
+
+def parse_confidence(text: str) -> float:
+    """The last ``Confidence: x`` in ``text`` (0 when there is none), clipped to [0, 1]."""
+    found = _CONFIDENCE.findall(text)
+    return min(1.0, max(0.0, float(found[-1]))) if found else 0.0
+
+
+def _candidate(state: ProtocolState) -> str:
+    node = last_answering_node(state)
+    latest = [r for r in latest_responses(state).values() if r["node"] == node]
+    return latest[0]["text"] if latest else ""
+
+
+def _prepare_verify(state: ProtocolState, ctx: NodeContext) -> Step:
+    assert ctx.role is not None
+    messages = ctx.run.prompts.messages(ctx.prompt or "verifier", question=state["question"],
+                                        candidate=_candidate(state))
+    return Step(ctx.run.model(ctx.role), messages, ctx.role, state.get("rounds", 0))
+
+
+def _finish_verify(state: ProtocolState, ctx: NodeContext, step: Step, text: str,
+                   record: CallRecord) -> dict[str, Any]:
+    value = parse_confidence(text)
+    return {"score": value, "scores": {**state.get("scores", {}), ctx.name: value},
+            "ledger": [record]}
+
+
+_self_check, _aself_check = model_node(_prepare_verify, _finish_verify)
+
+
+def _agreement_score(state: ProtocolState, ctx: NodeContext) -> dict[str, Any]:
+    value = float(state.get("agreement", 0.0))
+    return {"score": value, "scores": {**state.get("scores", {}), ctx.name: value}}
+
+
+def verify(state: ProtocolState, config: RunnableConfig, *, ctx: NodeContext) -> dict[str, Any]:
+    """Confidence in the latest answer: agreement of its samples, or the verifier's
+    self-check (``options.method``)."""
+    if ctx.option("method", "agreement") == "self_check":
+        return _self_check(state, config, ctx=ctx)
+    return _agreement_score(state, ctx)
+
+
+async def averify(state: ProtocolState, config: RunnableConfig, *,
+                  ctx: NodeContext) -> dict[str, Any]:
+    if ctx.option("method", "agreement") == "self_check":
+        return await _aself_check(state, config, ctx=ctx)
+    return _agreement_score(state, ctx)

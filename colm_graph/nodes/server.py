@@ -1,47 +1,58 @@
-"""Node ``guide``: the server reads every client's latest answer (fenced as data) and writes
-guidance for the next round."""
+"""Kinds played by one (usually paid) model over everyone's answers: ``guide`` (CoLM's
+server writes guidance for the next round) and ``aggregate`` (Mixture-of-Agents' aggregator
+writes the final answer)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from langchain_core.messages import BaseMessage
-from langchain_core.runnables import RunnableConfig
-
 from ..answers import extract_answer
-from ..calls import acall_model, call_model, message_text
 from ..ledger import CallRecord
 from ..prompts import data_block
-from ..settings import ColmSettings
-from ..state import ColmState, Guidance
-from .aggregate import latest_responses
+from ..state import Guidance, ProtocolState, Response
+from ._step import Step, model_node
+from ._tasks import answers_block, latest_responses
+from .context import NodeContext
 
 
-def _messages(state: ColmState, settings: ColmSettings) -> tuple[int, list[BaseMessage]]:
+def _prepare_guide(state: ProtocolState, ctx: NodeContext) -> Step:
+    assert ctx.role is not None
     r = state.get("rounds", 0) + 1
     latest = latest_responses(state)
+    order = state.get("selected") or list(latest)
     drafts = "\n".join(data_block("draft", latest[n]["text"], client=n)
-                       for n in state["selected"] if n in latest)
-    return r, settings.prompts.messages("server_guide", question=state["question"],
-                                        drafts=drafts, round=r, rounds=settings.rounds)
+                       for n in order if n in latest)
+    messages = ctx.run.prompts.messages(ctx.prompt or "server_guide",
+                                        question=state["question"], drafts=drafts, round=r,
+                                        rounds=ctx.run.params.get("rounds", r))
+    return Step(ctx.run.model(ctx.role), messages, ctx.role, r)
 
 
-def _update(r: int, text: str, record: CallRecord, settings: ColmSettings) -> dict[str, Any]:
-    guidance = Guidance(round=r, model=settings.server, text=text, answer=extract_answer(text))
-    return {"guidance": [guidance], "ledger": [record], "rounds": r}
+def _finish_guide(state: ProtocolState, ctx: NodeContext, step: Step, text: str,
+                  record: CallRecord) -> dict[str, Any]:
+    guidance = Guidance(round=step.round, model=step.model, text=text,
+                        answer=extract_answer(text), node=ctx.name)
+    return {"guidance": [guidance], "ledger": [record], "rounds": step.round}
 
 
-def guide(state: ColmState, config: RunnableConfig, *, settings: ColmSettings) -> dict[str, Any]:
-    """Server guidance for the next round."""
-    r, messages = _messages(state, settings)
-    reply, record = call_model(settings.pool, settings.server, messages, node="guide",
-                               role="server", round_=r, config=config)
-    return _update(r, message_text(reply), record, settings)
+guide, aguide = model_node(_prepare_guide, _finish_guide)
 
 
-async def aguide(state: ColmState, config: RunnableConfig, *,
-                 settings: ColmSettings) -> dict[str, Any]:
-    r, messages = _messages(state, settings)
-    reply, record = await acall_model(settings.pool, settings.server, messages, node="guide",
-                                      role="server", round_=r, config=config)
-    return _update(r, message_text(reply), record, settings)
+def _prepare_aggregate(state: ProtocolState, ctx: NodeContext) -> Step:
+    assert ctx.role is not None
+    latest = list(latest_responses(state).values())
+    messages = ctx.run.prompts.messages(ctx.prompt or "aggregator",
+                                        question=state["question"],
+                                        answers=answers_block(latest))
+    return Step(ctx.run.model(ctx.role), messages, ctx.role, state.get("rounds", 0))
+
+
+def _finish_aggregate(state: ProtocolState, ctx: NodeContext, step: Step, text: str,
+                      record: CallRecord) -> dict[str, Any]:
+    response = Response(client=step.model, model=step.model, role=step.role, node=ctx.name,
+                        round=step.round, stage=ctx.stage, sample=0, text=text,
+                        answer=extract_answer(text))
+    return {"responses": [response], "ledger": [record]}
+
+
+aggregate, aaggregate = model_node(_prepare_aggregate, _finish_aggregate)

@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 __all__ = ["SimulatedChatModel", "build"]
 
 CANNOT = "cannot answer"
+PLAN_TARGET = re.compile(r"\[sim-plan-target: ([^\]]*)\]")
+_PLANNER = re.compile(r"\byou are the planner\b", re.IGNORECASE)
+_RATER = re.compile(r"\bhow hard\b", re.IGNORECASE)
 
 
 def _text(messages: list[BaseMessage], *, skip_system: bool = False) -> str:
@@ -91,9 +94,10 @@ class SimulatedChatModel(BaseChatModel):
             f"{self.seed}|{self.model_name}|{call_seed}|{prompt}".encode()).hexdigest()
         return random.Random(int(digest[:16], 16))
 
-    def respond(self, prompt: str, call_seed: Any = None) -> str:
+    def respond(self, prompt: str, call_seed: Any = None, system: str = "") -> str:
         """The simulated reply to ``prompt`` (deterministic). ``prompt`` is the text of the
-        non-system messages: the data blocks it reads live there."""
+        non-system messages, where the data blocks live; ``system`` tells a planner or a
+        difficulty rater (the bundled prompts) from a solver."""
         rng = self._rng(prompt, call_seed)
         book = self.task_book or bundled_tasks()
         questions = read_blocks(prompt, "question")
@@ -105,6 +109,19 @@ class SimulatedChatModel(BaseChatModel):
             body = self._guide(prompt, task, question, rng)
         elif read_blocks(prompt, "guidance"):
             body = self._revise(prompt, task, question, rng)
+        elif read_blocks(prompt, "plan"):
+            body = self._execute(prompt, task, question, rng)
+        elif read_blocks(prompt, "candidate"):
+            body = self._verify(prompt, task, question, rng)
+        elif read_blocks(prompt, "answers"):
+            body = (self._peer_revise(prompt, task, question, rng)
+                    if read_blocks(prompt, "previous_answer")
+                    else self._aggregate(prompt, task, question, rng))
+        elif _PLANNER.search(system):
+            body = self._plan(task, question, rng)
+        elif _RATER.search(system):
+            skill = self.skill(task.domain) if task is not None else 0.5
+            body = f"Difficulty: {round(10 * (1 - skill) + rng.uniform(-1, 1), 1)}"
         else:
             body = f"Worked through the question.\nAnswer: {self._solve(task, question, rng)}"
         return f"[simulated {self.model_name}] {body}"
@@ -151,12 +168,67 @@ class SimulatedChatModel(BaseChatModel):
             previous = self._solve(task, question, rng)
         if guided is None or answers_match(previous, guided):
             return f"Kept my answer after reading the guidance.\nAnswer: {previous}"
-        p = self.adoption
-        if task is not None and not answers_match(guided, task.answer):
-            p *= 1 - self.skill(task.domain)
-        if rng.random() < p:
+        if self._adopt(previous, guided, task, rng):
             return f"Adopted the answer the guidance supports.\nAnswer: {guided}"
         return f"Rechecked and kept my answer despite the guidance.\nAnswer: {previous}"
+
+    def _adopt(self, own: str | None, offered: str | None, task: Task | None,
+               rng: random.Random) -> bool:
+        """Whether to switch from ``own`` to an answer that guidance, a plan or peers support."""
+        if offered is None or answers_match(own, offered):
+            return False
+        p = self.adoption
+        if task is not None and not answers_match(offered, task.answer):
+            p *= 1 - self.skill(task.domain)
+        return rng.random() < p
+
+    def _plan(self, task: Task | None, question: str, rng: random.Random) -> str:
+        target = self._solve(task, question, rng)
+        return ("Plan: 1. Identify the quantities. 2. Work out each step in order."
+                f" 3. Check the result. [sim-plan-target: {target}]")
+
+    def _execute(self, prompt: str, task: Task | None, question: str,
+                 rng: random.Random) -> str:
+        found = PLAN_TARGET.findall(read_blocks(prompt, "plan")[0][1])
+        target = found[-1] if found and found[-1] != CANNOT else None
+        own = self._solve(task, question, rng)
+        if self._adopt(own, target, task, rng):
+            return f"Followed the plan.\nAnswer: {target}"
+        return f"Solved it my own way.\nAnswer: {own}"
+
+    def _peer_revise(self, prompt: str, task: Task | None, question: str,
+                     rng: random.Random) -> str:
+        previous = extract_answer(read_blocks(prompt, "previous_answer")[0][1])
+        peers = [extract_answer(body) for _, body in read_blocks(prompt, "answer")]
+        counts = Counter(normalize_answer(a) for a in peers if a is not None)
+        majority = counts.most_common(1)[0][0] if counts else None
+        if previous is None:
+            previous = self._solve(task, question, rng)
+        if self._adopt(previous, majority, task, rng):
+            return f"Moved to the answer the others support.\nAnswer: {majority}"
+        return f"Kept my answer after reading the others.\nAnswer: {previous}"
+
+    def _aggregate(self, prompt: str, task: Task | None, question: str,
+                   rng: random.Random) -> str:
+        answers = [extract_answer(body) for _, body in read_blocks(prompt, "answer")]
+        counts = Counter(normalize_answer(a) for a in answers if a is not None)
+        if task is not None and rng.random() < self.skill(task.domain):
+            return f"Synthesised the answers.\nAnswer: {task.answer}"
+        if counts:
+            return f"Went with the majority.\nAnswer: {counts.most_common(1)[0][0]}"
+        return f"Answered myself.\nAnswer: {self._solve(task, question, rng)}"
+
+    def _verify(self, prompt: str, task: Task | None, question: str,
+                rng: random.Random) -> str:
+        candidate = extract_answer(read_blocks(prompt, "candidate")[0][1])
+        if task is None:
+            right = candidate is not None and answers_match(
+                candidate, self._solve(None, question, random.Random(0)))
+        else:
+            right = answers_match(candidate, task.answer)
+        sees = rng.random() < (self.skill(task.domain) if task is not None else 0.5)
+        confident = right if sees else not right
+        return f"Checked the candidate.\nConfidence: {0.9 if confident else 0.2}"
 
     def _select(self, prompt: str, task: Task | None) -> str:
         clients = [(attrs.get("name", ""), body) for attrs, body in read_blocks(prompt, "client")]
@@ -169,7 +241,8 @@ class SimulatedChatModel(BaseChatModel):
 
     # -- LangChain plumbing -------------------------------------------------------
     def _result(self, messages: list[BaseMessage], call_seed: Any) -> ChatResult:
-        text = self.respond(_text(messages, skip_system=True), call_seed)
+        system = "\n".join(m.text for m in messages if m.type == "system")
+        text = self.respond(_text(messages, skip_system=True), call_seed, system)
         usage = {
             "input_tokens": estimate_tokens(_text(messages)),
             "output_tokens": estimate_tokens(text) + self.extra_output_tokens,

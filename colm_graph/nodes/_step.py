@@ -1,0 +1,53 @@
+"""Sync and async node functions from one description of a model call.
+
+A model-calling node kind supplies ``prepare(state, ctx) -> Step`` (which model, which
+messages) and ``finish(state, ctx, step, text, record) -> update``; :func:`model_node` turns
+the pair into the ``(func, afunc)`` LangGraph runs under ``invoke`` and ``ainvoke``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+from langchain_core.runnables import RunnableConfig
+
+from ..calls import acall_model, call_model, message_text
+from ..ledger import CallRecord
+from .context import NodeContext
+
+
+@dataclass
+class Step:
+    model: str
+    messages: list[BaseMessage]
+    role: str
+    round: int = 0
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    data: Any = None
+    """Whatever ``finish`` needs from ``prepare``."""
+
+
+Prepare = Callable[[Any, NodeContext], Step]
+Finish = Callable[[Any, NodeContext, Step, str, CallRecord], dict[str, Any]]
+
+
+def model_node(prepare: Prepare, finish: Finish) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    def func(state: Any, config: RunnableConfig, *, ctx: NodeContext) -> dict[str, Any]:
+        step = prepare(state, ctx)
+        reply, record = call_model(ctx.run.pool, step.model, step.messages, node=ctx.name,
+                                   role=step.role, round_=step.round, stage=ctx.stage,
+                                   config=config,
+                                   **step.kwargs)
+        return finish(state, ctx, step, message_text(reply), record)
+
+    async def afunc(state: Any, config: RunnableConfig, *, ctx: NodeContext) -> dict[str, Any]:
+        step = prepare(state, ctx)
+        reply, record = await acall_model(ctx.run.pool, step.model, step.messages,
+                                          node=ctx.name, role=step.role, round_=step.round,
+                                          stage=ctx.stage, config=config, **step.kwargs)
+        return finish(state, ctx, step, message_text(reply), record)
+
+    return func, afunc

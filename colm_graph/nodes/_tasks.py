@@ -1,0 +1,94 @@
+"""Helpers shared by the node kinds: fan-out tasks, latest answers, message building."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from langchain_core.messages import BaseMessage, HumanMessage
+
+from ..answers import extract_answer
+from ..ledger import CallRecord
+from ..prompts import data_block
+from ..state import ProtocolState, Response, Task
+from .context import NodeContext
+
+
+def latest_responses(state: ProtocolState, nodes: Iterable[str] | None = None
+                     ) -> dict[str, Response]:
+    """Each participant's most recent response (optionally only from ``nodes``)."""
+    allowed = set(nodes) if nodes is not None else None
+    latest: dict[str, Response] = {}
+    for r in state.get("responses", []):
+        if allowed is not None and r["node"] not in allowed:
+            continue
+        if r["client"] not in latest or r["round"] >= latest[r["client"]]["round"]:
+            latest[r["client"]] = r
+    return latest
+
+
+def last_answering_node(state: ProtocolState) -> str | None:
+    """The most recent node on the path that wrote responses."""
+    written = {r["node"] for r in state.get("responses", [])}
+    return next((p["node"] for p in reversed(state.get("path", [])) if p["node"] in written),
+                None)
+
+
+def participants(state: ProtocolState, ctx: NodeContext) -> list[tuple[str, str]]:
+    if ctx.over == "selected":
+        return [(n, n) for n in state.get("selected", [])]
+    assert ctx.role is not None
+    return ctx.run.participants(ctx.role)
+
+
+def tasks(state: ProtocolState, ctx: NodeContext, *, round_: int,
+          context: dict[str, str] | None = None, previous: dict[str, str] | None = None
+          ) -> list[Task]:
+    """One task per participant and sample."""
+    out = []
+    for pid, model in participants(state, ctx):
+        for sample in range(ctx.samples):
+            task = Task(question=state["question"], client=pid, model=model, round=round_,
+                        stage=ctx.stage, sample=sample, images=state.get("images"))
+            if context is not None:
+                task["context"] = context.get(pid, context.get("*", ""))
+            if previous is not None:
+                task["previous"] = previous.get(pid, "")
+            out.append(task)
+    return out
+
+
+def answers_block(responses: Sequence[Response], exclude: str | None = None) -> str:
+    """Other participants' answers as fenced ``<answer>`` elements."""
+    return "\n".join(data_block("answer", r["text"], participant=r["client"])
+                     for r in responses if r["client"] != exclude)
+
+
+def with_images(messages: list[BaseMessage], images: Sequence[Any] | None) -> list[BaseMessage]:
+    """Attach images to the last human message as LangChain image content blocks."""
+    if not images:
+        return messages
+    last = messages[-1]
+    blocks: list[Any] = [{"type": "text", "text": last.text}]
+    for img in images:
+        if isinstance(img, dict):
+            blocks.append(img)
+        else:
+            blocks.append({"type": "image_url", "image_url": {"url": str(img)}})
+    return [*messages[:-1], HumanMessage(content=blocks)]
+
+
+def response_update(ctx: NodeContext, task: Task, text: str, record: CallRecord
+                    ) -> dict[str, Any]:
+    response = Response(client=task["client"], model=task["model"], role=ctx.role or ctx.kind,
+                        node=ctx.name, round=task["round"], stage=task["stage"],
+                        sample=task["sample"], text=text, answer=extract_answer(text))
+    return {"responses": [response], "ledger": [record]}
+
+
+def sample_kwargs(ctx: NodeContext, task: Task) -> dict[str, Any]:
+    """A per-sample seed, for providers that take one, when a node draws several samples."""
+    if ctx.samples <= 1:
+        return {}
+    provider = ctx.run.pool.entry(task["model"]).provider
+    return {"seed": task["sample"]} if provider in ("sim", "openai") else {}

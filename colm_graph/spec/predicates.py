@@ -1,0 +1,145 @@
+"""Named conditions for conditional edges: one registry, each entry a function of the state
+and the run's context plus one argument. Specs name them; nothing is evaluated as code."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..ledger import ledger_totals
+
+if TYPE_CHECKING:
+    from ..nodes.context import RunContext
+
+__all__ = ["PREDICATES", "Predicate", "evaluate", "check_condition"]
+
+State = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Predicate:
+    """``test(state, run, arg) -> bool``; ``arg`` is ``None``, a number or a role name."""
+
+    test: Callable[[State, RunContext, Any], bool]
+    arg: str  # "none" | "number" | "int" | "role" | "bool"
+    doc: str
+
+
+def _paid_spent(state: State) -> float:
+    return ledger_totals(state.get("ledger", []))["paid_usd"]
+
+
+def _budget_left_above(state: State, run: RunContext, x: float) -> bool:
+    cap = run.params.get("max_paid_usd")
+    return cap is None or float(cap) - _paid_spent(state) > float(x)
+
+
+def _paid_reachable(state: State, run: RunContext, role: str | None) -> bool:
+    roles = [role] if role else list(run.roles)
+    names = {m for r in roles for m in run.roles.get(r, [])}
+    return all(run.reachable(m) for m in names if run.pool.entry(m).tier == "paid")
+
+
+def _score(state: State) -> float:
+    return float(state.get("score", 0.0))
+
+
+PREDICATES: dict[str, Predicate] = {
+    "agreed": Predicate(lambda s, r, a: bool(s.get("unanimous")), "none",
+                        "the latest answers are all present and equal"),
+    "agreement_below": Predicate(lambda s, r, a: s.get("agreement", 0.0) < float(a), "number",
+                                 "share of the latest answers that agree is below ARG"),
+    "agreement_at_least": Predicate(lambda s, r, a: s.get("agreement", 0.0) >= float(a),
+                                    "number", "share of the latest answers that agree >= ARG"),
+    "rounds_left": Predicate(lambda s, r, a: s.get("rounds", 0) < int(a), "int",
+                             "fewer than ARG rounds have run"),
+    "rounds_at_least": Predicate(lambda s, r, a: s.get("rounds", 0) >= int(a), "int",
+                                 "at least ARG rounds have run"),
+    "budget_left_usd_above": Predicate(_budget_left_above, "number",
+                                       "paid USD left under max_paid_usd is above ARG"),
+    "paid_reachable": Predicate(_paid_reachable, "role_or_none",
+                                "every paid model (of role ARG, else of the graph) answers"),
+    "score_above": Predicate(lambda s, r, a: _score(s) > float(a), "number",
+                             "the last router/verifier score is above ARG"),
+    "score_at_least": Predicate(lambda s, r, a: _score(s) >= float(a), "number",
+                                "the last router/verifier score is at least ARG"),
+    "score_below": Predicate(lambda s, r, a: _score(s) < float(a), "number",
+                             "the last router/verifier score is below ARG"),
+    "flag": Predicate(lambda s, r, a: bool(a), "bool", "ARG (a parameter) is true"),
+}
+
+COMBINATORS = ("not", "all", "any")
+
+
+def check_condition(cond: Any, params: Mapping[str, Any]) -> str | None:
+    """Why ``cond`` is malformed (``None`` when it is fine). ``$name`` args must be params."""
+    if isinstance(cond, str):
+        pred = PREDICATES.get(cond)
+        if pred is None:
+            return f"unknown predicate {cond!r} (expected one of: {', '.join(PREDICATES)})"
+        if pred.arg not in ("none", "role_or_none"):
+            return f"predicate {cond!r} needs an argument: write {{{cond}: VALUE}}"
+        return None
+    if not isinstance(cond, dict) or len(cond) != 1:
+        return "a condition is a predicate name or a mapping with exactly one key"
+    (name, arg), = cond.items()
+    if name == "not":
+        return check_condition(arg, params)
+    if name in ("all", "any"):
+        if not isinstance(arg, list) or not arg:
+            return f"'{name}' needs a non-empty list of conditions"
+        for sub in arg:
+            err = check_condition(sub, params)
+            if err:
+                return err
+        return None
+    pred = PREDICATES.get(name)
+    if pred is None:
+        return f"unknown predicate {name!r} (expected one of: {', '.join(PREDICATES)})"
+    if isinstance(arg, str) and arg.startswith("$"):
+        if arg[1:] not in params:
+            return f"unknown parameter {arg!r} in predicate {name!r}"
+        arg = params[arg[1:]]
+    return _check_arg(name, pred, arg)
+
+
+def _check_arg(name: str, pred: Predicate, arg: Any) -> str | None:
+    kind = pred.arg
+    if kind == "none":
+        return f"predicate {name!r} takes no argument"
+    if kind == "number" and (isinstance(arg, bool) or not isinstance(arg, int | float)):
+        return f"predicate {name!r} needs a number, got {arg!r}"
+    if kind == "int" and (isinstance(arg, bool) or not isinstance(arg, int)):
+        return f"predicate {name!r} needs an integer, got {arg!r}"
+    if kind == "bool" and not isinstance(arg, bool):
+        return f"predicate {name!r} needs true or false, got {arg!r}"
+    if kind == "role_or_none" and arg is not None and not isinstance(arg, str):
+        return f"predicate {name!r} needs a role name, got {arg!r}"
+    return None
+
+
+def evaluate(cond: Any, state: State, run: RunContext) -> bool:
+    """Evaluate a (checked) condition."""
+    if isinstance(cond, str):
+        return PREDICATES[cond].test(state, run, None)
+    (name, arg), = cond.items()
+    if name == "not":
+        return not evaluate(arg, state, run)
+    if name == "all":
+        return all(evaluate(c, state, run) for c in arg)
+    if name == "any":
+        return any(evaluate(c, state, run) for c in arg)
+    return PREDICATES[name].test(state, run, run.resolve(arg))
+
+
+def describe(cond: Any) -> str:
+    """Short text of a condition, for pictures of graphs."""
+    if isinstance(cond, str):
+        return cond
+    (name, arg), = cond.items()
+    if name == "not":
+        return f"not {describe(arg)}"
+    if name in ("all", "any"):
+        return f" {'and' if name == 'all' else 'or'} ".join(describe(c) for c in arg)
+    return f"{name} {arg}"
