@@ -78,7 +78,8 @@ def call_model(pool: ModelPool, name: str, messages: Sequence[BaseMessage], *, n
 
 async def acall_model(pool: ModelPool, name: str, messages: Sequence[BaseMessage], *,
                       node: str, role: str, round_: int, stage: int = 0,
-                      config: RunnableConfig | None = None, **kwargs: Any) -> tuple[AIMessage, CallRecord]:
+                      config: RunnableConfig | None = None,
+                      **kwargs: Any) -> tuple[AIMessage, CallRecord]:
     """Async :func:`call_model`."""
     entry = pool.entry(name)
     started, start = time.time(), time.perf_counter()
