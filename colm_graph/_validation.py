@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -10,6 +11,10 @@ from pydantic import BaseModel, ValidationError
 from ._yaml import format_loc
 
 __all__ = ["describe_error"]
+
+_UNION_TAG = re.compile(r"^(str|int|float|bool|none|list\[.*\]|dict\[.*\])$")
+_TYPE_WORDS = {"str": "a string", "int": "an integer", "float": "a number",
+               "bool": "true or false", "none": "null", "list[str]": "a list of strings"}
 
 
 def _short(value: Any) -> str:
@@ -42,11 +47,20 @@ def describe_error(
     model: type[BaseModel] | None = None,
 ) -> str:
     """One line for the first error of ``exc``; ``where(loc)`` renders the place."""
-    err = exc.errors(include_url=False)[0]
-    loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+    errors = exc.errors(include_url=False)
+    err = errors[0]
+    loc = [p for p in err["loc"]
+           if not (isinstance(p, str) and (p.startswith("function-") or p == "[key]"))]
     kind = err["type"]
     value = err.get("input")
     ctx = err.get("ctx") or {}
+    # A value no member of a union accepts fails once per member, each under the member's
+    # type as the last part of its loc: name the field, and every type it could have been.
+    tags = [e["loc"][-1] for e in errors if e["loc"][:-1] == err["loc"][:-1]]
+    if len(tags) > 1 and all(isinstance(t, str) and _UNION_TAG.match(t) for t in tags):
+        words = [_TYPE_WORDS.get(t, "a mapping" if t.startswith("dict") else "a list")
+                 for t in map(str, tags)]
+        return f"{where(loc[:-1])}: expected {' or '.join(words)}, got {_short(value)}"
     if kind == "extra_forbidden":
         allowed = _allowed_fields(model, loc)
         hint = f" (expected one of: {', '.join(allowed)})" if allowed else ""

@@ -10,31 +10,55 @@ from .ledger import ledger_totals
 __all__ = ["summarize"]
 
 
-def summarize(result: Mapping[str, Any]) -> dict[str, Any]:
-    """Answer, per-client answers, round-by-round detail and the ledger with totals."""
+def _responses(items: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return [{"client": x["client"], "node": x.get("node"), "sample": x.get("sample", 0),
+             "answer": x["answer"], "text": x["text"]} for x in items]
+
+
+def summarize(result: Mapping[str, Any], *, graph: str | None = None) -> dict[str, Any]:
+    """Answer, per-participant answers, round-by-round (and stage-by-stage) detail and the
+    ledger with totals."""
     ledger = list(result.get("ledger", []))
     responses = list(result.get("responses", []))
     guidance = list(result.get("guidance", []))
-    last_round = max([r["round"] for r in responses] + [g["round"] for g in guidance] + [0])
-    detail = []
-    for r in range(last_round + 1):
-        g = next((x for x in guidance if x["round"] == r), None)
-        detail.append({
-            "round": r,
-            "guidance": None if g is None else {"model": g["model"], "text": g["text"],
-                                                "answer": g["answer"]},
-            "responses": [{"client": x["client"], "answer": x["answer"], "text": x["text"]}
-                          for x in responses if x["round"] == r],
-        })
+    plans = list(result.get("plans", []))
+    staged = any(r.get("stage") for r in responses) or bool(plans)
+    rounds = []
+    if not staged:
+        last = max([r["round"] for r in responses] + [g["round"] for g in guidance] + [0])
+        for r in range(last + 1):
+            g = next((x for x in guidance if x["round"] == r), None)
+            rounds.append({
+                "round": r,
+                "guidance": None if g is None else {"model": g["model"], "text": g["text"],
+                                                    "answer": g["answer"]},
+                "responses": _responses([x for x in responses if x["round"] == r]),
+            })
+    stages = []
+    if staged:
+        for s in sorted({r.get("stage", 0) for r in responses} | {p["stage"] for p in plans}):
+            plan = next((p for p in plans if p["stage"] == s), None)
+            stages.append({
+                "stage": s,
+                "plan": None if plan is None else {"model": plan["model"], "text": plan["text"]},
+                "responses": _responses([x for x in responses if x.get("stage", 0) == s]),
+            })
     return {
+        "graph": graph,
         "question": result.get("question"),
         "answer": result.get("answer"),
         "answers": dict(result.get("answers", {})),
         "selected": list(result.get("selected", [])),
         "selection": dict(result.get("selection", {})),
         "rounds": int(result.get("rounds", 0)),
+        "stage": result.get("stage"),
         "stop_reason": result.get("stop_reason"),
-        "round_detail": detail,
+        "degraded": bool(result.get("degraded")),
+        "degraded_reasons": list(result.get("degraded_reasons", [])),
+        "scores": dict(result.get("scores", {})),
+        "path": [p["node"] for p in result.get("path", [])],
+        "round_detail": rounds,
+        "stage_detail": stages,
         "simulated": bool(ledger) and all(c.get("simulated") for c in ledger),
         "ledger": {"calls": ledger, "totals": ledger_totals(ledger)},
     }

@@ -43,8 +43,8 @@ def _resolve(name_or_path: str | Path) -> Path:
 def _from_doc(doc: YamlDoc) -> GraphSpec:
     if not isinstance(doc.data, dict):
         got = "an empty file" if doc.data is None else type(doc.data).__name__
-        raise SpecError(f"{doc.source}: expected a mapping with name, nodes and edges,"
-                        f" got {got}")
+        raise SpecError(f"{doc.source}:{doc.line([]) or 1}: expected a mapping with name,"
+                        f" nodes and edges, got {got}")
     try:
         spec = GraphSpec.model_validate(doc.data)
     except ValidationError as exc:

@@ -3,7 +3,7 @@ and the run's context plus one argument. Specs name them; nothing is evaluated a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -72,8 +72,10 @@ PREDICATES: dict[str, Predicate] = {
 COMBINATORS = ("not", "all", "any")
 
 
-def check_condition(cond: Any, params: Mapping[str, Any]) -> str | None:
-    """Why ``cond`` is malformed (``None`` when it is fine). ``$name`` args must be params."""
+def check_condition(cond: Any, params: Mapping[str, Any],
+                    roles: Collection[str] | None = None) -> str | None:
+    """Why ``cond`` is malformed (``None`` when it is fine). ``$name`` args must be params;
+    a role argument must be one of ``roles`` (when given)."""
     if isinstance(cond, str):
         pred = PREDICATES.get(cond)
         if pred is None:
@@ -85,12 +87,12 @@ def check_condition(cond: Any, params: Mapping[str, Any]) -> str | None:
         return "a condition is a predicate name or a mapping with exactly one key"
     (name, arg), = cond.items()
     if name == "not":
-        return check_condition(arg, params)
+        return check_condition(arg, params, roles)
     if name in ("all", "any"):
         if not isinstance(arg, list) or not arg:
             return f"'{name}' needs a non-empty list of conditions"
         for sub in arg:
-            err = check_condition(sub, params)
+            err = check_condition(sub, params, roles)
             if err:
                 return err
         return None
@@ -101,6 +103,9 @@ def check_condition(cond: Any, params: Mapping[str, Any]) -> str | None:
         if arg[1:] not in params:
             return f"unknown parameter {arg!r} in predicate {name!r}"
         arg = params[arg[1:]]
+    if pred.arg == "role_or_none" and isinstance(arg, str) and roles is not None \
+            and arg not in roles:
+        return f"predicate {name!r}: unknown role {arg!r} (roles: {', '.join(roles) or 'none'})"
     return _check_arg(name, pred, arg)
 
 

@@ -11,15 +11,27 @@ settings or a predicate argument refers to a parameter. Nothing in a spec is exe
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = ["Branch", "EdgeSpec", "GraphSpec", "NodeSpec", "RoleBinding", "PARAM_REF"]
 
 PARAM_REF = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 ParamValue = bool | int | float | str | list[str] | None
+
+
+def _identifier(key: str) -> str:
+    if not _IDENT.match(key):
+        raise ValueError(f"{key!r} is not a valid name (letters, digits, '_')")
+    if key in ("START", "END"):
+        raise ValueError(f"{key!r} is reserved")
+    return key
+
+
+Name = Annotated[str, AfterValidator(_identifier)]
+"""A node, role or parameter name (checked as a key, so errors point at its line)."""
 
 
 class RoleBinding(BaseModel):
@@ -99,9 +111,9 @@ class GraphSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     description: str = ""
-    parameters: dict[str, ParamValue] = Field(default_factory=dict)
-    roles: dict[str, RoleBinding] = Field(default_factory=dict)
-    nodes: dict[str, NodeSpec] = Field(min_length=1)
+    parameters: dict[Name, ParamValue] = Field(default_factory=dict)
+    roles: dict[Name, RoleBinding] = Field(default_factory=dict)
+    nodes: dict[Name, NodeSpec] = Field(min_length=1)
     edges: list[EdgeSpec] = Field(min_length=1)
 
     @field_validator("name")
@@ -109,14 +121,4 @@ class GraphSpec(BaseModel):
     def _name(cls, v: str) -> str:
         if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", v):
             raise ValueError(f"name must be letters, digits, '.', '_' or '-', got {v!r}")
-        return v
-
-    @field_validator("nodes", "parameters", "roles")
-    @classmethod
-    def _identifiers(cls, v: dict[str, Any]) -> dict[str, Any]:
-        for key in v:
-            if not isinstance(key, str) or not _IDENT.match(key):
-                raise ValueError(f"{key!r} is not a valid name (letters, digits, '_')")
-            if key in ("START", "END"):
-                raise ValueError(f"{key!r} is reserved")
         return v

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..errors import ColmGraphError, ConfigError
 from ..nodes import KINDS
+from ..prompts import PLACEHOLDERS
 from .predicates import check_condition
 from .schema import PARAM_REF, GraphSpec
 
@@ -60,6 +61,9 @@ def check_spec(spec: GraphSpec, where: Where) -> None:
         if node.role is not None and node.role not in spec.roles:
             raise SpecError(f"{where(['nodes', name, 'role'])}: unknown role {node.role!r}"
                             f" (roles: {', '.join(spec.roles) or 'none'})")
+        if node.prompt is not None and node.prompt not in PLACEHOLDERS:
+            raise SpecError(f"{where(['nodes', name, 'prompt'])}: unknown prompt"
+                            f" {node.prompt!r} (expected one of: {', '.join(PLACEHOLDERS)})")
         if node.over is not None and kind.fan_out is None:
             raise SpecError(f"{where(['nodes', name, 'over'])}: node kind {node.kind!r}"
                             " does not fan out")
@@ -83,7 +87,7 @@ def check_spec(spec: GraphSpec, where: Where) -> None:
                             f" an outgoing edge (edges[{outgoing[edge.source]}]); use branches")
         outgoing[edge.source] = i
         for j, branch in enumerate(edge.branches or []):
-            err = check_condition(branch.when, params)
+            err = check_condition(branch.when, params, spec.roles)
             if err:
                 raise SpecError(f"{where(['edges', i, 'branches', j, 'when'])}: {err}")
         for loc, target in _targets(edge):
@@ -148,8 +152,10 @@ def bind_params(spec: GraphSpec, overrides: Mapping[str, Any] | None) -> dict[st
 
 
 def _same_type(default: Any, value: Any) -> bool:
-    if default is None or value is None:
+    if default is None:
         return isinstance(value, bool | int | float | str | type(None))
+    if value is None:
+        return False
     if isinstance(default, bool):
         return isinstance(value, bool)
     if isinstance(default, int):

@@ -1,0 +1,228 @@
+"""``colm-graph run``: build the chosen variant over the pool and run one question."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from .errors import ColmGraphError, ConfigError
+
+__all__ = ["image_data_url", "run_command"]
+
+MAX_QUESTION_CHARS = 20_000
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+_IMAGE_TYPES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
+                (b"GIF87a", "image/gif"), (b"GIF89a", "image/gif"))
+
+
+def image_data_url(path: str | Path, *, flag: str = "--image") -> str:
+    """A ``data:`` URL for an image file; anything that is not an image is refused."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size > MAX_IMAGE_BYTES:
+            raise ConfigError(f"{flag} {path}: {size} bytes, expected at most {MAX_IMAGE_BYTES}")
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{flag} {path}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{flag} {path}: expected an image file, got a directory") from None
+    except OSError as exc:
+        raise ConfigError(f"{flag} {path}: cannot read: {exc.strerror}") from None
+    mime = next((m for magic, m in _IMAGE_TYPES if data.startswith(magic)), None)
+    if mime is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        mime = "image/webp"
+    if mime is None:
+        raise ConfigError(f"{flag} {path}: not a PNG, JPEG, GIF or WebP image")
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def _secrets(pool: Any) -> list[str]:
+    """Values of the API-key variables a pool names, to scrub them from any output."""
+    values = []
+    for entry in pool:
+        env = entry.spec.key_env() if entry.spec is not None else None
+        if env and len(os.environ.get(env, "")) >= 4:
+            values.append(os.environ[env])
+    return values
+
+
+def _redact(text: str, secrets: list[str]) -> str:
+    for s in secrets:
+        text = text.replace(s, "***")
+    return text
+
+
+_FLAG_PARAMS = (("top_k", "--top-k"), ("rounds", "--rounds"), ("selector", "--selector"),
+                ("output", "--output"))
+
+
+def _params(args: argparse.Namespace, spec: Any) -> dict[str, Any]:
+    from .spec.validate import IMPLICIT_PARAMS, bind_params
+
+    known = {**IMPLICIT_PARAMS, **spec.parameters}
+    params: dict[str, Any] = {}
+
+    def put(key: str, value: Any, flag: str) -> None:
+        if key not in known:
+            raise ConfigError(f"{flag}: graph {spec.name!r} has no parameter {key!r}"
+                              f" (parameters: {', '.join(sorted(known))})")
+        try:
+            bind_params(spec, {key: value})
+        except ConfigError as exc:
+            raise ConfigError(f"{flag}: {exc}") from None
+        params[key] = value
+
+    for key, flag in _FLAG_PARAMS:
+        value = getattr(args, key)
+        if value is not None:
+            put(key, value, flag)
+    if args.no_skip_guidance:
+        put("skip_guidance_when_agreed", False, "--no-skip-guidance")
+    if args.max_paid_usd is not None:
+        put("max_paid_usd", args.max_paid_usd, "--max-paid-usd")
+    for key, raw in args.param:
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        put(key, value, f"--param {key}")
+    return params
+
+
+def _roles(args: argparse.Namespace, spec: Any, pool: Any) -> dict[str, Any]:
+    roles: dict[str, Any] = {}
+    pairs = list(args.role) + ([("server", args.server)] if args.server else [])
+    for role, models in pairs:
+        flag = "--server" if (role, models) == ("server", args.server) else f"--role {role}"
+        if role not in spec.roles:
+            raise ConfigError(f"{flag}: graph {spec.name!r} has no role {role!r}"
+                              f" (roles: {', '.join(spec.roles)})")
+        names = [m.strip() for m in models.split(",") if m.strip()]
+        for name in names:
+            if name not in pool:
+                raise ConfigError(f"{flag}: unknown model {name!r} (pool has:"
+                                  f" {', '.join(pool.names())})")
+        roles[role] = names[0] if len(names) == 1 else names
+    return roles
+
+
+def _inputs(args: argparse.Namespace, spec: Any, pool: Any) -> dict[str, Any]:
+    question = args.question.strip()
+    if not question:
+        raise ConfigError("QUESTION: expected a non-empty question")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise ConfigError(f"QUESTION: {len(question)} characters, expected at most"
+                          f" {MAX_QUESTION_CHARS}")
+    inputs: dict[str, Any] = {"question": question}
+    selects = any(n.kind == "select" for n in spec.nodes.values())
+    for flag, value in (("--home", args.home), ("--clients", args.clients)):
+        if value is not None and not selects:
+            raise ConfigError(f"{flag}: graph {spec.name!r} does not select clients")
+    if args.home is not None:
+        if args.home not in pool:
+            raise ConfigError(f"--home: unknown model {args.home!r} (pool has:"
+                              f" {', '.join(pool.names())})")
+        inputs["home"] = args.home
+    if args.output == "home" and not args.home:
+        raise ConfigError("--output home: needs --home NAME")
+    if args.clients:
+        for name in args.clients:
+            if name not in pool:
+                raise ConfigError(f"--clients: unknown model {name!r} (pool has:"
+                                  f" {', '.join(pool.names())})")
+        inputs["clients"] = args.clients
+    if args.image:
+        inputs["images"] = [image_data_url(p) for p in args.image]
+    return inputs
+
+
+def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .pool import ModelPool
+    from .result import summarize
+    from .spec import load_graph, load_spec
+
+    pool = ModelPool.from_yaml(args.models) if args.models else ModelPool.default()
+    spec = load_spec(args.graph)
+    inputs = _inputs(args, spec, pool)
+    graph = load_graph(spec, pool=pool, params=_params(args, spec),
+                       roles=_roles(args, spec, pool))
+    secrets = _secrets(pool)
+    recorder = None
+    config: dict[str, Any] = {}
+    if args.trace:
+        from .trace import TraceRecorder
+
+        recorder = TraceRecorder()
+        config["callbacks"] = [recorder]
+    state: dict[str, Any] = {"question": inputs["question"]}
+    failure = None
+    try:
+        for mode, chunk in graph.stream(inputs, config, stream_mode=["updates", "values"]):
+            if mode == "values":
+                state = chunk
+            elif args.stream:
+                stream_to = err if args.json else out
+                for line in _event_lines(chunk):
+                    stream_to.write(_redact(line, secrets) + "\n")
+                    stream_to.flush()
+    except ColmGraphError:
+        raise
+    except Exception as exc:  # a provider or model failure: report, keep what we have
+        failure = _redact(f"{type(exc).__name__}: {exc}", secrets).splitlines()[0]
+    summary = summarize(state, graph=spec.name)
+    if failure:
+        summary["error"] = failure
+    if args.trace:
+        from .trace import write_trace
+
+        write_trace(args.trace, result=state, spec=spec, pool=pool, recorder=recorder,
+                    secrets=secrets)
+    _emit(summary, args.json, out, secrets)
+    if failure:
+        err.write(f"colm-graph: failed: {failure}\n")
+        return 1
+    return 0
+
+
+def _event_lines(update: dict[str, Any]) -> list[str]:
+    """One short line per node that finished (fan-out tasks report one by one)."""
+    lines = []
+    for node, delta in update.items():
+        if not isinstance(delta, dict):
+            continue
+        parts = []
+        for r in delta.get("responses", []):
+            parts.append(f"{r['client']}: {r['answer'] or '(no answer)'}")
+        for g in delta.get("guidance", []):
+            parts.append(f"guidance from {g['model']} (supports {g['answer'] or 'nothing'})")
+        for p in delta.get("plans", []):
+            parts.append(f"plan by {p['model']}")
+        if "selected" in delta:
+            parts.append("selected " + ", ".join(delta["selected"]))
+        if "agreement" in delta:
+            parts.append(f"agreement {delta['agreement']:.2f}")
+        if "score" in delta:
+            parts.append(f"score {delta['score']:.3f}")
+        if delta.get("degraded_reasons"):
+            parts.append("degraded: " + "; ".join(delta["degraded_reasons"]))
+        if "answer" in delta:
+            parts.append(f"answer {delta['answer'] or '(no answer)'}")
+        cost = sum(c["usd"] for c in delta.get("ledger", []))
+        if cost:
+            parts.append(f"${cost:.6f}")
+        lines.append(f"[{node}] " + ("; ".join(parts) or "done"))
+    return lines
+
+
+def _emit(summary: dict[str, Any], as_json: bool, out: TextIO, secrets: list[str]) -> None:
+    from .report import format_text
+
+    text = json.dumps(summary, indent=2) if as_json else format_text(summary)
+    out.write(_redact(text, secrets) + "\n")
