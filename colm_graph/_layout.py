@@ -1,0 +1,293 @@
+"""A layered layout of a graph picture in pure Python, shared by the SVG and PNG renderers.
+
+Rows alternate: nodes, then edge labels. Every node gets the row ``2 * longest path from
+START`` over forward edges (back edges are those a depth-first walk from START finds closing
+a loop); an edge passes the rows between its ends as dummy items, the first one carrying its
+label, so labels take room like nodes do. Rows are ordered by barycentre sweeps (keeping the
+order with the fewest crossings), then x positions are least-squares fits to neighbours under
+the row's order and spacing (isotonic regression). Back edges leave a node's top and enter
+their target's bottom, pointing up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .draw import GraphInfo
+
+__all__ = ["Arrow", "Box", "Layout", "Text", "layout", "wrap", "wrap_px"]
+
+Measure = Callable[[str, float, bool], float]
+"""``measure(text, font_size, bold) -> width``."""
+Point = tuple[float, float]
+
+FONT, TITLE_FONT, LABEL_FONT, HEAD_FONT = 12.0, 13.0, 11.0, 14.0
+NODE_TEXT_W, LABEL_TEXT_W = 300.0, 230.0
+PAD_X, PAD_Y, GAP, ROW_GAP, ARROW = 12.0, 8.0, 30.0, 24.0, 9.0
+MARGIN = 20.0
+FILLS = {"local": ("#dbeafe", "#1e3a8a"), "paid": ("#fde2cf", "#9a3412"),
+         "mixed": ("#ede9fe", "#5b21b6"), None: ("#f3f4f6", "#374151")}
+HL, EDGE, TEXT = "#e11d48", "#4b5563", "#111827"
+
+
+@dataclass
+class Text:
+    x: float
+    y: float
+    """Baseline."""
+    text: str
+    size: float
+    bold: bool = False
+    anchor: str = "middle"
+    """``middle`` or ``start``."""
+    color: str = TEXT
+
+
+@dataclass
+class Box:
+    name: str
+    x: float
+    y: float
+    w: float
+    h: float
+    """Centre and size; circles (START, END) have ``w == h``."""
+    fill: str
+    stroke: str
+    circle: bool = False
+    highlight: bool = False
+    texts: list[Text] = field(default_factory=list)
+
+
+@dataclass
+class Arrow:
+    source: str
+    target: str
+    start: Point
+    curves: list[tuple[Point, Point, Point]]
+    """Cubic Bézier segments (control, control, end) from ``start`` to the arrowhead base."""
+    head: list[Point]
+    dashed: bool
+    highlight: bool = False
+    label_box: tuple[float, float, float, float] | None = None
+    """x, y, width, height of the label's background."""
+    texts: list[Text] = field(default_factory=list)
+
+
+@dataclass
+class Layout:
+    width: float
+    height: float
+    boxes: list[Box]
+    arrows: list[Arrow]
+    texts: list[Text]
+
+
+@dataclass(eq=False)
+class _Item:
+    row: int
+    left: float
+    right: float
+    """Extent around the anchor x (a node's centre, a dummy's line)."""
+    node: str | None = None
+    edge: int | None = None
+    label: list[str] = field(default_factory=list)
+    x: float = 0.0
+    links: list[_Item] = field(default_factory=list)
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """Split ``text`` into lines of at most ``width`` characters at spaces (or hard)."""
+    return wrap_px(text, float(width), lambda s, size, bold: float(len(s)), 1.0)
+
+
+def wrap_px(text: str, width: float, measure: Measure, size: float,
+            bold: bool = False) -> list[str]:
+    """Split ``text`` at spaces into lines no wider than ``width`` (long words are cut)."""
+    lines: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        while measure(word, size, bold) > width and len(word) > 1:
+            cut = max(1, max(i for i in range(1, len(word) + 1)
+                             if i == 1 or measure(word[:i], size, bold) <= width))
+            if line:
+                lines.append(line)
+                line = ""
+            lines.append(word[:cut])
+            word = word[cut:]
+        joined = f"{line} {word}" if line else word
+        if line and measure(joined, size, bold) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = joined
+    return [*lines, line] if line or not lines else lines
+
+
+def _ranks(names: list[str], edges: list[tuple[str, str]]) -> tuple[dict[str, int], set[int]]:
+    out: dict[str, list[int]] = {n: [] for n in names}
+    for i, (s, _) in enumerate(edges):
+        out[s].append(i)
+    back: set[int] = set()
+    seen: set[str] = set()
+    on_stack: set[str] = set()
+    post: list[str] = []
+
+    def visit(n: str) -> None:
+        seen.add(n)
+        on_stack.add(n)
+        for i in out[n]:
+            t = edges[i][1]
+            if t in on_stack:
+                back.add(i)
+            elif t not in seen:
+                visit(t)
+        on_stack.discard(n)
+        post.append(n)
+
+    for n in names:
+        if n not in seen:
+            visit(n)
+    rank = dict.fromkeys(names, 0)
+    for n in reversed(post):
+        for i in out[n]:
+            if i not in back:
+                t = edges[i][1]
+                rank[t] = max(rank[t], rank[n] + 1)
+    return rank, back
+
+
+def _crossings(rows: list[list[_Item]]) -> int:
+    total = 0
+    for row in rows:
+        pos = {id(it): k for k, it in enumerate(row)}
+        pairs = [(k, pos_below) for k, it in enumerate(row) for nb in it.links
+                 if (pos_below := _below_pos(nb, it)) is not None]
+        total += sum(1 for a in pairs for b in pairs if a[0] < b[0] and a[1] > b[1])
+        del pos
+    return total
+
+
+def _below_pos(nb: _Item, it: _Item) -> int | None:
+    return nb.x_index if nb.row == it.row + 1 else None  # type: ignore[attr-defined]
+
+
+def _order(rows: list[list[_Item]], back_items: set[int]) -> None:
+    def index() -> None:
+        for row in rows:
+            for k, it in enumerate(row):
+                it.x_index = k  # type: ignore[attr-defined]
+
+    index()
+    best, best_cross = [list(r) for r in rows], _crossings(rows)
+    for sweep in range(16):
+        down = sweep % 2 == 0
+        seq = range(1, len(rows)) if down else range(len(rows) - 2, -1, -1)
+        for r in seq:
+            near = r - 1 if down else r + 1
+
+            def key(it: _Item, near: int = near) -> float:
+                ks = [nb.x_index for nb in it.links if nb.row == near]  # type: ignore[attr-defined]
+                base = sum(ks) / len(ks) if ks else it.x_index  # type: ignore[attr-defined]
+                return base + (0.5 if id(it) in back_items else 0.0)
+
+            rows[r].sort(key=key)
+            index()
+        cross = _crossings(rows)
+        if cross < best_cross:
+            best, best_cross = [list(r) for r in rows], cross
+    rows[:] = best
+    index()
+
+
+def _fit(row: list[_Item], desired: Sequence[float], weights: Sequence[float]) -> None:
+    """Least-squares x positions near ``desired`` that keep the row's order and spacing."""
+    offsets = [0.0]
+    for a, b in zip(row, row[1:], strict=False):
+        gap = GAP if a.node is not None and b.node is not None else GAP / 2.5
+        offsets.append(offsets[-1] + a.right + gap - b.left)
+    blocks: list[list[float]] = []
+    for d, o, w in zip(desired, offsets, weights, strict=True):
+        blocks.append([d - o, w, 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            v2, w2, c2 = blocks.pop()
+            v1, w1, c1 = blocks.pop()
+            blocks.append([(v1 * w1 + v2 * w2) / (w1 + w2), w1 + w2, c1 + c2])
+    values = [b[0] for b in blocks for _ in range(int(b[2]))]
+    for it, v, o in zip(row, values, offsets, strict=True):
+        it.x = v + o
+
+
+def _position(rows: list[list[_Item]]) -> None:
+    for row in rows:
+        _fit(row, [0.0] * len(row), [1.0] * len(row))
+    for sweep in range(24):
+        down = sweep % 2 == 0
+        seq = list(range(len(rows))) if down else list(range(len(rows) - 1, -1, -1))
+        for r in seq:
+            near = {r - 1 if down else r + 1} if sweep < 20 else {r - 1, r + 1}
+            desired = []
+            for it in rows[r]:
+                xs = [nb.x for nb in it.links if nb.row in near]
+                desired.append(sum(xs) / len(xs) if xs else it.x)
+            _fit(rows[r], desired, [1.0 if it.node else 2.0 for it in rows[r]])
+
+
+def layout(info: GraphInfo, highlight: tuple[set[str], set[int]], measure: Measure) -> Layout:
+    """Place the nodes, edges and labels of ``info``; ``measure`` gives text widths."""
+    from ._layout_draw import build
+
+    names = ["START", *[n.name for n in info.nodes], "END"]
+    pairs = [(e.source, e.target) for e in info.edges]
+    rank, back = _ranks(names, pairs)
+    rows: list[list[_Item]] = [[] for _ in range(2 * max(rank.values()) + 1)]
+    sizes = _node_sizes(info, measure)
+    items: dict[str, _Item] = {}
+    for n in sorted(names, key=lambda n: rank[n]):
+        w = sizes[n][0]
+        items[n] = _Item(row=2 * rank[n], left=-w / 2, right=w / 2, node=n)
+    chains: list[list[_Item]] = []
+    back_items: set[int] = set()
+    for i, edge in enumerate(info.edges):
+        src, dst = items[edge.source], items[edge.target]
+        label = [ln for text in edge.label for ln in wrap_px(text, LABEL_TEXT_W, measure,
+                                                             LABEL_FONT)]
+        label_w = max((measure(ln, LABEL_FONT, False) for ln in label), default=0.0)
+        step = 1 if dst.row > src.row else -1
+        chain = [src]
+        for r in range(src.row + step, dst.row, step):
+            first = r == src.row + step
+            dummy = _Item(row=r, left=-4.0, right=(14 + label_w if first and label else 4.0),
+                          edge=i, label=label if first else [])
+            chain.append(dummy)
+            if step < 0:
+                back_items.add(id(dummy))
+        if src is dst:
+            src.right += 46 + label_w
+        chain.append(dst)
+        for a, b in zip(chain, chain[1:], strict=False):
+            if a is not b:
+                a.links.append(b)
+                b.links.append(a)
+        chains.append(chain)
+    for it in [*items.values(), *(d for c in chains for d in c[1:-1])]:
+        rows[it.row].append(it)
+    _order(rows, back_items)
+    _position(rows)
+    return build(info, highlight, measure, rows, chains, back, sizes)
+
+
+def _node_sizes(info: GraphInfo, measure: Measure) -> dict[str, tuple[float, float]]:
+    sizes: dict[str, tuple[float, float]] = {}
+    for node in info.nodes:
+        lines = [(node.lines[0], TITLE_FONT, True)] + [
+            (ln, FONT, False) for text in node.lines[1:] for ln in wrap_px(
+                text, NODE_TEXT_W, measure, FONT)]
+        w = max(measure(t, s, b) for t, s, b in lines) + 2 * PAD_X
+        h = sum(s * 1.35 for _, s, _ in lines) + 2 * PAD_Y
+        sizes[node.name] = (max(w, 90.0), h)
+    for end in ("START", "END"):
+        sizes[end] = (18.0 + 2 * (measure(end, LABEL_FONT, False) + 6), 18.0)
+    return sizes
