@@ -1,12 +1,12 @@
 """A layered layout of a graph picture in pure Python, shared by the SVG and PNG renderers.
 
-Rows alternate: nodes, then edge labels. Every node gets the row ``2 * longest path from
-START`` over forward edges (back edges are those a depth-first walk from START finds closing
-a loop); an edge passes the rows between its ends as dummy items, the first one carrying its
-label, so labels take room like nodes do. Rows are ordered by barycentre sweeps (keeping the
-order with the fewest crossings), then x positions are least-squares fits to neighbours under
-the row's order and spacing (isotonic regression). Back edges leave a node's top and enter
-their target's bottom, pointing up.
+Rows alternate: nodes, then edge labels. A node's row is ``2 * longest path from START``
+over forward edges (back edges are those a depth-first walk from START finds closing a
+loop); an edge passes the rows between its ends as dummy items, the first carrying its
+label, so labels take room as nodes do. Rows are ordered by barycentre sweeps (keeping the
+order with the fewest crossings); x positions are least-squares fits to the neighbours under
+the row's order and spacing (isotonic regression). Back edges leave the top of a node and
+enter the bottom of their target, pointing up; their dummies lean to the right.
 """
 
 from __future__ import annotations
@@ -18,19 +18,21 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .draw import GraphInfo
 
-__all__ = ["Arrow", "Box", "Layout", "Text", "layout", "wrap", "wrap_px"]
+__all__ = ["Arrow", "Box", "Layout", "Measure", "Text", "layout", "wrap", "wrap_px"]
 
 Measure = Callable[[str, float, bool], float]
 """``measure(text, font_size, bold) -> width``."""
 Point = tuple[float, float]
+Curve = tuple[Point, Point, Point]
 
-FONT, TITLE_FONT, LABEL_FONT, HEAD_FONT = 12.0, 13.0, 11.0, 14.0
-NODE_TEXT_W, LABEL_TEXT_W = 300.0, 230.0
-PAD_X, PAD_Y, GAP, ROW_GAP, ARROW = 12.0, 8.0, 30.0, 24.0, 9.0
-MARGIN = 20.0
+FONT, TITLE_FONT, LABEL_FONT, HEAD_FONT = 12.0, 13.0, 11.0, 15.0
+NODE_TEXT_W, LABEL_TEXT_W = 290.0, 220.0
+PAD_X, PAD_Y, GAP, ROW_GAP, ARROW, MARGIN = 12.0, 8.0, 36.0, 26.0, 9.0, 20.0
+LINE, LABEL_LINE = 1.35, 1.3
 FILLS = {"local": ("#dbeafe", "#1e3a8a"), "paid": ("#fde2cf", "#9a3412"),
-         "mixed": ("#ede9fe", "#5b21b6"), None: ("#f3f4f6", "#374151")}
-HL, EDGE, TEXT = "#e11d48", "#4b5563", "#111827"
+         "mixed": ("#ede9fe", "#5b21b6"), None: ("#f3f4f6", "#4b5563")}
+LEGEND = {"local": "local tier", "paid": "paid tier", "mixed": "both tiers", None: "no model"}
+HL, EDGE, TEXT, MUTED = "#e11d48", "#4b5563", "#111827", "#6b7280"
 
 
 @dataclass
@@ -56,7 +58,8 @@ class Box:
     """Centre and size; circles (START, END) have ``w == h``."""
     fill: str
     stroke: str
-    circle: bool = False
+    kind: str = "node"
+    """``node``, ``terminal`` (a circle) or ``legend``."""
     highlight: bool = False
     texts: list[Text] = field(default_factory=list)
 
@@ -66,8 +69,8 @@ class Arrow:
     source: str
     target: str
     start: Point
-    curves: list[tuple[Point, Point, Point]]
-    """Cubic Bézier segments (control, control, end) from ``start`` to the arrowhead base."""
+    curves: list[Curve]
+    """Cubic Bézier segments (control, control, end) from ``start`` to the head's base."""
     head: list[Point]
     dashed: bool
     highlight: bool = False
@@ -92,9 +95,10 @@ class _Item:
     right: float
     """Extent around the anchor x (a node's centre, a dummy's line)."""
     node: str | None = None
-    edge: int | None = None
+    back: bool = False
     label: list[str] = field(default_factory=list)
     x: float = 0.0
+    index: int = 0
     links: list[_Item] = field(default_factory=list)
 
 
@@ -109,9 +113,9 @@ def wrap_px(text: str, width: float, measure: Measure, size: float,
     lines: list[str] = []
     line = ""
     for word in text.split(" "):
-        while measure(word, size, bold) > width and len(word) > 1:
-            cut = max(1, max(i for i in range(1, len(word) + 1)
-                             if i == 1 or measure(word[:i], size, bold) <= width))
+        while len(word) > 1 and measure(word, size, bold) > width:
+            cut = max([1] + [i for i in range(2, len(word))
+                             if measure(word[:i], size, bold) <= width])
             if line:
                 lines.append(line)
                 line = ""
@@ -132,19 +136,19 @@ def _ranks(names: list[str], edges: list[tuple[str, str]]) -> tuple[dict[str, in
         out[s].append(i)
     back: set[int] = set()
     seen: set[str] = set()
-    on_stack: set[str] = set()
+    stack: set[str] = set()
     post: list[str] = []
 
     def visit(n: str) -> None:
         seen.add(n)
-        on_stack.add(n)
+        stack.add(n)
         for i in out[n]:
             t = edges[i][1]
-            if t in on_stack:
+            if t in stack:
                 back.add(i)
             elif t not in seen:
                 visit(t)
-        on_stack.discard(n)
+        stack.discard(n)
         post.append(n)
 
     for n in names:
@@ -154,52 +158,43 @@ def _ranks(names: list[str], edges: list[tuple[str, str]]) -> tuple[dict[str, in
     for n in reversed(post):
         for i in out[n]:
             if i not in back:
-                t = edges[i][1]
-                rank[t] = max(rank[t], rank[n] + 1)
+                rank[edges[i][1]] = max(rank[edges[i][1]], rank[n] + 1)
     return rank, back
 
 
 def _crossings(rows: list[list[_Item]]) -> int:
     total = 0
     for row in rows:
-        pos = {id(it): k for k, it in enumerate(row)}
-        pairs = [(k, pos_below) for k, it in enumerate(row) for nb in it.links
-                 if (pos_below := _below_pos(nb, it)) is not None]
+        pairs = [(it.index, nb.index) for it in row for nb in it.links if nb.row == it.row + 1]
         total += sum(1 for a in pairs for b in pairs if a[0] < b[0] and a[1] > b[1])
-        del pos
     return total
 
 
-def _below_pos(nb: _Item, it: _Item) -> int | None:
-    return nb.x_index if nb.row == it.row + 1 else None  # type: ignore[attr-defined]
+def _reindex(rows: list[list[_Item]]) -> None:
+    for row in rows:
+        for k, it in enumerate(row):
+            it.index = k
 
 
-def _order(rows: list[list[_Item]], back_items: set[int]) -> None:
-    def index() -> None:
-        for row in rows:
-            for k, it in enumerate(row):
-                it.x_index = k  # type: ignore[attr-defined]
-
-    index()
+def _order(rows: list[list[_Item]]) -> None:
+    _reindex(rows)
     best, best_cross = [list(r) for r in rows], _crossings(rows)
     for sweep in range(16):
         down = sweep % 2 == 0
-        seq = range(1, len(rows)) if down else range(len(rows) - 2, -1, -1)
-        for r in seq:
+        for r in range(1, len(rows)) if down else range(len(rows) - 2, -1, -1):
             near = r - 1 if down else r + 1
 
             def key(it: _Item, near: int = near) -> float:
-                ks = [nb.x_index for nb in it.links if nb.row == near]  # type: ignore[attr-defined]
-                base = sum(ks) / len(ks) if ks else it.x_index  # type: ignore[attr-defined]
-                return base + (0.5 if id(it) in back_items else 0.0)
+                ks = [nb.index for nb in it.links if nb.row == near]
+                return (sum(ks) / len(ks) if ks else it.index) + (0.5 if it.back else 0.0)
 
             rows[r].sort(key=key)
-            index()
+            _reindex(rows)
         cross = _crossings(rows)
         if cross < best_cross:
             best, best_cross = [list(r) for r in rows], cross
     rows[:] = best
-    index()
+    _reindex(rows)
 
 
 def _fit(row: list[_Item], desired: Sequence[float], weights: Sequence[float]) -> None:
@@ -208,14 +203,14 @@ def _fit(row: list[_Item], desired: Sequence[float], weights: Sequence[float]) -
     for a, b in zip(row, row[1:], strict=False):
         gap = GAP if a.node is not None and b.node is not None else GAP / 2.5
         offsets.append(offsets[-1] + a.right + gap - b.left)
-    blocks: list[list[float]] = []
+    blocks: list[tuple[float, float, int]] = []
     for d, o, w in zip(desired, offsets, weights, strict=True):
-        blocks.append([d - o, w, 1])
+        blocks.append((d - o, w, 1))
         while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
             v2, w2, c2 = blocks.pop()
             v1, w1, c1 = blocks.pop()
-            blocks.append([(v1 * w1 + v2 * w2) / (w1 + w2), w1 + w2, c1 + c2])
-    values = [b[0] for b in blocks for _ in range(int(b[2]))]
+            blocks.append(((v1 * w1 + v2 * w2) / (w1 + w2), w1 + w2, c1 + c2))
+    values = [v for v, _, c in blocks for _ in range(c)]
     for it, v, o in zip(row, values, offsets, strict=True):
         it.x = v + o
 
@@ -225,8 +220,7 @@ def _position(rows: list[list[_Item]]) -> None:
         _fit(row, [0.0] * len(row), [1.0] * len(row))
     for sweep in range(24):
         down = sweep % 2 == 0
-        seq = list(range(len(rows))) if down else list(range(len(rows) - 1, -1, -1))
-        for r in seq:
+        for r in range(len(rows)) if down else range(len(rows) - 1, -1, -1):
             near = {r - 1 if down else r + 1} if sweep < 20 else {r - 1, r + 1}
             desired = []
             for it in rows[r]:
@@ -235,59 +229,55 @@ def _position(rows: list[list[_Item]]) -> None:
             _fit(rows[r], desired, [1.0 if it.node else 2.0 for it in rows[r]])
 
 
+def _node_lines(info: GraphInfo, measure: Measure) -> dict[str, list[tuple[str, float, bool]]]:
+    out = {}
+    for node in info.nodes:
+        out[node.name] = [(node.lines[0], TITLE_FONT, True)] + [
+            (ln, FONT, False) for text in node.lines[1:]
+            for ln in wrap_px(text, NODE_TEXT_W, measure, FONT)]
+    return out
+
+
 def layout(info: GraphInfo, highlight: tuple[set[str], set[int]], measure: Measure) -> Layout:
     """Place the nodes, edges and labels of ``info``; ``measure`` gives text widths."""
-    from ._layout_draw import build
+    from ._layout_geometry import build
 
     names = ["START", *[n.name for n in info.nodes], "END"]
-    pairs = [(e.source, e.target) for e in info.edges]
-    rank, back = _ranks(names, pairs)
+    rank, back = _ranks(names, [(e.source, e.target) for e in info.edges])
     rows: list[list[_Item]] = [[] for _ in range(2 * max(rank.values()) + 1)]
-    sizes = _node_sizes(info, measure)
-    items: dict[str, _Item] = {}
-    for n in sorted(names, key=lambda n: rank[n]):
-        w = sizes[n][0]
-        items[n] = _Item(row=2 * rank[n], left=-w / 2, right=w / 2, node=n)
+    lines = _node_lines(info, measure)
+    sizes: dict[str, tuple[float, float]] = {}
+    for name, ls in lines.items():
+        w = max(measure(t, s, b) for t, s, b in ls) + 2 * PAD_X
+        sizes[name] = (max(w, 90.0), sum(s * LINE for _, s, _ in ls) + 2 * PAD_Y)
+    for end in ("START", "END"):
+        sizes[end] = (18.0 + 2 * (measure(end, LABEL_FONT, False) + 6), 18.0)
+    items = {n: _Item(row=2 * rank[n], left=-sizes[n][0] / 2, right=sizes[n][0] / 2, node=n)
+             for n in sorted(names, key=lambda n: rank[n])}
     chains: list[list[_Item]] = []
-    back_items: set[int] = set()
+    labels: list[list[str]] = []
     for i, edge in enumerate(info.edges):
         src, dst = items[edge.source], items[edge.target]
-        label = [ln for text in edge.label for ln in wrap_px(text, LABEL_TEXT_W, measure,
-                                                             LABEL_FONT)]
+        label = [ln for text in edge.label
+                 for ln in wrap_px(text, LABEL_TEXT_W, measure, LABEL_FONT)]
         label_w = max((measure(ln, LABEL_FONT, False) for ln in label), default=0.0)
         step = 1 if dst.row > src.row else -1
         chain = [src]
         for r in range(src.row + step, dst.row, step):
-            first = r == src.row + step
-            dummy = _Item(row=r, left=-4.0, right=(14 + label_w if first and label else 4.0),
-                          edge=i, label=label if first else [])
-            chain.append(dummy)
-            if step < 0:
-                back_items.add(id(dummy))
+            first = r == src.row + step and bool(label)
+            chain.append(_Item(row=r, left=-4.0, right=14 + label_w if first else 4.0,
+                               back=i in back, label=label if first else []))
         if src is dst:
-            src.right += 46 + label_w
+            src.right += 50 + label_w
         chain.append(dst)
         for a, b in zip(chain, chain[1:], strict=False):
             if a is not b:
                 a.links.append(b)
                 b.links.append(a)
         chains.append(chain)
+        labels.append(label)
     for it in [*items.values(), *(d for c in chains for d in c[1:-1])]:
         rows[it.row].append(it)
-    _order(rows, back_items)
+    _order(rows)
     _position(rows)
-    return build(info, highlight, measure, rows, chains, back, sizes)
-
-
-def _node_sizes(info: GraphInfo, measure: Measure) -> dict[str, tuple[float, float]]:
-    sizes: dict[str, tuple[float, float]] = {}
-    for node in info.nodes:
-        lines = [(node.lines[0], TITLE_FONT, True)] + [
-            (ln, FONT, False) for text in node.lines[1:] for ln in wrap_px(
-                text, NODE_TEXT_W, measure, FONT)]
-        w = max(measure(t, s, b) for t, s, b in lines) + 2 * PAD_X
-        h = sum(s * 1.35 for _, s, _ in lines) + 2 * PAD_Y
-        sizes[node.name] = (max(w, 90.0), h)
-    for end in ("START", "END"):
-        sizes[end] = (18.0 + 2 * (measure(end, LABEL_FONT, False) + 6), 18.0)
-    return sizes
+    return build(info, highlight, measure, rows, chains, labels, lines, sizes)

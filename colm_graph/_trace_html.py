@@ -255,7 +255,7 @@ def _pool_table(pool: ModelPool | None, e: Callable[[Any], str]) -> str:
 
 
 def render_page(*, result: Mapping[str, Any], spec: GraphSpec, pool: ModelPool | None,
-                cards: Sequence[Card], svg: str, recorded: bool,
+                cards: Sequence[Card], svg: str, svg_problem: str | None, recorded: bool,
                 secrets: Sequence[str]) -> str:
     """The whole page."""
     e = _Text(secrets)
@@ -276,7 +276,8 @@ def render_page(*, result: Mapping[str, Any], spec: GraphSpec, pool: ModelPool |
         "<h2>Outcome</h2>", _summary(result, e),
         "<h2>Ledger totals</h2>", _totals(ledger, e), _pool_table(pool, e),
         "<h2>Graph</h2><p class='muted'>Highlighted: the nodes the run went through.</p>",
-        f"<figure class='graph'>{svg}</figure>",
+        f"<figure class='graph'>{svg}</figure>" if svg else "",
+        f"<p class='note'>{e(svg_problem)}</p>" if svg_problem else "",
         _sections(cards, result, spec, e),
         f"<p class='muted'>Written {e(time.strftime('%Y-%m-%d %H:%M:%S'))} by colm-graph.</p>",
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -25,13 +25,16 @@ def _short(value: Any) -> str:
 def _allowed_fields(model: type[BaseModel] | None, loc: Sequence[str | int]) -> list[str]:
     """Field names of the model that owns the (unknown) key at ``loc``."""
     current: Any = model
+    in_dict = False
     for part in loc[:-1]:
-        if isinstance(part, int) or current is None:
+        if isinstance(part, int) or current is None or in_dict:
+            in_dict = False  # a list index or a dict key: the same item model
             continue
         field = getattr(current, "model_fields", {}).get(part)
         if field is None:
             return []
         ann = field.annotation
+        in_dict = get_origin(ann) is dict
         current = None
         for candidate in (ann, *getattr(ann, "__args__", ())):
             for inner in (candidate, *getattr(candidate, "__args__", ())):

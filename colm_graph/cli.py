@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
                      " local and large paid language models (CoLM and friends).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_run(sub)
+    from .cli_calibrate import add_calibrate_parser
+
+    add_calibrate_parser(sub)
     try:
         from .cli_draw import add_draw_parser
     except ImportError:  # pictures not installed in this build
@@ -125,6 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help(sys.stdout)
             return 2
+        if args.command == "calibrate":
+            from .cli_calibrate import run_calibrate
+
+            return run_calibrate(args, sys.stdout)
         if args.command == "draw":
             from .cli_draw import run_draw
 

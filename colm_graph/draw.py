@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ._layout import layout, wrap
 from .errors import ConfigError
 from .pool import ModelPool
 from .spec.compile import bind_roles
@@ -231,25 +232,6 @@ def highlighted_edges(info: GraphInfo, path: Highlight) -> tuple[set[str], set[i
     return set(steps), {i for i, e in enumerate(info.edges) if (e.source, e.target) in pairs}
 
 
-def wrap(text: str, width: int) -> list[str]:
-    """Split ``text`` into lines of at most ``width`` characters at spaces (or hard)."""
-    lines: list[str] = []
-    line = ""
-    for word in text.split(" "):
-        while len(word) > width:
-            if line:
-                lines.append(line)
-                line = ""
-            lines.append(word[:width])
-            word = word[width:]
-        if line and len(line) + 1 + len(word) > width:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}" if line else word
-    return [*lines, line] if line or not lines else lines
-
-
 def _mm_text(lines: Sequence[str], width: int = 48) -> str:
     parts = [w for line in lines for w in wrap(line, width)]
     text = "\n".join(parts).replace("#", "#35;")
@@ -313,7 +295,7 @@ def to_svg(spec: GraphSpec, pool: ModelPool | None = None, *, highlight: Highlig
         highlight: node names of a run's path; their boxes and traversed edges are marked.
         params: parameter overrides.
     """
-    from ._layout import layout, render_svg, svg_measure
+    from ._layout_render import render_svg, svg_measure
 
     info = graph_info(spec, pool, params=params)
     return render_svg(layout(info, highlighted_edges(info, highlight), svg_measure))
@@ -330,7 +312,7 @@ def to_png(spec: GraphSpec, pool: ModelPool | None = None, *, highlight: Highlig
         params: parameter overrides.
         scale: pixels per layout unit (1.5 gives sharp text on most screens).
     """
-    from ._layout import layout, png_measure, render_png
+    from ._layout_render import png_measure, render_png
 
     info = graph_info(spec, pool, params=params)
     return render_png(layout(info, highlighted_edges(info, highlight), png_measure), scale)

@@ -19,7 +19,7 @@ from .errors import ColmGraphError, ConfigError
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
 
-__all__ = ["Calibration", "EmbeddingKNNScorer", "HeuristicScorer", "LLMDifficultyScorer",
+__all__ = ["Calibration", "calibrate_scorer", "EmbeddingKNNScorer", "HeuristicScorer", "LLMDifficultyScorer",
            "SCORERS", "Scorer", "calibrate_threshold", "load_labelled", "make_scorer"]
 
 Ask = Callable[[str, dict[str, object]], str]
@@ -183,5 +183,19 @@ def calibrate_threshold(scores: Iterable[float], target_share: float) -> Calibra
         threshold = values[-1]
     else:
         threshold = (values[keep - 1] + values[keep]) / 2
+    # Round for readability only where the rounded threshold splits the scores the same way
+    # (scores closer than 1e-9, or the top score with target 0, would otherwise move across).
+    low = values[keep - 1] if keep > 0 else -math.inf
+    high = values[keep] if keep < n else math.inf
+    if low <= round(threshold, 9) < high:
+        threshold = round(threshold, 9)
+    elif not low <= threshold < high:  # adjacent floats: the midpoint rounded up to `high`
+        threshold = low
     achieved = sum(v > threshold for v in values) / n
-    return Calibration(round(threshold, 9), target_share, achieved, n)
+    return Calibration(threshold, target_share, achieved, n)
+
+
+def calibrate_scorer(scorer: Scorer, questions: Iterable[str], target_share: float,
+                     ask: Ask | None = None) -> Calibration:
+    """Score a calibration set with ``scorer`` and pick the threshold for ``target_share``."""
+    return calibrate_threshold((scorer.score(q, ask) for q in questions), target_share)

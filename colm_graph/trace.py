@@ -207,7 +207,7 @@ def _from_recorder(ledger: list[Mapping[str, Any]], calls: list[TracedCall]) -> 
                 (rec["node"], rec["model"], rec.get("round", 0)) and c.error is None]
         exact = [c for c in same if (c.input_tokens, c.output_tokens) ==
                  (rec["input_tokens"], rec["output_tokens"])]
-        call = (exact or same or [None])[0]
+        call = (exact or same)[0] if same else None
         if call is not None:
             left.remove(call)
         cards.append(_card(rec, call, None))
@@ -270,17 +270,16 @@ def _pool_secrets(pool: ModelPool | None) -> list[str]:
 
 
 def _graph_svg(spec: GraphSpec, pool: ModelPool | None, highlight: list[str],
-               params: Mapping[str, Any] | None) -> str:
+               params: Mapping[str, Any] | None) -> tuple[str, str | None]:
+    """The drawing (an ``<svg>`` element), or ``""`` and why there is none."""
     try:
         from . import draw
-    except ImportError as exc:
-        return f"<p class='muted'>No graph drawing: {type(exc).__name__}: {exc}</p>"
-    try:
+
         svg = str(draw.to_svg(spec, pool, highlight=highlight, params=params))
     except Exception as exc:  # a broken drawing must not lose the trace of a run
-        return f"<p class='muted'>The graph could not be drawn: {type(exc).__name__}</p>"
+        return "", f"The graph could not be drawn: {type(exc).__name__}: {exc}"
     start = svg.find("<svg")
-    return svg[start:] if start >= 0 else ""
+    return (svg[start:], None) if start >= 0 else ("", "The drawing held no <svg> element.")
 
 
 def write_trace(path: str | Path, *, result: Mapping[str, Any],
@@ -304,9 +303,10 @@ def write_trace(path: str | Path, *, result: Mapping[str, Any],
 
     graph_spec = spec if isinstance(spec, GraphSpec) else load_spec(spec)
     highlight = [str(p["node"]) for p in result.get("path") or []]
+    svg, problem = _graph_svg(graph_spec, pool, highlight, params)
     page = render_page(
         result=result, spec=graph_spec, pool=pool, cards=trace_cards(result, recorder),
-        svg=_graph_svg(graph_spec, pool, highlight, params), recorded=recorder is not None,
+        svg=svg, svg_problem=problem, recorded=recorder is not None,
         secrets=[s for s in (*secrets, *_pool_secrets(pool)) if s],
     )
     out = Path(path)

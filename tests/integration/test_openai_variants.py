@@ -209,7 +209,7 @@ def test_cope_stage3_large_executor(tmp_path, monkeypatch):
     monkeypatch.setenv(KEY_ENV, SECRET)
     responder = CopeResponder(small_agrees_in=set())
     out, requests = run_cope(tmp_path, responder)
-    paid = [(c["node"]) for c in responder.calls if c["model"] == "large"]
+    paid = [c["node"] for c in responder.calls if c["model"] == "large"]
     assert paid == ["plan2", "plan3", "execute3"]
     assert [r["body"]["model"] for r in requests].count(MODEL_IDS["large"]) == 3
     assert out["answer"] == RIGHT and out["stage"] == 3

@@ -95,12 +95,12 @@ def page_requests(netlog: Path) -> list[str]:
     except json.JSONDecodeError:  # not finalised: close the event list
         log = json.loads(text.rstrip().rstrip(",") + "]}")
     types = log["constants"]["logEventTypes"]
-    wanted = {types[n] for n in ("URL_REQUEST_START_JOB", "REQUEST_ALIVE") if n in types}
+    start = types["URL_REQUEST_START_JOB"]
     urls = []
     for event in log.get("events", []):
         params = event.get("params") or {}
-        if event.get("type") in wanted and "url" in params:
-            if params.get("initiator", "") != "not an origin":
+        if event.get("type") == start and "url" in params:
+            if params.get("initiator", "not an origin") != "not an origin":
                 urls.append(str(params["url"]))
     return list(dict.fromkeys(urls))
 
@@ -194,10 +194,8 @@ class _TextParser(HTMLParser):
             return
         if "details" in tags:
             self.inside_details.append(data)
-        hidden = False
-        for i, (tag, closed) in enumerate(self.stack):
-            if closed and not any(t == "summary" for t, _ in self.stack[i + 1:]):
-                hidden = True
+        hidden = any(closed and not any(t == "summary" for t, _ in self.stack[i + 1:])
+                     for i, (_, closed) in enumerate(self.stack))
         if not hidden:
             self.visible.append(data)
 

@@ -115,3 +115,32 @@ def test_image_reaches_the_clients_as_a_data_url(capsys, tmp_path):
 
     url = image_data_url(img)
     assert url == "data:image/png;base64," + base64.b64encode(tiny_png()).decode()
+
+
+def test_calibrate_then_route_hits_the_target_share(capsys, tmp_path):
+    from colm_graph.tasks import bundled_tasks
+
+    tasks = bundled_tasks().tasks
+    labelled = tmp_path / "labelled.jsonl"
+    labelled.write_text("".join(json.dumps({"question": t.question, "label": 1}) + "\n"
+                                for t in tasks[:120]))
+    assert main(["calibrate", str(labelled), "--target-share", "0.25", "--json"]) == 0
+    cal = json.loads(capsys.readouterr().out)
+    assert abs(cal["achieved_share"] - 0.25) <= 1 / 120
+    paid = 0
+    for t in tasks[:40]:
+        out = run_json(capsys, t.question, "--graph", "route", "--param",
+                       f"threshold={cal['threshold']}")
+        paid += out["ledger"]["totals"]["paid_calls"]
+    assert 0.05 <= paid / 40 <= 0.5  # same distribution, so near the calibrated 25%
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["/no/such.jsonl", "--target-share", "0.3"], "such.jsonl"),
+    (["x.jsonl", "--target-share", "1.5"], "--target-share"),
+    (["x.jsonl"], "--target-share"),
+])
+def test_calibrate_errors(capsys, argv, needle):
+    assert main(["calibrate", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err

@@ -43,7 +43,8 @@ QUESTIONS = [
 ]
 
 
-def make_pool(router: ScriptedChatModel | None = None) -> tuple[ModelPool, dict[str, ScriptedChatModel]]:
+def make_pool(router: ScriptedChatModel | None = None
+              ) -> tuple[ModelPool, dict[str, ScriptedChatModel]]:
     models = {"small": ScriptedChatModel(reply="Local work.\nAnswer: 1"),
               "big": ScriptedChatModel(reply="Paid work.\nAnswer: 2")}
     pool = ModelPool()
