@@ -201,8 +201,7 @@ def _fit(row: list[_Item], desired: Sequence[float], weights: Sequence[float]) -
     """Least-squares x positions near ``desired`` that keep the row's order and spacing."""
     offsets = [0.0]
     for a, b in zip(row, row[1:], strict=False):
-        gap = GAP if a.node is not None and b.node is not None else GAP / 2.5
-        offsets.append(offsets[-1] + a.right + gap - b.left)
+        offsets.append(offsets[-1] + _spacing(a, b))
     blocks: list[tuple[float, float, int]] = []
     for d, o, w in zip(desired, offsets, weights, strict=True):
         blocks.append((d - o, w, 1))
@@ -229,6 +228,56 @@ def _position(rows: list[list[_Item]]) -> None:
             _fit(rows[r], desired, [1.0 if it.node else 2.0 for it in rows[r]])
 
 
+def _spacing(a: _Item, b: _Item) -> float:
+    """Least distance from ``a``'s anchor to ``b``'s when ``b`` follows ``a`` in a row."""
+    return a.right + (GAP if a.node is not None and b.node is not None else GAP / 2.5) - b.left
+
+
+def _runs(rows: list[list[_Item]]) -> list[list[_Item]]:
+    """Maximal vertical paths whose items link one-to-one from row to row."""
+    def down(it: _Item) -> list[_Item]:
+        return [nb for nb in it.links if nb.row == it.row + 1]
+
+    def up(it: _Item) -> list[_Item]:
+        return [nb for nb in it.links if nb.row == it.row - 1]
+
+    runs = []
+    for row in rows:
+        for it in row:
+            prev = up(it)
+            if len(prev) == 1 and len(down(prev[0])) == 1:
+                continue  # not the top of a run
+            run = [it]
+            while len(nxt := down(run[-1])) == 1 and len(up(nxt[0])) == 1:
+                run.append(nxt[0])
+            if len(run) > 1:
+                runs.append(run)
+    return sorted(runs, key=len, reverse=True)
+
+
+def _straighten(rows: list[list[_Item]]) -> None:
+    """Put the items of each vertical run on one line, in stretches the rows leave room for."""
+    for run in _runs(rows):
+        start = 0
+        while start < len(run) - 1:
+            lo, hi, end = -float("inf"), float("inf"), start
+            while end < len(run):
+                d = run[end]
+                row = rows[d.row]
+                new_lo = row[d.index - 1].x + _spacing(row[d.index - 1], d) if d.index else lo
+                new_hi = row[d.index + 1].x - _spacing(d, row[d.index + 1]) \
+                    if d.index + 1 < len(row) else hi
+                if max(lo, new_lo) > min(hi, new_hi):
+                    break
+                lo, hi, end = max(lo, new_lo), min(hi, new_hi), end + 1
+            if end - start > 1:
+                xs = sorted(d.x for d in run[start:end])
+                target = min(max(xs[len(xs) // 2], lo), hi)
+                for d in run[start:end]:
+                    d.x = target
+            start = max(end, start + 1)
+
+
 def _node_lines(info: GraphInfo, measure: Measure) -> dict[str, list[tuple[str, float, bool]]]:
     out = {}
     for node in info.nodes:
@@ -236,6 +285,17 @@ def _node_lines(info: GraphInfo, measure: Measure) -> dict[str, list[tuple[str, 
             (ln, FONT, False) for text in node.lines[1:]
             for ln in wrap_px(text, NODE_TEXT_W, measure, FONT)]
     return out
+
+
+def _ends(info: GraphInfo, back: set[int]) -> dict[tuple[str, str], int]:
+    """How many edges end on the top and on the bottom of each node."""
+    count: dict[tuple[str, str], int] = {}
+    for i, e in enumerate(info.edges):
+        if e.source != e.target:
+            for key in ((e.source, "top" if i in back else "bottom"),
+                        (e.target, "bottom" if i in back else "top")):
+                count[key] = count.get(key, 0) + 1
+    return count
 
 
 def layout(info: GraphInfo, highlight: tuple[set[str], set[int]], measure: Measure) -> Layout:
@@ -250,6 +310,9 @@ def layout(info: GraphInfo, highlight: tuple[set[str], set[int]], measure: Measu
     for name, ls in lines.items():
         w = max(measure(t, s, b) for t, s, b in ls) + 2 * PAD_X
         sizes[name] = (max(w, 90.0), sum(s * LINE for _, s, _ in ls) + 2 * PAD_Y)
+    for (name, _), n in _ends(info, back).items():
+        if name in sizes:
+            sizes[name] = (max(sizes[name][0], 28.0 * (n - 1) + 48), sizes[name][1])
     for end in ("START", "END"):
         sizes[end] = (18.0 + 2 * (measure(end, LABEL_FONT, False) + 6), 18.0)
     items = {n: _Item(row=2 * rank[n], left=-sizes[n][0] / 2, right=sizes[n][0] / 2, node=n)
@@ -280,4 +343,5 @@ def layout(info: GraphInfo, highlight: tuple[set[str], set[int]], measure: Measu
         rows[it.row].append(it)
     _order(rows)
     _position(rows)
+    _straighten(rows)
     return build(info, highlight, measure, rows, chains, labels, lines, sizes)

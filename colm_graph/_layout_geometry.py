@@ -120,8 +120,8 @@ def build(info: GraphInfo, highlight: tuple[set[str], set[int]], measure: Measur
             heights.append(max((len(it.label) * LABEL_FONT * LABEL_LINE + 4 for it in row),
                                default=0.0))
     tops = [head[-1].y + 18.0]
-    for h in heights:
-        tops.append(tops[-1] + h + ROW_GAP)
+    for h, gap in zip(heights, _gaps(rows, chains), strict=True):
+        tops.append(tops[-1] + h + gap)
     boxes = _boxes(info, rows, tops, heights, lines, sizes, measure, hl_nodes)
     extent = {b.name: (b.y - b.h / 2, b.y + b.h / 2) for b in boxes}
     ports = _ports(chains, sizes)
@@ -137,10 +137,22 @@ def build(info: GraphInfo, highlight: tuple[set[str], set[int]], measure: Measur
             x, y = first.x + 9, tops[first.row]
         _label(x, y, labels[i], measure, arrow)
         arrows.append(arrow)
-    bottom = tops[-1] - ROW_GAP + 22
+    bottom = tops[-1] + 22
     texts = head + _legend(tiers, bottom, boxes, measure)
     return Layout(width=width, height=bottom + TERMINAL + MARGIN, boxes=boxes, arrows=arrows,
                   texts=texts)
+
+
+def _gaps(rows: list[list[_Item]], chains: list[list[_Item]]) -> list[float]:
+    """Room below each row: more where edges swing far sideways, so curves stay smooth."""
+    swing = [0.0] * len(rows)
+    for chain in chains:
+        for a, b in zip(chain, chain[1:], strict=False):
+            r = min(a.row, b.row)
+            if a is not b:
+                swing[r] = max(swing[r], abs(a.x - b.x))
+    gaps = [min(max(ROW_GAP, 0.2 * sw), 3 * ROW_GAP) for sw in swing]
+    return gaps[:-1] + [0.0]
 
 
 def _boxes(info: GraphInfo, rows: list[list[_Item]], tops: list[float], heights: list[float],

@@ -66,7 +66,7 @@ def _pair(what: str) -> Callable[[str], tuple[str, str]]:
     return parse
 
 
-def _add_run(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_run(sub: argparse._SubParsersAction) -> None:
     run = sub.add_parser("run", help="answer one question with a protocol (default: CoLM)")
     run.add_argument("question", help="the question")
     run.add_argument("--graph", default="colm", metavar="NAME|FILE",

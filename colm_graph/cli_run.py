@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
+from langchain_core.runnables import RunnableConfig
 
 from .errors import ColmGraphError, ConfigError
 
@@ -155,7 +156,7 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                        roles=_roles(args, spec, pool))
     secrets = _secrets(pool)
     recorder = None
-    config: dict[str, Any] = {}
+    config: RunnableConfig = {}
     if args.trace:
         from .trace import TraceRecorder
 
@@ -165,6 +166,8 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     failure = None
     try:
         for mode, chunk in graph.stream(inputs, config, stream_mode=["updates", "values"]):
+            if not isinstance(chunk, dict):
+                continue
             if mode == "values":
                 state = chunk
             elif args.stream:

@@ -19,7 +19,8 @@ from .errors import ColmGraphError, ConfigError
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
 
-__all__ = ["Calibration", "calibrate_scorer", "EmbeddingKNNScorer", "HeuristicScorer", "LLMDifficultyScorer",
+__all__ = ["Calibration", "EmbeddingKNNScorer", "HeuristicScorer", "LLMDifficultyScorer",
+           "calibrate_scorer",
            "SCORERS", "Scorer", "calibrate_threshold", "load_labelled", "make_scorer"]
 
 Ask = Callable[[str, dict[str, object]], str]

@@ -68,6 +68,8 @@ def _stop_reason(state: ProtocolState, ctx: NodeContext) -> str:
             return "max_rounds"
     threshold = params.get("threshold")
     if threshold is not None and "stage" in state:
+        if len(final_responses(state)) <= 1:
+            return f"stage {state['stage']} (single answer)"
         if float(state.get("agreement", 0.0)) >= float(threshold):
             return f"stage {state['stage']} agreed"
         return f"stage {state['stage']} (last)"
