@@ -278,6 +278,21 @@ def _straighten(rows: list[list[_Item]]) -> None:
             start = max(end, start + 1)
 
 
+def _side_loops(rows: list[list[_Item]], chains: list[list[_Item]]) -> None:
+    """Move the dummies of back edges to the right of both ends, as far as rows allow."""
+    for chain in chains:
+        src, dst, run = chain[0], chain[-1], chain[1:-1]
+        if dst.row >= src.row or not run:
+            continue
+        want = max(src.x + src.right, dst.x + dst.right) + GAP / 2
+        for d in run:
+            row = rows[d.row]
+            hi = row[d.index + 1].x - _spacing(d, row[d.index + 1]) \
+                if d.index + 1 < len(row) else float("inf")
+            lo = row[d.index - 1].x + _spacing(row[d.index - 1], d) if d.index else -hi
+            d.x = min(max(want, lo, d.x), hi)
+
+
 def _node_lines(info: GraphInfo, measure: Measure) -> dict[str, list[tuple[str, float, bool]]]:
     out = {}
     for node in info.nodes:
@@ -344,4 +359,5 @@ def layout(info: GraphInfo, highlight: tuple[set[str], set[int]], measure: Measu
     _order(rows)
     _position(rows)
     _straighten(rows)
+    _side_loops(rows, chains)
     return build(info, highlight, measure, rows, chains, labels, lines, sizes)

@@ -50,8 +50,28 @@ def _s_curve(a: Point, b: Point) -> Curve:
     return ((a[0], a[1] + dy), (b[0], b[1] - dy), b)
 
 
-def _ports(chains: Sequence[Sequence[_Item]], sizes: dict[str, tuple[float, float]]
-           ) -> dict[tuple[int, str], float]:
+def _side_ends(rows: list[list[_Item]], chains: list[list[_Item]]) -> set[tuple[int, str]]:
+    """Ends of back edges that can attach to the right side of their node: the edge's
+    dummies lie right of the node, nothing in the node's row is in between and the node
+    has no self-loop."""
+    ends = set()
+    looped = {id(c[0]) for c in chains if c[0] is c[-1]}  # their right side is taken
+    for i, chain in enumerate(chains):
+        if chain[-1].row >= chain[0].row:
+            continue
+        for node, dummy, which in ((chain[0], chain[1], "out"), (chain[-1], chain[-2], "in")):
+            if id(node) in looped:
+                continue
+            row = rows[node.row]
+            after = row[node.index + 1] if node.index + 1 < len(row) else None
+            if dummy.x > node.x + node.right + 6 and (
+                    after is None or after.x + after.left > dummy.x + 6):
+                ends.add((i, which))
+    return ends
+
+
+def _ports(chains: Sequence[Sequence[_Item]], sizes: dict[str, tuple[float, float]],
+           side: set[tuple[int, str]]) -> dict[tuple[int, str], float]:
     """x of each edge's end at its node: ends on one side are spread in order of the x
     of the next point, so edges leave without crossing each other."""
     sides: dict[tuple[str, str], list[tuple[float, int, str]]] = {}
@@ -60,10 +80,12 @@ def _ports(chains: Sequence[Sequence[_Item]], sizes: dict[str, tuple[float, floa
         if src is dst:
             continue
         down = dst.row > src.row
-        sides.setdefault((str(src.node), "bottom" if down else "top"), []).append(
-            (chain[1].x, i, "out"))
-        sides.setdefault((str(dst.node), "top" if down else "bottom"), []).append(
-            (chain[-2].x, i, "in"))
+        if (i, "out") not in side:
+            sides.setdefault((str(src.node), "bottom" if down else "top"), []).append(
+                (chain[1].x, i, "out"))
+        if (i, "in") not in side:
+            sides.setdefault((str(dst.node), "top" if down else "bottom"), []).append(
+                (chain[-2].x, i, "in"))
     ports: dict[tuple[int, str], float] = {}
     centres = {str(c[0].node): c[0].x for c in chains} | {str(c[-1].node): c[-1].x
                                                           for c in chains}
@@ -119,16 +141,19 @@ def build(info: GraphInfo, highlight: tuple[set[str], set[int]], measure: Measur
         else:
             heights.append(max((len(it.label) * LABEL_FONT * LABEL_LINE + 4 for it in row),
                                default=0.0))
+    side = _side_ends(rows, chains)
+    ports = _ports(chains, sizes, side)
     tops = [head[-1].y + 18.0]
-    for h, gap in zip(heights, _gaps(rows, chains), strict=True):
+    for h, gap in zip(heights, _gaps(rows, chains, ports), strict=True):
         tops.append(tops[-1] + h + gap)
     boxes = _boxes(info, rows, tops, heights, lines, sizes, measure, hl_nodes)
     extent = {b.name: (b.y - b.h / 2, b.y + b.h / 2) for b in boxes}
-    ports = _ports(chains, sizes)
     arrows = []
     for i, chain in enumerate(chains):
         edge = info.edges[i]
         arrow = _arrow(i, chain, ports, tops, heights, extent, sizes)
+        if chain[-1].row < chain[0].row:
+            _hook(arrow, i, chain, side, tops, heights, extent, sizes)
         arrow.dashed, arrow.highlight = edge.conditional, i in hl_edges
         first = chain[1] if len(chain) > 2 else chain[0]
         if chain[0] is chain[-1]:
@@ -143,14 +168,18 @@ def build(info: GraphInfo, highlight: tuple[set[str], set[int]], measure: Measur
                   texts=texts)
 
 
-def _gaps(rows: list[list[_Item]], chains: list[list[_Item]]) -> list[float]:
+def _gaps(rows: list[list[_Item]], chains: list[list[_Item]],
+          ports: dict[tuple[int, str], float]) -> list[float]:
     """Room below each row: more where edges swing far sideways, so curves stay smooth."""
     swing = [0.0] * len(rows)
-    for chain in chains:
-        for a, b in zip(chain, chain[1:], strict=False):
+    for i, chain in enumerate(chains):
+        if chain[0] is chain[-1]:
+            continue
+        xs = [ports.get((i, "out"), chain[1].x), *(d.x for d in chain[1:-1]),
+              ports.get((i, "in"), chain[-2].x)]
+        for a, b, xa, xb in zip(chain, chain[1:], xs, xs[1:], strict=False):
             r = min(a.row, b.row)
-            if a is not b:
-                swing[r] = max(swing[r], abs(a.x - b.x))
+            swing[r] = max(swing[r], abs(xa - xb))
     gaps = [min(max(ROW_GAP, 0.2 * sw), 3 * ROW_GAP) for sw in swing]
     return gaps[:-1] + [0.0]
 
@@ -199,7 +228,7 @@ def _arrow(i: int, chain: list[_Item], ports: dict[tuple[int, str], float], tops
         return Arrow(s, t, a, [curve], head, dashed=False)
     down = dst.row > src.row
     sign = 1.0 if down else -1.0
-    x0 = ports[(i, "out")]
+    x0 = ports.get((i, "out"), src.x)
     cur: Point = (x0, extent[s][1] if down else extent[s][0])
     start, curves = cur, []
     for d in chain[1:-1]:
@@ -209,12 +238,34 @@ def _arrow(i: int, chain: list[_Item], ports: dict[tuple[int, str], float], tops
         cur = (d.x, leave)
         if leave != enter:
             curves.append(_line((d.x, enter), cur))
-    x1 = ports[(i, "in")]
+    x1 = ports.get((i, "in"), dst.x)
     tip = (x1, extent[t][0] if down else extent[t][1])
     base = (x1, tip[1] - sign * ARROW)
     curves.append(_s_curve(cur, base))
     head = [tip, (x1 - 4.5, base[1]), (x1 + 4.5, base[1])]
     return Arrow(s, t, start, curves, head, dashed=False)
+
+
+def _hook(arrow: Arrow, i: int, chain: list[_Item], side: set[tuple[int, str]],
+          tops: list[float], heights: list[float], extent: dict[str, tuple[float, float]],
+          sizes: dict[str, tuple[float, float]]) -> None:
+    """Re-attach the ends of a back edge to the right side of its nodes where allowed."""
+    src, dst, first, last = chain[0], chain[-1], chain[1], chain[-2]
+    if (i, "out") in side:
+        x0 = src.x + sizes[str(src.node)][0] / 2
+        y0 = sum(extent[str(src.node)]) / 2
+        bottom = tops[first.row] + heights[first.row]
+        arrow.start = (x0, y0)
+        arrow.curves[0] = ((x0 + (first.x - x0) * 0.7, y0), (first.x, bottom + (y0 - bottom) * 0.7),
+                           (first.x, bottom))
+    if (i, "in") in side:
+        x1 = dst.x + sizes[str(dst.node)][0] / 2
+        y1 = sum(extent[str(dst.node)]) / 2
+        top = tops[last.row]
+        base = (x1 + ARROW, y1)
+        arrow.curves[-1] = ((last.x, top - (top - y1) * 0.7),
+                            (base[0] + (last.x - base[0]) * 0.7, y1), base)
+        arrow.head = [(x1, y1), (base[0], y1 - 4.5), (base[0], y1 + 4.5)]
 
 
 def _legend(tiers: list[str | None], y: float, boxes: list[Box], measure: Measure

@@ -69,6 +69,8 @@ th{background:#eef0f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
 dl.summary{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:8px 0}
 dl.summary dt{font-weight:600;color:#475467}dl.summary dd{margin:0}
 .answer-big{font-size:22px;font-weight:700}
+.overview{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,640px);gap:28px;
+ align-items:start}@media (max-width:900px){.overview{grid-template-columns:1fr}}
 figure.graph{background:#fff;border:1px solid #dde1e7;border-radius:8px;padding:10px;margin:8px 0;
  overflow:auto}figure.graph svg{max-width:100%;height:auto}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:12px}
@@ -116,7 +118,7 @@ def _tokens(card: Card) -> str:
 def _card(c: Card, e: Callable[[Any], str], index: int) -> str:
     tier = "paid" if c.tier == "paid" else "local"
     cls = f"card {tier}" + (" failed" if c.error else "")
-    sample = f" <span class='muted'>sample {c.sample}</span>" if c.sample is not None else ""
+    sample = f"<span class='badge'>sample {c.sample}</span>" if c.sample is not None else ""
     out = [f"<article class='{cls}' id='call-{index}'>",
            f"<header><span class='node'>{e(c.node)}</span> · {e(c.model)}"
            f"<span class='badge {tier}'>{e(c.tier)}</span>"
@@ -157,14 +159,17 @@ def _groups(cards: Sequence[Card], spec: GraphSpec) -> tuple[str, dict[int, list
     return ("stage" if by_stage else "round"), dict(sorted(groups.items()))
 
 
-def _round_answers(result: Mapping[str, Any], key: int, e: Callable[[Any], str]) -> str:
-    rows = [r for r in result.get("responses") or [] if r.get("round") == key
-            and not r.get("stage")]
+def _answers_table(result: Mapping[str, Any], mode: str, key: int,
+                   e: Callable[[Any], str]) -> str:
+    """Answers written in one round (``mode`` ``round``) or stage."""
+    rows = [r for r in result.get("responses") or []
+            if ((r.get("stage") or 0) == key if mode == "stage"
+                else r.get("round") == key and not r.get("stage"))]
     if not rows:
         return ""
     body = "".join(f"<tr><td>{e(r['client'])}</td><td>{e(r['node'])}</td>"
                    f"<td>{e(r['answer'])}</td></tr>" for r in rows)
-    return ("<table class='round-answers'><tr><th>Participant</th><th>Node</th>"
+    return ("<table class='step-answers'><tr><th>Participant</th><th>Node</th>"
             f"<th>Answer</th></tr>{body}</table>")
 
 
@@ -184,8 +189,7 @@ def _sections(cards: Sequence[Card], result: Mapping[str, Any], spec: GraphSpec,
         out.append(f"<section class='{mode}' id='{mode}-{key}'><h2>{e(title)} "
                    f"<span class='muted'>· {e(nodes)} · {len(group)} calls · "
                    f"{e(_usd(usd))}</span></h2>")
-        if mode == "round":
-            out.append(_round_answers(result, key, e))
+        out.append(_answers_table(result, mode, key, e))
         out.append("<div class='cards'>")
         for c in group:
             out.append(_card(c, e, index))
@@ -269,15 +273,21 @@ def render_page(*, result: Mapping[str, Any], spec: GraphSpec, pool: ModelPool |
     if not recorded:
         notes.append("<p class='muted'>No recorder was attached to the run: prompts are not "
                      "shown and responses come from the output state.</p>")
-    body = [
-        f"<h1>Trace of a {e(spec.name)} run{sim_badge}</h1>",
-        f"<p class='muted'>{e(spec.description)}</p>", *notes,
+    left = [
         "<h2>Question</h2>", f"<pre class='question'>{e(result.get('question'))}</pre>",
         "<h2>Outcome</h2>", _summary(result, e),
         "<h2>Ledger totals</h2>", _totals(ledger, e), _pool_table(pool, e),
-        "<h2>Graph</h2><p class='muted'>Highlighted: the nodes the run went through.</p>",
+    ]
+    right = [
+        "<h2>Graph</h2><p class='muted'>Highlighted: the nodes and edges the run went "
+        "through.</p>",
         f"<figure class='graph'>{svg}</figure>" if svg else "",
         f"<p class='note'>{e(svg_problem)}</p>" if svg_problem else "",
+    ]
+    body = [
+        f"<h1>Trace of a {e(spec.name)} run{sim_badge}</h1>",
+        f"<p class='muted'>{e(spec.description)}</p>", *notes,
+        "<div class='overview'><div>", *left, "</div><div>", *right, "</div></div>",
         _sections(cards, result, spec, e),
         f"<p class='muted'>Written {e(time.strftime('%Y-%m-%d %H:%M:%S'))} by colm-graph.</p>",
     ]

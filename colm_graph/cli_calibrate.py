@@ -61,7 +61,7 @@ def run_calibrate(args: argparse.Namespace, out: TextIO) -> int:
     if args.json:
         out.write(json.dumps(result) + "\n")
     else:
-        out.write(f"threshold {cal.threshold:.6f}: {cal.achieved_share:.1%} of {cal.n} queries"
+        out.write(f"threshold {cal.threshold!r}: {cal.achieved_share:.1%} of {cal.n} queries"
                   f" go to the paid tier (target {cal.target_share:.1%});"
-                  f" use --param threshold={cal.threshold:.6f} with --graph route\n")
+                  f" use --param threshold={cal.threshold!r} with --graph route\n")
     return 0

@@ -152,8 +152,8 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     pool = ModelPool.from_yaml(args.models) if args.models else ModelPool.default()
     spec = load_spec(args.graph)
     inputs = _inputs(args, spec, pool)
-    graph = load_graph(spec, pool=pool, params=_params(args, spec),
-                       roles=_roles(args, spec, pool))
+    params = _params(args, spec)
+    graph = load_graph(spec, pool=pool, params=params, roles=_roles(args, spec, pool))
     secrets = _secrets(pool)
     recorder = None
     config: RunnableConfig = {}
@@ -186,7 +186,7 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         from .trace import write_trace
 
         write_trace(args.trace, result=state, spec=spec, pool=pool, recorder=recorder,
-                    secrets=secrets)
+                    secrets=secrets, params=params)
     _emit(summary, args.json, out, secrets)
     if failure:
         err.write(f"colm-graph: failed: {failure}\n")

@@ -15,6 +15,7 @@ from typing import Any
 
 from ._layout import layout, wrap
 from .errors import ConfigError
+from .nodes import KINDS
 from .pool import ModelPool
 from .spec.compile import bind_roles
 from .spec.predicates import describe
@@ -33,7 +34,6 @@ __all__ = [
     "to_svg",
 ]
 
-FAN_OUT_KINDS = frozenset({"answer", "revise", "execute"})
 Highlight = Sequence[str | Mapping[str, Any]] | None
 
 
@@ -129,7 +129,7 @@ def _models_text(models: Sequence[str], pool: ModelPool) -> str:
 def _fan_out(spec: GraphSpec, name: str, counts: Mapping[str, int],
              params: Mapping[str, Any]) -> str | None:
     node = spec.nodes[name]
-    if node.kind not in FAN_OUT_KINDS:
+    if KINDS[node.kind].fan_out is None:
         return None
     parts = []
     if node.over == "selected":
@@ -212,24 +212,33 @@ def graph_info(spec: GraphSpec, pool: ModelPool | None = None, *,
 def highlighted_edges(info: GraphInfo, path: Highlight) -> tuple[set[str], set[int]]:
     """Highlighted node names and indexes (into ``info.edges``) of edges a path traversed.
 
-    ``path`` lists node names in the order they ran (a run's ``path``; items may also be
-    ``{"node": name, ...}`` mappings); repeats in a row (fan-out) count once. The edges from
-    START to the first node and from the last node to END count as traversed.
+    ``path`` lists the nodes in the order they ran: names, or a run's ``path`` entries
+    (``{"node": name, "step": n}``; entries of one step ran in parallel). Repeats in a row
+    count once. Edges from START to the first nodes and from the last ones to END count as
+    traversed.
 
     Raises:
         ConfigError: the path names a node the graph does not have.
     """
     if not path:
         return set(), set()
-    names = [str(p["node"]) if isinstance(p, Mapping) else str(p) for p in path]
     known = {n.name for n in info.nodes}
-    for n in names:
-        if n not in known:
-            raise ConfigError(f"highlight: graph {info.name!r} has no node {n!r} (nodes:"
+    groups: list[tuple[Any, set[str]]] = []
+    for k, item in enumerate(path):
+        name = str(item["node"]) if isinstance(item, Mapping) else str(item)
+        if name not in known:
+            raise ConfigError(f"highlight: graph {info.name!r} has no node {name!r} (nodes:"
                               f" {', '.join(sorted(known))})")
-    steps = [n for i, n in enumerate(names) if i == 0 or names[i - 1] != n]
-    pairs = set(zip(["START", *steps], [*steps, "END"], strict=True))
-    return set(steps), {i for i, e in enumerate(info.edges) if (e.source, e.target) in pairs}
+        step = item.get("step", k) if isinstance(item, Mapping) else k
+        if groups and (groups[-1][0] == step if isinstance(item, Mapping)
+                       else groups[-1][1] == {name}):
+            groups[-1][1].add(name)
+        else:
+            groups.append((step, {name}))
+    sets = [{"START"}, *(g for _, g in groups), {"END"}]
+    pairs = {(u, v) for a, b in zip(sets, sets[1:], strict=False) for u in a for v in b}
+    return ({n for _, g in groups for n in g},
+            {i for i, e in enumerate(info.edges) if (e.source, e.target) in pairs})
 
 
 def _mm_text(lines: Sequence[str], width: int = 48) -> str:
@@ -255,6 +264,9 @@ def to_mermaid(spec: GraphSpec, pool: ModelPool | None = None, *, highlight: Hig
         highlight: node names of a run's path, in order; those nodes get class ``hl`` and
             the edges between consecutive ones a ``linkStyle``.
         params: parameter overrides.
+
+    Raises:
+        ConfigError: a bad parameter override, or ``highlight`` names an unknown node.
     """
     info = graph_info(spec, pool, params=params)
     hl_nodes, hl_edges = highlighted_edges(info, highlight)
@@ -294,6 +306,9 @@ def to_svg(spec: GraphSpec, pool: ModelPool | None = None, *, highlight: Highlig
         pool: the model pool; default: the built-in simulated pool.
         highlight: node names of a run's path; their boxes and traversed edges are marked.
         params: parameter overrides.
+
+    Raises:
+        ConfigError: a bad parameter override, or ``highlight`` names an unknown node.
     """
     from ._layout_render import render_svg, svg_measure
 
@@ -310,7 +325,11 @@ def to_png(spec: GraphSpec, pool: ModelPool | None = None, *, highlight: Highlig
         pool: the model pool; default: the built-in simulated pool.
         highlight: node names of a run's path; their boxes and traversed edges are marked.
         params: parameter overrides.
-        scale: pixels per layout unit (1.5 gives sharp text on most screens).
+        scale: pixels per layout unit, 0.25 to 8 (1.5: sharp text on most screens).
+
+    Raises:
+        ConfigError: a bad parameter override, or ``highlight`` names an unknown node.
+        ImportError: Pillow is not installed.
     """
     from ._layout_render import png_measure, render_png
 

@@ -4,8 +4,6 @@ Records are plain dicts (JSON- and checkpoint-friendly). :class:`Usage` is the a
 of a set of records; :func:`ledger_totals` splits it by tier.
 """
 
-from __future__ import annotations
-
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -94,7 +92,7 @@ class Usage:
     usd: float = 0.0
     latency_s: float = 0.0
 
-    def __add__(self, other: Usage) -> Usage:
+    def __add__(self, other: "Usage") -> "Usage":
         return Usage(
             self.calls + other.calls,
             self.input_tokens + other.input_tokens,
@@ -104,7 +102,7 @@ class Usage:
         )
 
     @classmethod
-    def of(cls, records: Iterable[Mapping[str, Any]]) -> Usage:
+    def of(cls, records: Iterable[Mapping[str, Any]]) -> "Usage":
         total = cls()
         for r in records:
             total = total + cls(1, int(r["input_tokens"]), int(r["output_tokens"]),

@@ -51,8 +51,6 @@ class TracedCall:
     started_at: float
     input_tokens: int
     """Input tokens as the ledger counts them (estimated from the prompt text)."""
-    sample: int | None = None
-    """The ``seed`` call argument, where the node drew several samples."""
     response: str | None = None
     output_tokens: int | None = None
     error: str | None = None
@@ -98,7 +96,8 @@ class TraceRecorder(BaseCallbackHandler):
     """Records each chat-model call of a run (prompt, response, ``colm_*`` metadata).
 
     Pass it in the run's config: ``graph.invoke(inputs, {"callbacks": [recorder]})`` (or
-    ``ainvoke``). Thread-safe; in async runs it runs inline in the event loop.
+    ``ainvoke``). Thread-safe; in async runs it runs inline in the event loop. Use one
+    recorder per run (or :meth:`clear` it between runs).
     """
 
     run_inline = True
@@ -127,8 +126,6 @@ class TraceRecorder(BaseCallbackHandler):
     def _start(self, run_id: UUID, prompt: str, input_tokens: int,
                metadata: Mapping[str, Any] | None, kwargs: Mapping[str, Any]) -> None:
         meta = metadata or {}
-        params = kwargs.get("invocation_params") or {}
-        seed = params.get("seed") if isinstance(params, Mapping) else None
         call = TracedCall(
             run_id=str(run_id),
             node=str(meta.get("colm_node") or meta.get("langgraph_node") or "?"),
@@ -137,7 +134,6 @@ class TraceRecorder(BaseCallbackHandler):
             model=str(meta.get("colm_model") or meta.get("ls_model_name") or "?"),
             round=int(meta.get("colm_round") or 0),
             prompt=prompt, started_at=time.time(), input_tokens=input_tokens,
-            sample=seed if isinstance(seed, int) else None,
         )
         with self._lock:
             self._calls[str(run_id)] = call
@@ -195,7 +191,7 @@ def _card(rec: Mapping[str, Any], call: TracedCall | None, text: str | None) -> 
         tokens_estimated=bool(rec.get("tokens_estimated")), simulated=bool(rec.get("simulated")),
         prompt=call.prompt if call else None,
         response=call.response if call else text, error=call.error if call else None,
-        sample=call.sample if call else None, in_ledger=True,
+        sample=None, in_ledger=True,
     )
 
 
@@ -211,14 +207,16 @@ def _from_recorder(ledger: list[Mapping[str, Any]], calls: list[TracedCall]) -> 
         if call is not None:
             left.remove(call)
         cards.append(_card(rec, call, None))
-    for c in left:  # calls that wrote no ledger record (failed calls)
+    for c in left:  # failed calls write no ledger record; others are from another run
+        if c.error is None and c.response is not None:
+            continue
         cards.append(Card(node=c.node, role=c.role, model=c.model, tier=c.tier, round=c.round,
                           stage=None, input_tokens=c.input_tokens,
                           output_tokens=c.output_tokens or 0, usd=0.0,
                           latency_s=(c.ended_at or c.started_at) - c.started_at,
                           started_at=c.started_at, tokens_estimated=True, simulated=False,
                           prompt=c.prompt, response=c.response, error=c.error,
-                          sample=c.sample, in_ledger=False))
+                          sample=None, in_ledger=False))
     return cards
 
 
@@ -250,9 +248,26 @@ def trace_cards(result: Mapping[str, Any], recorder: TraceRecorder | None = None
     """One card per ledger record (plus failed calls the recorder saw), with the prompt and
     response from ``recorder`` or, without one, the response from the output state."""
     ledger = list(result.get("ledger") or [])
-    if recorder is not None:
-        return _from_recorder(ledger, recorder.calls)
-    return _from_state(ledger, result)
+    cards = (_from_recorder(ledger, recorder.calls) if recorder is not None
+             else _from_state(ledger, result))
+    return _with_samples(cards, list(result.get("responses") or []))
+
+
+def _with_samples(cards: list[Card], responses: list[Mapping[str, Any]]) -> list[Card]:
+    """Number the samples of nodes that drew several (by the responses' texts)."""
+    drew = {(r["node"], r["model"], r["round"], r.get("stage") or 0)
+            for r in responses if r.get("sample")}
+    left = list(responses)
+    out = []
+    for c in cards:
+        key = (c.node, c.model, c.round, c.stage or 0)
+        hit = next((r for r in left if key in drew and r["text"] == c.response and
+                    (r["node"], r["model"], r["round"], r.get("stage") or 0) == key), None)
+        if hit is not None:
+            left.remove(hit)
+            c = replace(c, sample=int(hit["sample"]))
+        out.append(c)
+    return out
 
 
 # --- the page -----------------------------------------------------------------------

@@ -10,13 +10,14 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
+from ..answers import agreement, answers_match
 from ..calls import call_model, message_text
 from ..errors import ConfigError
 from ..ledger import CallRecord
 from ..selection import Selection
 from ..state import ProtocolState
 from ._step import Step, model_node
-from ._tasks import last_answering_node, latest_responses
+from .aggregate import final_responses
 from .context import NodeContext
 
 
@@ -122,9 +123,12 @@ def parse_confidence(text: str) -> float:
 
 
 def _candidate(state: ProtocolState) -> str:
-    node = last_answering_node(state)
-    latest = [r for r in latest_responses(state).values() if r["node"] == node]
-    return latest[0]["text"] if latest else ""
+    """The answer the run would output: a final response agreeing with their majority."""
+    finals = final_responses(state)
+    majority = agreement(r["answer"] for r in finals).majority
+    pick = next((r for r in finals if answers_match(r["answer"], majority)),
+                finals[-1] if finals else None)
+    return pick["text"] if pick else ""
 
 
 def _prepare_verify(state: ProtocolState, ctx: NodeContext) -> Step:

@@ -42,10 +42,14 @@ def bind_roles(spec: GraphSpec, pool: ModelPool,
                               f" {', '.join(bindings) or 'none'})")
         if isinstance(value, RoleBinding):
             bindings[role] = value
-        elif isinstance(value, str):
+        elif isinstance(value, str) and value:
             bindings[role] = RoleBinding(model=value, count=bindings[role].count)
-        else:
+        elif isinstance(value, list | tuple) and value and all(
+                isinstance(v, str) and v for v in value):
             bindings[role] = RoleBinding(models=list(value), count=bindings[role].count)
+        else:
+            raise ConfigError(f"roles.{role}: expected a model name, a non-empty list of model"
+                              f" names or a RoleBinding, got {value!r}")
     roles: dict[str, list[str]] = {}
     counts: dict[str, int] = {}
     for role, b in bindings.items():

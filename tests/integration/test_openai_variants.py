@@ -213,7 +213,7 @@ def test_cope_stage3_large_executor(tmp_path, monkeypatch):
     assert paid == ["plan2", "plan3", "execute3"]
     assert [r["body"]["model"] for r in requests].count(MODEL_IDS["large"]) == 3
     assert out["answer"] == RIGHT and out["stage"] == 3
-    assert out["stop_reason"] == "stage 3 agreed"  # one execution agrees with itself
+    assert out["stop_reason"] == "stage 3 (single answer)"  # the last stage has one execution
     assert [p["node"] for p in out["path"]][-4:] == ["plan3", "execute3", "vote3", "finish"]
     final = [r for r in out["responses"] if r["stage"] == 3]
     assert [(r["node"], r["model"], r["answer"]) for r in final] == \

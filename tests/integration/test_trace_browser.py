@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from colm_graph import ModelPool, load_graph
+from colm_graph import ModelPool, ledger_totals, load_graph
+from colm_graph.pool import DEFAULT_POOL_FILE
 from colm_graph.tasks import bundled_tasks
 from colm_graph.trace import TraceRecorder, trace_cards, write_trace
 from tests.support.browser import (
@@ -106,13 +108,13 @@ def _common_checks(r: Rendered, page: Path, result: Mapping[str, Any]) -> str:
     assert f"Answer {result['answer']}" in seen or str(result["answer"]) in seen
     assert "simulated" in seen
     assert "Ledger totals" in seen
-    totals = [("Calls", len(result["ledger"]))]
-    for label, value in totals:
-        assert f"{label} {value}" in seen, (label, value)
-    usd = sum(c["usd"] for c in result["ledger"])
-    assert f"${usd:.6f}" in seen
+    t = ledger_totals(result["ledger"])
+    assert f"Calls {t['calls']} {t['paid_calls']} {t['local_calls']}" in seen
+    assert f"Input tokens {t['input_tokens']} {t['paid_input_tokens']}" in seen
+    assert f"Output tokens {t['output_tokens']} {t['paid_output_tokens']}" in seen
+    assert f"USD ${t['usd']:.6f}" in seen or (t["usd"] == 0 and "USD $0 $0 $0" in seen)
     assert "<svg" in r.dom, "no graph drawing in the page"
-    assert "degraded" not in seen.lower() or "Degraded no" in seen
+    assert ("Degraded yes" if result.get("degraded") else "Degraded no") in seen
     return seen
 
 
@@ -133,6 +135,12 @@ def test_colm_trace_in_chromium(colm_run: tuple[dict[str, Any], TraceRecorder],
         guidance = result["guidance"][0]["text"]
         assert " ".join(guidance.split()) in seen, "guidance text not visible"
         assert f"Stop reason {result['stop_reason']}" in seen
+        # each round lists the answers written in it
+        for step in (0, 1):
+            section = r.dom[r.dom.index(f'id="round-{step}"'):]
+            table = section[:section.index("</table>")]
+            for resp in (x for x in result["responses"] if x["round"] == step):
+                assert f"<td>{resp['client']}</td><td>{resp['node']}</td>" in table, resp
         # the prompt, in a collapsed <details>: the question fenced, escaped in the markup
         question = result["question"]
         inside = details_text(r.dom)
@@ -182,6 +190,36 @@ def test_cope_trace_in_chromium(cope_run: tuple[dict[str, Any], TraceRecorder],
         inside = details_text(r.dom)
         assert "<plan>" in inside  # an executor's prompt carries its plan
         assert r.dom.count("<article") == len(result["ledger"])
+
+
+@needs_chromium
+def test_degraded_trace_in_chromium(tmp_path: Path) -> None:
+    """The paid server cannot be reached: the page says degraded, why, and draws the
+    fallback path."""
+    data = yaml.safe_load(DEFAULT_POOL_FILE.read_text(encoding="utf-8"))
+    for model in data["models"]:
+        if model["tier"] == "paid":
+            model["sim"]["reachable"] = False
+    pool = ModelPool.from_dict(data)
+    graph = load_graph("colm", pool=pool)
+    for task in bundled_tasks().tasks:
+        recorder = TraceRecorder()
+        result = graph.invoke({"question": task.question}, {"callbacks": [recorder]})
+        if result["degraded"]:
+            break
+    else:
+        raise AssertionError("no bundled task gives a degraded colm run")
+    page = write_trace(tmp_path / "degraded.html", result=result, spec="colm", pool=pool,
+                       recorder=recorder)
+    r = _open(page, tmp_path / "chromium")
+    with _explained(r, tmp_path):
+        seen = _common_checks(r, page, result)
+        assert result["degraded_reasons"] and all(
+            " ".join(reason.split()) in seen for reason in result["degraded_reasons"])
+        svg = r.dom[r.dom.index("<svg"):r.dom.index("</svg>")]
+        assert "highlight" in _node_marks(svg, "degrade")[0].split()
+        assert "highlight" not in _node_marks(svg, "guide")[0].split()
+        assert "Round 1" not in seen
 
 
 @needs_chromium
@@ -242,7 +280,7 @@ def test_async_run_and_images_are_recorded(tmp_path: Path) -> None:
     assert len(recorder) == len(result["ledger"]) > 0
     cards = trace_cards(result, recorder)
     assert all(c.prompt and c.response is not None for c in cards)
-    assert all("[image image/png]" in c.prompt for c in cards if c.node == "draft")
+    assert all("[image image/png]" in (c.prompt or "") for c in cards if c.node == "draft")
     page = write_trace(tmp_path / "vlm.html", result=result, spec="colm_vlm", pool=pool,
                        recorder=recorder)
     text = page.read_text(encoding="utf-8")

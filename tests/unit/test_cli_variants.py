@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import struct
 import zlib
 
@@ -144,3 +145,12 @@ def test_calibrate_errors(capsys, argv, needle):
     assert main(["calibrate", *argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and needle in err
+
+
+def test_trace_file_is_written(capsys, tmp_path):
+    page = tmp_path / "run.html"
+    out = run_json(capsys, QUESTION, "--graph", "cope", "--trace", str(page))
+    html = page.read_text()
+    assert html.startswith("<!DOCTYPE html>") or html.lstrip().lower().startswith("<!doctype")
+    assert out["answer"] in html and "Stage 1" in html
+    assert not re.search(r"""(src|href)\s*=\s*["']?https?:""", html)  # nothing fetched

@@ -172,7 +172,7 @@ distinct_scores = st.lists(st.floats(min_value=0.0, max_value=1.0, allow_nan=Fal
                            min_size=1, max_size=80, unique=True)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(scores=distinct_scores, target=st.floats(min_value=0.0, max_value=1.0))
 def test_calibrate_threshold_hits_the_target_share(scores, target):
     cal = calibrate_threshold(scores, target)

@@ -188,15 +188,17 @@ CASES = [
          "edges[2].default", ("unknown node 'done'",)),
     Case("conditional-edge-without-default", edit("    default: finish\n", ""), 18, "edges[2]",
          ("a conditional edge needs a 'default' target",)),
-    Case("edge-with-to-and-branches", edit("  - from: tally\n", "  - from: tally\n    to: finish\n"),
-         18, "edges[2]", ("either 'to' or 'branches' with 'default', not both",)),
+    Case("edge-with-to-and-branches",
+         edit("  - from: tally\n", "  - from: tally\n    to: finish\n"), 18,
+         "edges[2]", ("either 'to' or 'branches' with 'default', not both",)),
     Case("edge-with-neither-to-nor-branches",
          edit("{from: settle, to: finish}", "{from: settle}"), 23, "edges[3]",
          ("an edge needs 'to', or 'branches' and 'default'",)),
-    Case("two-outgoing-edges", edit("  - {from: draft, to: tally}\n",
-                                    "  - {from: draft, to: tally}\n  - {from: draft, to: finish}\n"),
-         18, "edges[2].from", ("node 'draft' already has an outgoing edge (edges[1])",
-                               "use branches")),
+    Case("two-outgoing-edges",
+         edit("  - {from: draft, to: tally}\n",
+              "  - {from: draft, to: tally}\n  - {from: draft, to: finish}\n"), 18,
+         "edges[2].from", ("node 'draft' already has an outgoing edge (edges[1])",
+                           "use branches")),
     Case("no-edge-from-START", edit("  - {from: START, to: draft}\n", ""), 15, "edges",
          ("no edge leaves START",)),
     Case("unreachable-node", edit("  finish: {kind: finish}\n",
@@ -415,13 +417,12 @@ def test_pool_that_is_not_a_pool(base_path: Path) -> None:
     assert _one_line(info.value) == "pool: expected a ModelPool, got dict"
 
 
-@pytest.mark.xfail(reason="bug: compile.bind_roles lets pydantic's ValidationError (empty"
-                          " list) and TypeError (not a list) escape", strict=False)
-@pytest.mark.parametrize("binding", [[], 5], ids=["empty-list", "not-a-list"])
+@pytest.mark.parametrize("binding", [[], 5, ""], ids=["empty-list", "not-a-list", "empty-name"])
 def test_bad_role_override_value(base_path: Path, binding: object) -> None:
     with pytest.raises(ConfigError) as info:
         load_graph(base_path, roles={"worker": binding})  # type: ignore[dict-item]
-    assert _one_line(info.value).startswith("roles.worker")
+    assert _one_line(info.value).startswith("roles.worker: expected a model name, a non-empty"
+                                            " list of model names or a RoleBinding, got")
 
 
 # -- through the command line -----------------------------------------------------------
