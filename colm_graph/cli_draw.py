@@ -31,8 +31,8 @@ def add_draw_parser(subparsers: Any) -> argparse.ArgumentParser:
                       help="a shipped variant (colm, colm_vlm, cope, route, cascade, moa,"
                            " debate, self_consistency, single) or a spec file")
     draw.add_argument("--format", choices=FORMATS, default=None,
-                      help="mermaid (default; to stdout unless -o), png or svg (need -o);"
-                           " default: from the -o suffix")
+                      help="default: from the -o suffix (.png, .svg), else mermaid; only"
+                           " mermaid text may go to stdout")
     draw.add_argument("-o", "--out", dest="out_file", metavar="FILE",
                       help="write the picture to FILE")
     draw.add_argument("--models", metavar="FILE",

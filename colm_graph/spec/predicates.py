@@ -144,7 +144,12 @@ def describe(cond: Any) -> str:
         return cond
     (name, arg), = cond.items()
     if name == "not":
-        return f"not {describe(arg)}"
+        inner = describe(arg)
+        return f"not ({inner})" if " " in inner else f"not {inner}"
     if name in ("all", "any"):
-        return f" {'and' if name == 'all' else 'or'} ".join(describe(c) for c in arg)
-    return f"{name} {arg}"
+        parts = [describe(c) for c in arg]
+        parts = [f"({p})" if isinstance(c, dict) and next(iter(c)) in ("all", "any")
+                 else p for c, p in zip(arg, parts, strict=True)]
+        return f" {'and' if name == 'all' else 'or'} ".join(parts)
+    shown = str(arg).lower() if isinstance(arg, bool) else arg
+    return f"{name} {shown}"
