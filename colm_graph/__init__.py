@@ -25,7 +25,15 @@ from .routing_scorers import (
     load_labelled,
 )
 from .selection import EmbeddingSelector, LexicalSelector, LLMSelector, Selector
-from .spec import GraphSpec, RoleBinding, SpecError, bundled_graphs, load_graph, load_spec
+from .spec import (
+    GraphSpec,
+    RoleBinding,
+    SpecError,
+    bundled_graphs,
+    load_graph,
+    load_spec,
+    parse_spec,
+)
 
 __all__ = [
     "CallRecord",
@@ -48,6 +56,7 @@ __all__ = [
     "load_graph",
     "load_labelled",
     "load_spec",
+    "parse_spec",
     "ColmGraphError",
     "ConfigError",
     "EmbeddingSelector",

@@ -64,6 +64,13 @@ def check_spec(spec: GraphSpec, where: Where) -> None:
         if node.prompt is not None and node.prompt not in PLACEHOLDERS:
             raise SpecError(f"{where(['nodes', name, 'prompt'])}: unknown prompt"
                             f" {node.prompt!r} (expected one of: {', '.join(PLACEHOLDERS)})")
+        if node.prompt is not None:
+            given = _prompt_values(node.kind, node.options.get("context", "guidance"))
+            missing = sorted(PLACEHOLDERS[node.prompt] - given)
+            if missing:
+                raise SpecError(f"{where(['nodes', name, 'prompt'])}: prompt {node.prompt!r}"
+                                f" may use {{{missing[0]}}}, which a {node.kind!r} node does"
+                                f" not provide (it provides: {', '.join(sorted(given))})")
         if node.over is not None and kind.fan_out is None:
             raise SpecError(f"{where(['nodes', name, 'over'])}: node kind {node.kind!r}"
                             " does not fan out")
@@ -99,6 +106,22 @@ def check_spec(spec: GraphSpec, where: Where) -> None:
     if "START" not in outgoing:
         raise SpecError(f"{where(['edges'])}: no edge leaves START")
     _check_paths(spec, where)
+
+
+_CLIENT = {"client_name", "client_domains", "question"}
+_PROMPT_VALUES: dict[str, set[str]] = {
+    "answer": _CLIENT, "plan": {"question"}, "execute": {"question", "plan"},
+    "guide": {"question", "drafts", "round", "rounds"}, "aggregate": {"question", "answers"},
+    "verify": {"question", "candidate"}, "score": {"question"},
+    "select": {"question", "clients", "k"},
+}
+
+
+def _prompt_values(kind: str, context: Any) -> set[str]:
+    """The values a node kind fills into its prompt."""
+    if kind == "revise":
+        return _CLIENT | {"previous", "guidance" if context == "guidance" else "answers"}
+    return _PROMPT_VALUES.get(kind, set())
 
 
 def _targets(edge: Any) -> list[tuple[list[str | int], str]]:

@@ -448,3 +448,22 @@ def test_cli_unknown_variant(capsys: pytest.CaptureFixture[str]) -> None:
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1
     assert re.match(r"^colm-graph: error: graph 'no-such-variant': no such variant", err)
+
+
+@pytest.mark.parametrize("kind, prompt, ok", [
+    ("aggregate", "client_draft", False),
+    ("aggregate", "aggregator", True),
+    ("aggregate", "planner", True),
+    ("answer", "executor", False),
+])
+def test_prompt_must_fit_its_node_kind(kind, prompt, ok):
+    from colm_graph.spec import parse_spec
+
+    text = ("name: x\nroles: {a: {tier: local}}\nnodes:\n"
+            f"  n: {{kind: {kind}, role: a, prompt: {prompt}}}\n  f: {{kind: finish}}\n"
+            "edges:\n  - {from: START, to: n}\n  - {from: n, to: f}\n  - {from: f, to: END}\n")
+    if ok:
+        parse_spec(text, source="x.yaml")
+    else:
+        with pytest.raises(SpecError, match=r"x\.yaml:4: nodes\.n\.prompt: prompt"):
+            parse_spec(text, source="x.yaml")
