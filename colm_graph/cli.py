@@ -109,7 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_run(sub)
     from .cli_calibrate import add_calibrate_parser
+    from .cli_eval import add_eval_parser
 
+    add_eval_parser(sub)
     add_calibrate_parser(sub)
     try:
         from .cli_draw import add_draw_parser
@@ -128,6 +130,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help(sys.stdout)
             return 2
+        if args.command == "eval":
+            from .cli_eval import run_eval_command
+
+            return run_eval_command(args, sys.stdout, sys.stderr)
         if args.command == "calibrate":
             from .cli_calibrate import run_calibrate
 

@@ -245,7 +245,10 @@ class SimulatedChatModel(BaseChatModel):
         text = self.respond(_text(messages, skip_system=True), call_seed, system)
         usage = {
             "input_tokens": estimate_tokens(_text(messages)),
-            "output_tokens": estimate_tokens(text) + self.extra_output_tokens,
+            # plans are short abstractions: a quarter of a full solution's reasoning
+            "output_tokens": estimate_tokens(text) + (self.extra_output_tokens // 4
+                                                      if PLAN_TARGET.search(text)
+                                                      else self.extra_output_tokens),
         }
         usage["total_tokens"] = usage["input_tokens"] + usage["output_tokens"]
         msg = AIMessage(content=text, usage_metadata=usage,

@@ -1,0 +1,70 @@
+"""``colm-graph eval``: accuracy against paid cost for several graphs on a dataset."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, TextIO
+
+__all__ = ["add_eval_parser", "run_eval_command"]
+
+DEFAULT_GRAPHS = "colm,cope,route,cascade,large_only,small_only"
+
+
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return n
+
+
+def add_eval_parser(sub: Any) -> None:
+    p = sub.add_parser("eval", help="evaluate graphs on a dataset: accuracy vs paid cost")
+    p.add_argument("--graphs", default=DEFAULT_GRAPHS, metavar="A,B",
+                   help="variants, spec files, or the baselines large_only and small_only"
+                        f" (default {DEFAULT_GRAPHS})")
+    p.add_argument("--sweep", action="append", default=[], metavar="SPEC.PARAM=V1,V2",
+                   help="also run SPEC once per value of PARAM (e.g. route.threshold=0.3,0.6)")
+    p.add_argument("--dataset", default="colm_tasks", metavar="NAME|FILE",
+                   help="bundled dataset name or a JSONL file (default colm_tasks)")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the results")
+    p.add_argument("--models", metavar="FILE", help="pool file; default the simulated pool")
+    p.add_argument("--concurrency", type=_positive, default=16, metavar="N")
+    p.add_argument("--limit", type=_positive, metavar="N", help="first N items only")
+    p.add_argument("--resume", action="store_true", help="continue a stopped run in DIR")
+    p.add_argument("--seed", type=int, default=0, help="seed for the simulated models")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run_eval_command(args: argparse.Namespace, out: TextIO, err: TextIO = sys.stderr) -> int:
+    from .evaluation import load_dataset, resolve_graphs, run_eval
+    from .evaluation.report import write_report
+    from .pool import ModelPool
+
+    pool = ModelPool.from_yaml(args.models) if args.models else ModelPool.default()
+    pool = pool.with_seed(args.seed)
+    names = [n.strip() for n in args.graphs.split(",") if n.strip()]
+    entries = resolve_graphs(names, pool, args.sweep)
+    items = load_dataset(args.dataset, limit=args.limit)
+    results = run_eval(entries, items, pool, args.out, concurrency=args.concurrency,
+                       resume=args.resume, dataset=args.dataset, models=args.models,
+                       seed=args.seed, limit=args.limit, progress=None if args.quiet else err)
+    summary = write_report(results.parent)
+    out.write(_table(summary) + f"\nwrote {results.parent}/report.md, summary.json,"
+              " pareto.png, results.jsonl\n")
+    return 0
+
+
+def _table(summary: dict[str, Any]) -> str:
+    graphs = summary.get("graphs", summary)
+    head = "simulated models: " if summary.get("simulated") else ""
+    lines = [f"{head}{'graph':<24} {'acc':>6} {'paid $':>10} {'total $':>10} {'paid%':>6}"]
+    for label, s in graphs.items():
+        if not isinstance(s, dict) or "accuracy" not in s:
+            continue
+        lines.append(f"{' ' * len(head)}{label[:24]:<24} {s['accuracy']:>6.3f}"
+                     f" {s['paid_usd']:>10.4f} {s['usd']:>10.4f} {s['paid_share']:>6.1%}")
+    return "\n".join(lines)

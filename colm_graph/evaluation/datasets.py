@@ -1,0 +1,146 @@
+"""Eval datasets: JSONL files of questions with gold answers. Nothing is downloaded.
+
+Accepted line shapes (one JSON object per line):
+
+* ours: ``{"id", "question", "answer", "domain"?, "choices"?, "image"?}``;
+* GSM8K-style: ``{"question", "answer": "...reasoning...#### 42"}`` (gold after ``####``);
+* MATH-style: ``{"problem", "solution": "... \\boxed{7/2} ..."}`` (gold inside ``\\boxed{}``);
+* multiple choice: ``{"question", "choices": [...], "answer": "B" | 1}`` (index or letter).
+
+The default dataset is the bundled generated task set (``colm_tasks``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from .._resources import bundled_dir
+from ..answers import _boxed, normalize_answer
+from ..errors import ColmGraphError
+
+__all__ = ["BUNDLED", "Item", "load_dataset"]
+
+BUNDLED = {"colm_tasks": "colm_tasks.jsonl"}
+LETTERS = "ABCDEFGHIJ"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One eval question."""
+
+    id: str
+    question: str
+    answer: str
+    kind: Literal["numeric", "choice", "text"]
+    domain: str | None = None
+    choices: tuple[str, ...] | None = None
+    image: str | None = None
+    """Path of an image file (relative paths are relative to the dataset file)."""
+
+
+def _gold(row: dict[str, Any], where: str) -> str:
+    answer = row.get("answer", row.get("target"))
+    solution = row.get("solution")
+    if isinstance(answer, str) and "####" in answer:
+        return answer.rsplit("####", 1)[1].strip().replace(",", "")
+    if answer is None and isinstance(solution, str):
+        boxed = _boxed(solution)
+        if boxed is None:
+            raise ColmGraphError(f"{where}: 'solution' has no \\boxed{{...}} answer")
+        return boxed.strip()
+    if isinstance(answer, bool) or answer is None:
+        raise ColmGraphError(f"{where}: expected an 'answer' (or a MATH-style 'solution'),"
+                             f" got {answer!r}")
+    if isinstance(answer, int | float):
+        return str(answer)
+    if not isinstance(answer, str) or not answer.strip():
+        raise ColmGraphError(f"{where}: 'answer' must be a non-empty string or number")
+    return answer.strip()
+
+
+def _item(row: Any, where: str, n: int, base: Path | None) -> Item:
+    if not isinstance(row, dict):
+        raise ColmGraphError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    question = row.get("question", row.get("problem", row.get("prompt")))
+    if not isinstance(question, str) or not question.strip():
+        raise ColmGraphError(f"{where}: expected a non-empty 'question' (or 'problem') string")
+    gold = _gold(row, where)
+    choices = row.get("choices")
+    kind: Literal["numeric", "choice", "text"]
+    if choices is not None:
+        if not isinstance(choices, list) or not 2 <= len(choices) <= len(LETTERS) or not all(
+                isinstance(c, str | int | float) for c in choices):
+            raise ColmGraphError(f"{where}: 'choices' must be a list of 2 to 10 options")
+        choices = [str(c) for c in choices]
+        if isinstance(row.get("answer"), int) and not isinstance(row.get("answer"), bool):
+            idx = int(row["answer"])
+            if not 0 <= idx < len(choices):
+                raise ColmGraphError(f"{where}: answer index {idx} out of range")
+            gold = LETTERS[idx]
+        letter = normalize_answer(gold)
+        if letter is None or letter not in LETTERS[: len(choices)]:
+            raise ColmGraphError(f"{where}: multiple-choice answer must be a letter A-"
+                                 f"{LETTERS[len(choices) - 1]} or an index, got {gold!r}")
+        gold, kind = letter, "choice"
+        if not re.search(r"^\s*A\)", question, re.MULTILINE):
+            question = question.rstrip() + "\n" + "\n".join(
+                f"{LETTERS[i]}) {c}" for i, c in enumerate(choices))
+    else:
+        normal = normalize_answer(gold)
+        kind = "numeric" if normal is not None and re.fullmatch(r"-?[\d.]+(e-?\d+)?", normal) \
+            else "text"
+    image = row.get("image")
+    if image is not None:
+        if not isinstance(image, str):
+            raise ColmGraphError(f"{where}: 'image' must be a file path string")
+        if base is not None and not Path(image).is_absolute():
+            image = str(base / image)
+    domain = row.get("domain")
+    return Item(id=str(row.get("id", n)), question=question, answer=gold, kind=kind,
+                domain=str(domain) if domain is not None else None,
+                choices=tuple(choices) if choices else None, image=image)
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    try:
+        with path.open(encoding="utf-8") as fh:
+            yield from enumerate(fh, 1)
+    except FileNotFoundError:
+        raise ColmGraphError(f"{path}: dataset not found (bundled: {', '.join(BUNDLED)})"
+                             ) from None
+    except IsADirectoryError:
+        raise ColmGraphError(f"{path}: expected a JSONL file, got a directory") from None
+    except UnicodeDecodeError:
+        raise ColmGraphError(f"{path}: dataset is not UTF-8 text") from None
+
+
+def load_dataset(name_or_path: str | Path = "colm_tasks", *, limit: int | None = None
+                 ) -> list[Item]:
+    """Load a bundled dataset by name, or a JSONL file; errors name ``file:line``."""
+    text = str(name_or_path)
+    path = bundled_dir("datasets") / BUNDLED[text] if text in BUNDLED else Path(text)
+    items: list[Item] = []
+    seen: set[str] = set()
+    for n, line in _lines(path):
+        if not line.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ColmGraphError(f"{where}: invalid JSON: {exc.msg}") from None
+        item = _item(row, where, n, path.parent)
+        if item.id in seen:
+            raise ColmGraphError(f"{where}: duplicate id {item.id!r}")
+        seen.add(item.id)
+        items.append(item)
+        if limit is not None and len(items) >= limit:
+            break
+    if not items:
+        raise ColmGraphError(f"{path}: no items")
+    return items

@@ -1,0 +1,254 @@
+"""The eval runner: every (graph, item) pair run concurrently (bounded), one JSON line per
+pair appended to ``results.jsonl`` as it finishes, ``--resume`` continuing a killed run
+without redoing or duplicating items."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from ..errors import ColmGraphError, ConfigError
+from ..ledger import ledger_totals
+from ..pool import ModelPool
+from .datasets import Item
+from .scoring import score_answer
+
+__all__ = ["GraphEntry", "arun_eval", "resolve_graphs", "run_eval", "result_row"]
+
+RESULTS, RUN = "results.jsonl", "run.json"
+
+
+@dataclass(frozen=True)
+class GraphEntry:
+    """One graph of an eval: a spec plus its parameter and role settings."""
+
+    label: str
+    spec: str
+    params: dict[str, Any] = field(default_factory=dict)
+    roles: dict[str, Any] = field(default_factory=dict)
+    baseline: str | None = None
+    sweep: dict[str, Any] | None = None
+
+
+def _parse_value(raw: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+
+
+def resolve_graphs(names: Sequence[str], pool: ModelPool, sweeps: Sequence[str] = ()
+                   ) -> list[GraphEntry]:
+    """Entries for ``--graphs`` names (shipped variants, spec paths, or the baselines
+    ``large_only`` / ``small_only``) and ``--sweep SPEC.PARAM=V1,V2`` settings."""
+    entries: list[GraphEntry] = []
+    for name in names:
+        if name == "large_only":
+            entries.append(GraphEntry("large_only", "single", baseline="large_only"))
+        elif name == "small_only":
+            local = pool.names("local")
+            if not local:
+                raise ConfigError("--graphs small_only: the pool has no local model")
+            entries.append(GraphEntry("small_only", "single", roles={"solver": local[0]},
+                                      baseline="small_only"))
+        else:
+            label = Path(name).stem if name.endswith((".yaml", ".yml")) else name
+            entries.append(GraphEntry(label, name))
+    for sweep in sweeps:
+        target, sep, values = sweep.partition("=")
+        spec, dot, param = target.partition(".")
+        if not sep or not dot or not values or not spec or not param:
+            raise ConfigError(f"--sweep {sweep}: expected SPEC.PARAM=V1,V2,...")
+        for raw in values.split(","):
+            value = _parse_value(raw.strip())
+            label = f"{Path(spec).stem}[{param}={raw.strip()}]"
+            entries.append(GraphEntry(label, spec, params={param: value},
+                                      sweep={"param": param, "value": value}))
+    labels = [e.label for e in entries]
+    dup = next((lab for lab in labels if labels.count(lab) > 1), None)
+    if dup:
+        raise ConfigError(f"--graphs: {dup!r} given twice")
+    if not entries:
+        raise ConfigError("--graphs: no graphs to evaluate")
+    return entries
+
+
+def _clients(state: Mapping[str, Any], item: Item) -> dict[str, Any]:
+    responses = state.get("responses", [])
+    first = {r["client"]: r for r in responses if r["round"] == 0 and r["sample"] == 0}
+    if not any(r["round"] > 0 for r in responses):
+        return {}
+    out = {}
+    for pid, r0 in first.items():
+        last = r0
+        for r in responses:
+            if r["client"] == pid and r["round"] >= last["round"]:
+                last = r
+        out[pid] = {"first": r0["answer"], "final": last["answer"],
+                    "first_correct": score_answer(r0["answer"], item).correct,
+                    "final_correct": score_answer(last["answer"], item).correct}
+    return out
+
+
+def result_row(entry: GraphEntry, item: Item, state: Mapping[str, Any] | None,
+               latency: float, error: str | None = None) -> dict[str, Any]:
+    """One results.jsonl line."""
+    state = state or {}
+    ledger = list(state.get("ledger", []))
+    t = ledger_totals(ledger)
+    score = score_answer(state.get("answer"), item) if error is None else None
+    return {
+        "id": item.id, "graph": entry.label, "domain": item.domain,
+        "answer": state.get("answer"), "gold": item.answer,
+        "correct": bool(score and score.correct),
+        "no_answer": bool(score and score.no_answer),
+        "usd": t["usd"], "paid_usd": t["paid_usd"], "local_usd": t["local_usd"],
+        "paid_calls": t["paid_calls"], "local_calls": t["local_calls"], "calls": t["calls"],
+        "input_tokens": t["input_tokens"], "output_tokens": t["output_tokens"],
+        "latency_s": round(latency, 6), "rounds": int(state.get("rounds", 0)),
+        "stage": state.get("stage"), "degraded": bool(state.get("degraded")),
+        "error": error, "simulated": bool(ledger) and all(c.get("simulated") for c in ledger),
+        "clients": _clients(state, item) if error is None else {},
+    }
+
+
+def _inputs(item: Item) -> dict[str, Any]:
+    inputs: dict[str, Any] = {"question": item.question}
+    if item.image:
+        from ..cli_run import image_data_url
+
+        inputs["images"] = [image_data_url(item.image, flag=f"image of item {item.id}")]
+    return inputs
+
+
+def _done(path: Path) -> set[tuple[str, str]]:
+    """(graph, id) pairs already in results.jsonl; a torn last line is cut off."""
+    if not path.exists():
+        return set()
+    data = path.read_bytes()
+    keep = data if data.endswith(b"\n") or not data else data[: data.rfind(b"\n") + 1]
+    if keep != data:
+        with path.open("r+b") as fh:
+            fh.truncate(len(keep))
+    done = set()
+    for line in keep.decode("utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            done.add((row["graph"], row["id"]))
+    return done
+
+
+def _check_resume(out: Path, meta: dict[str, Any], resume: bool) -> set[tuple[str, str]]:
+    results, run = out / RESULTS, out / RUN
+    if not resume:
+        if results.exists() and results.stat().st_size > 0:
+            raise ConfigError(f"--out {out}: already holds results; pass --resume to continue"
+                              " or choose another --out")
+        return set()
+    if run.exists():
+        before = json.loads(run.read_text())
+        for key in ("graphs", "dataset", "seed", "models", "limit"):
+            if before.get(key) != meta.get(key):
+                raise ConfigError(f"--resume: {out} was started with another {key}"
+                                  f" ({before.get(key)!r}, now {meta.get(key)!r})")
+    return _done(results)
+
+
+class Progress:
+    """A one-line progress bar with running accuracy and spend (lines when not a TTY)."""
+
+    def __init__(self, total: int, stream: TextIO | None, done: int = 0) -> None:
+        self.total, self.done, self.stream = total, done, stream
+        self.correct = self.finished = 0
+        self.paid = 0.0
+        self.tty = bool(stream is not None and stream.isatty())
+        self._last = -1
+
+    def update(self, row: dict[str, Any]) -> None:
+        self.done += 1
+        self.finished += 1
+        self.correct += row["correct"]
+        self.paid += row["paid_usd"]
+        if self.stream is None:
+            return
+        pct = int(100 * self.done / max(self.total, 1))
+        if not self.tty and pct // 10 == self._last // 10 and self.done != self.total:
+            return
+        self._last = pct
+        width = 30
+        bar = "#" * (width * self.done // max(self.total, 1))
+        text = (f"[{bar:<{width}}] {self.done}/{self.total} acc"
+                f" {self.correct / max(self.finished, 1):.3f} paid ${self.paid:.4f}")
+        self.stream.write(("\r" + text) if self.tty else text + "\n")
+        if self.tty and self.done == self.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: ModelPool,
+                    out: str | Path, *, concurrency: int = 8, resume: bool = False,
+                    dataset: str = "", models: str | None = None, seed: int = 0,
+                    limit: int | None = None, progress: TextIO | None = None,
+                    build: Callable[[GraphEntry], Any] | None = None) -> Path:
+    """Run every graph on every item; returns the results file."""
+    from .. import __version__
+    from ..spec import load_graph
+
+    if concurrency < 1:
+        raise ConfigError(f"--concurrency: expected at least 1, got {concurrency}")
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot create: {exc.strerror}") from None
+    meta = {"graphs": [asdict(e) for e in entries], "dataset": dataset, "items": len(items),
+            "seed": seed, "models": models, "limit": limit,
+            "simulated": pool.simulated, "started_at": time.time(),
+            "colm_graph_version": __version__}
+    done = _check_resume(out, meta, resume)
+    if not (resume and (out / RUN).exists()):
+        (out / RUN).write_text(json.dumps(meta, indent=2))
+    graphs = {e.label: (build(e) if build else load_graph(
+        e.spec, pool=pool, params=e.params, roles=e.roles)) for e in entries}
+    todo = [(e, it) for e in entries for it in items if (e.label, it.id) not in done]
+    bar = Progress(len(entries) * len(items), progress, done=len(done))
+    sem = asyncio.Semaphore(concurrency)
+    fh = (out / RESULTS).open("a", encoding="utf-8")
+
+    async def one(entry: GraphEntry, item: Item) -> None:
+        async with sem:
+            start = time.perf_counter()
+            try:
+                state = await graphs[entry.label].ainvoke(_inputs(item))
+                row = result_row(entry, item, state, time.perf_counter() - start)
+            except ColmGraphError:
+                raise
+            except Exception as exc:  # a failed item is recorded, the eval goes on
+                message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+                row = result_row(entry, item, None, time.perf_counter() - start, message)
+            fh.write(json.dumps(row) + "\n")
+            fh.flush()
+            bar.update(row)
+
+    try:
+        await asyncio.gather(*(one(e, it) for e, it in todo))
+    finally:
+        fh.flush()
+        os.fsync(fh.fileno())
+        fh.close()
+    return out / RESULTS
+
+
+def run_eval(*args: Any, **kwargs: Any) -> Path:
+    """Synchronous :func:`arun_eval`."""
+    kwargs.setdefault("progress", sys.stderr)
+    return asyncio.run(arun_eval(*args, **kwargs))
