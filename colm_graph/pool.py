@@ -353,19 +353,6 @@ class ModelPool:
                 entries.append(e)
         return ModelPool(entries, server=self._server, source=self.source)
 
-    def with_seed(self, seed: int) -> ModelPool:
-        """A copy whose simulated models draw from ``seed`` (added to each model's own seed);
-        other entries are shared with this pool."""
-        entries: list[ModelSpec | PoolEntry] = []
-        for e in self:
-            if e.spec is not None and e.spec.provider == "sim" and seed:
-                sim = e.spec.sim or SimSettings()
-                entries.append(e.spec.model_copy(
-                    update={"sim": sim.model_copy(update={"seed": sim.seed + seed})}))
-            else:
-                entries.append(e)
-        return ModelPool(entries, server=self._server, source=self.source)
-
     @property
     def simulated(self) -> bool:
         """True when every model of the pool is the built-in simulator."""
