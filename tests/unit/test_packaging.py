@@ -71,3 +71,15 @@ def test_wheel_ships_prompts_graphs_and_tasks_and_runs_outside_the_repo(tmp_path
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert '"answer"' in out.stdout and '"simulated": true' in out.stdout
+
+
+def test_import_is_lazy_and_every_export_resolves():
+    code = ("import sys, colm_graph; assert 'langgraph' not in sys.modules;"
+            " assert 'langchain_core' not in sys.modules;"
+            " [getattr(colm_graph, n) for n in colm_graph.__all__];"
+            " assert 'langgraph' in sys.modules; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+    with pytest.raises(AttributeError):
+        colm_graph.no_such_name  # noqa: B018
