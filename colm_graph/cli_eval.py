@@ -60,11 +60,11 @@ def run_eval_command(args: argparse.Namespace, out: TextIO, err: TextIO = sys.st
 
 def _table(summary: dict[str, Any]) -> str:
     graphs = summary.get("graphs", summary)
-    head = "simulated models: " if summary.get("simulated") else ""
-    lines = [f"{head}{'graph':<24} {'acc':>6} {'paid $':>10} {'total $':>10} {'paid%':>6}"]
+    lines = ["simulated models (not language models):"] if summary.get("simulated") else []
+    lines.append(f"{'graph':<24} {'acc':>6} {'paid $':>10} {'total $':>10} {'paid%':>6}")
     for label, s in graphs.items():
         if not isinstance(s, dict) or "accuracy" not in s:
             continue
-        lines.append(f"{' ' * len(head)}{label[:24]:<24} {s['accuracy']:>6.3f}"
-                     f" {s['paid_usd']:>10.4f} {s['usd']:>10.4f} {s['paid_share']:>6.1%}")
+        lines.append(f"{label[:24]:<24} {s['accuracy']:>6.3f} {s['paid_usd']:>10.4f}"
+                     f" {s['usd']:>10.4f} {s['paid_share']:>6.1%}")
     return "\n".join(lines)

@@ -122,6 +122,8 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
 def load_dataset(name_or_path: str | Path = "colm_tasks", *, limit: int | None = None
                  ) -> list[Item]:
     """Load a bundled dataset by name, or a JSONL file; errors name ``file:line``."""
+    if limit is not None and limit < 1:
+        raise ColmGraphError(f"limit: expected a positive number of items, got {limit}")
     text = str(name_or_path)
     path = bundled_dir("datasets") / BUNDLED[text] if text in BUNDLED else Path(text)
     items: list[Item] = []

@@ -32,7 +32,7 @@ def score_answer(answer: str | None, item: Item) -> Score:
         return Score(False, True)
     gold = normalize_answer(item.answer)
     if item.kind == "choice":
-        if len(pred) != 1 and item.choices:  # the option's text instead of its letter
+        if item.choices and pred not in LETTERS[: len(item.choices)]:  # option text, not letter
             texts = [normalize_answer(c) for c in item.choices]
             if pred in texts:
                 pred = LETTERS[texts.index(pred)]

@@ -1,0 +1,333 @@
+"""Summaries and a readable report of an evaluation run.
+
+The runner writes ``DIR/results.jsonl`` (one object per graph and item) and ``DIR/run.json``;
+:func:`write_report` reads both and writes ``DIR/summary.json``, ``DIR/report.md`` and
+``DIR/pareto.png``. Rows are streamed: only each graph's latencies are kept, for the
+percentiles, which interpolate linearly between ranks (numpy's default method).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Collection, Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ._pareto import ParetoPoint, pareto_frontier, pareto_png
+
+__all__ = ["Z95", "load_results", "percentile", "summarize_results", "wilson",
+           "write_report"]
+
+Z95 = 1.959964
+_SUMS = ("usd", "paid_usd", "local_usd")
+_COUNTS = ("calls", "paid_calls", "local_calls", "input_tokens", "output_tokens")
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of ``k`` successes in ``n`` trials; ``(0, 1)`` when ``n`` is 0."""
+    if n == 0:
+        return 0.0, 1.0
+    p, z2 = k / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    lo = 0.0 if k == 0 else max(0.0, centre - half)  # exact ends, free of rounding
+    hi = 1.0 if k == n else min(1.0, centre + half)
+    return lo, hi
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The ``q`` quantile (0..1) of ``values``, interpolating linearly between ranks
+    (rank ``q * (n - 1)`` of the sorted values); ``None`` for no values."""
+    if not values:
+        return None
+    xs = sorted(values)
+    rank = q * (len(xs) - 1)
+    lo = math.floor(rank)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (rank - lo)
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+class _Collab:
+    """Counts of first-round answers a graph's final round fixed or broke."""
+
+    def __init__(self) -> None:
+        self.wrong = self.fixed = self.right = self.broken = 0
+
+    def add(self, first: bool, final: bool) -> None:
+        if first:
+            self.right += 1
+            self.broken += not final
+        else:
+            self.wrong += 1
+            self.fixed += final
+
+    def result(self) -> dict[str, Any]:
+        return {"pairs": self.wrong + self.right, "client_wrong": self.wrong,
+                "fixed": self.fixed, "fixed_share": _share(self.fixed, self.wrong),
+                "client_right": self.right, "broken": self.broken,
+                "broken_share": _share(self.broken, self.right)}
+
+
+class _Graph:
+    """Running totals of one graph's rows."""
+
+    def __init__(self) -> None:
+        self.n = self.correct = self.no_answer = self.errors = self.degraded = 0
+        self.sums = dict.fromkeys(_SUMS, 0.0)
+        self.counts = dict.fromkeys(_COUNTS, 0)
+        self.latencies: list[float] = []
+        self.simulated: bool | None = None  # None until a row that made calls
+        self.total = _Collab()
+        self.clients: dict[str, _Collab] = {}
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.n += 1
+        self.correct += bool(row["correct"])
+        self.no_answer += bool(row["no_answer"])
+        self.errors += row["error"] is not None
+        self.degraded += bool(row["degraded"])
+        if int(row["calls"]):
+            self.simulated = (self.simulated is not False) and bool(row["simulated"])
+        for key in _SUMS:
+            self.sums[key] += float(row[key])
+        for key in _COUNTS:
+            self.counts[key] += int(row[key])
+        self.latencies.append(float(row["latency_s"]))
+        for name, c in (row.get("clients") or {}).items():
+            first, final = bool(c["first_correct"]), bool(c["final_correct"])
+            self.total.add(first, final)
+            self.clients.setdefault(name, _Collab()).add(first, final)
+
+    def result(self) -> dict[str, Any]:
+        calls, correct = self.counts["calls"], self.correct
+        sums = {k: round(v, 12) for k, v in self.sums.items()}  # no 0.49999999999999994
+        collab = None
+        if self.clients:
+            collab = self.total.result()
+            collab["by_client"] = {k: v.result() for k, v in self.clients.items()}
+        return {
+            "n": self.n, "correct": correct, "accuracy": correct / self.n,
+            "ci95": list(wilson(correct, self.n)), "no_answer": self.no_answer,
+            "errors": self.errors, "degraded": self.degraded, **sums, **self.counts,
+            "paid_share": self.counts["paid_calls"] / calls if calls else 0.0,
+            "usd_per_correct": sums["usd"] / correct if correct else None,
+            "paid_usd_per_correct": sums["paid_usd"] / correct if correct else None,
+            "latency_p50": percentile(self.latencies, 0.5),
+            "latency_p95": percentile(self.latencies, 0.95),
+            "collaboration": collab, "simulated": bool(self.simulated),
+        }
+
+
+def summarize_results(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per-graph summary of result rows, streamed, in order of each graph's first row.
+
+    Errors and missing answers count as wrong. ``ci95`` is the Wilson score interval.
+    ``simulated`` is true when every row that made model calls was simulated (and one did);
+    rows without calls, such as runs that failed at once, say nothing either way.
+    ``collaboration`` (``None`` for graphs without client answers) counts, over all
+    (item, client) pairs, first answers that were wrong and then fixed, or right and then
+    broken, with the same numbers per client under ``by_client``. Latency percentiles
+    interpolate linearly (see :func:`percentile`).
+    """
+    graphs: dict[str, _Graph] = {}
+    for row in rows:
+        graphs.setdefault(str(row["graph"]), _Graph()).add(row)
+    return {label: g.result() for label, g in graphs.items()}
+
+
+def load_results(directory: str | Path) -> Iterator[dict[str, Any]]:
+    """Rows of ``directory/results.jsonl``, read lazily.
+
+    A last line that is not valid JSON (a run cut off mid-write) is skipped.
+
+    Raises:
+        ValueError: If an earlier line is not a JSON object.
+    """
+    path = Path(directory) / "results.jsonl"
+    bad: int | None = None
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            if bad is not None:
+                raise ValueError(f"{path}:{bad}: not a JSON object")
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                bad = lineno
+                continue
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}:{lineno}: not a JSON object")
+            yield row
+
+
+# --- report ---------------------------------------------------------------------------
+
+
+def _usd(v: float | None) -> str:
+    if v is None:
+        return "-"
+    if v == 0 or abs(v) >= 1:
+        return f"${v:,.2f}"
+    return f"${v:.{min(8, 2 - math.floor(math.log10(abs(v))))}f}"
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v * 100:.1f}%"
+
+
+def _secs(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
+def _label(label: str) -> str:
+    return "`" + label.replace("|", "\\|") + "`"
+
+
+def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return lines + ["| " + " | ".join(r) + " |" for r in rows] + [""]
+
+
+def _result_rows(graphs: dict[str, dict[str, Any]]) -> list[list[str]]:
+    return [[_label(k), str(s["n"]),
+             f"{_pct(s['accuracy'])} [{_pct(s['ci95'][0])}, {_pct(s['ci95'][1])}]",
+             str(s["no_answer"]), str(s["errors"]), _usd(s["paid_usd"]), _usd(s["usd"]),
+             _pct(s["paid_share"]), _usd(s["usd_per_correct"]),
+             f"{_secs(s['latency_p50'])} / {_secs(s['latency_p95'])}", str(s["degraded"])]
+            for k, s in graphs.items()]
+
+
+def _collab_rows(graphs: dict[str, dict[str, Any]]) -> list[list[str]]:
+    rows = []
+    for label, s in graphs.items():
+        c = s["collaboration"]
+        if c is None:
+            continue
+        for name, v in [("all clients", c), *c["by_client"].items()]:
+            rows.append([_label(label), name, str(v["client_wrong"]),
+                         f"{v['fixed']} ({_pct(v['fixed_share'])})", str(v["client_right"]),
+                         f"{v['broken']} ({_pct(v['broken_share'])})"])
+    return rows
+
+
+def _baselines(run: dict[str, Any], labels: Collection[str]) -> dict[str, str]:
+    """Baseline kind -> graph label, from run.json, else from the labels themselves."""
+    found = {g["baseline"]: g["label"] for g in reversed(run.get("graphs", []))
+             if g.get("baseline") and g["label"] in labels}
+    for kind in ("large_only", "small_only"):
+        if kind not in found and kind in labels:
+            found[kind] = kind
+    return found
+
+
+def _savings(graphs: dict[str, dict[str, Any]], base: str | None) -> dict[str, Any] | None:
+    if base is None:
+        return None
+    ref = graphs[base]
+    return {k: {"accuracy_kept": s["accuracy"] / ref["accuracy"] if ref["accuracy"] else None,
+                "paid_spend_saved": 1 - s["paid_usd"] / ref["paid_usd"]
+                if ref["paid_usd"] else None}
+            for k, s in graphs.items() if k != base}
+
+
+def _points(graphs: dict[str, dict[str, Any]], run: dict[str, Any],
+            baselines: dict[str, str]) -> list[ParetoPoint]:
+    kinds = {label: kind for kind, label in baselines.items()}
+    info = {g["label"]: g for g in run.get("graphs", [])}
+    points = []
+    for label, s in graphs.items():
+        sweep = info.get(label, {}).get("sweep")
+        series = f"{info[label].get('spec')}:{sweep['param']}" if sweep else None
+        points.append(ParetoPoint(label, s["paid_usd"], s["accuracy"], s["ci95"][0],
+                                  s["ci95"][1], baseline=kinds.get(label), series=series,
+                                  sweep_value=float(sweep["value"]) if sweep else None))
+    return points
+
+
+def _markdown(summary: dict[str, Any]) -> str:
+    run, graphs = summary["run"], summary["graphs"]
+    out = [f"# Evaluation report: {run.get('dataset', '?')}", ""]
+    if summary["simulated"]:
+        out += ["> **Simulated models: these numbers come from the built-in simulator, not "
+                "from language models.**", ""]
+    started = run.get("started_at")
+    when = datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds") if started else "?"
+    out += [f"- Dataset: `{run.get('dataset', '?')}`, items: {run.get('items', '?')}, "
+            f"seed: {run.get('seed', '?')}",
+            f"- Models: {run.get('models') or 'default pool'}",
+            f"- Started: {when}; colm_graph {run.get('colm_graph_version', '?')}", ""]
+    missing = [g["label"] for g in run.get("graphs", []) if g["label"] not in graphs]
+    if missing:
+        out += ["No results yet for: " + ", ".join(map(_label, missing)) + ".", ""]
+    if not graphs:
+        return "\n".join(out)
+    out += ["## Results", ""]
+    out += _table(["Graph", "n", "Accuracy [95% CI]", "No answer", "Errors", "Paid USD",
+                   "Total USD", "Paid share", "USD / correct", "Latency p50 / p95 (s)",
+                   "Degraded"], _result_rows(graphs))
+    out += ["Errors and missing answers count as wrong. The interval is Wilson's; latency "
+            "percentiles interpolate linearly between ranks. Paid share is the share of "
+            "model calls that went to paid models.", ""]
+    collab = _collab_rows(graphs)
+    if collab:
+        out += ["## Collaboration", "", "Per (item, client) pair: of the first answers that "
+                "were wrong, how many the final answer fixed; of those that were right, how "
+                "many it broke.", ""]
+        out += _table(["Graph", "Client", "First wrong", "Fixed", "First right", "Broken"],
+                      collab)
+    base = summary["baselines"].get("large_only")
+    if summary["savings"]:
+        out += [f"## Against the large-only baseline {_label(base)}", ""]
+        out += _table(["Graph", "Accuracy kept", "Paid spend saved"],
+                      [[_label(k), _pct(v["accuracy_kept"]), _pct(v["paid_spend_saved"])]
+                       for k, v in summary["savings"].items()])
+        out += ["Accuracy kept = accuracy / baseline accuracy; paid spend saved = 1 - paid USD "
+                "/ baseline paid USD.", ""]
+    out += ["## Accuracy against paid spend", "", "![Accuracy against paid spend](pareto.png)",
+            "", "Pareto frontier (no other graph is at least as accurate for at most the paid "
+            "spend): " + ", ".join(map(_label, summary["frontier"])) + ".", ""]
+    return "\n".join(out)
+
+
+def write_report(directory: str | Path) -> dict[str, Any]:
+    """Summarize ``directory``'s run into ``summary.json``, ``report.md`` and ``pareto.png``.
+
+    ``run.json`` is optional (its metadata then shows as unknown). Without any result rows
+    no chart is drawn.
+
+    Returns:
+        What was written to ``summary.json``: ``run`` (run.json), ``graphs`` (per-graph
+        summaries, in run.json's order), ``simulated``, ``baselines`` (kind -> label),
+        ``savings`` (per graph against the large-only baseline, or ``None``) and
+        ``frontier`` (Pareto-optimal labels by increasing paid spend).
+    """
+    root = Path(directory)
+    run_path = root / "run.json"
+    run: dict[str, Any] = json.loads(run_path.read_text("utf-8")) if run_path.exists() else {}
+    found = summarize_results(load_results(root))
+    order = [g["label"] for g in run.get("graphs", []) if g["label"] in found]
+    graphs = {k: found[k] for k in order + [k for k in found if k not in order]}
+    baselines = _baselines(run, graphs)
+    points = _points(graphs, run, baselines)
+    simulated = bool(run.get("simulated")) or (
+        bool(graphs) and all(s["simulated"] for s in graphs.values()))
+    summary = {
+        "run": run, "graphs": graphs,
+        "simulated": simulated,
+        "baselines": baselines, "savings": _savings(graphs, baselines.get("large_only")),
+        "frontier": [points[i].label for i in pareto_frontier(points)],
+    }
+    (root / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
+    (root / "report.md").write_text(_markdown(summary), "utf-8")
+    (root / "pareto.png").unlink(missing_ok=True)
+    if points:
+        title = f"Accuracy vs paid spend: {run.get('dataset', '?')}, {run.get('items', '?')} items"
+        pareto_png(points, root / "pareto.png", title=title, simulated=simulated)
+    return summary
