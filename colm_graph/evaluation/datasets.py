@@ -100,6 +100,8 @@ def _item(row: Any, where: str, n: int, base: Path | None) -> Item:
             raise ColmGraphError(f"{where}: 'image' must be a file path string")
         if base is not None and not Path(image).is_absolute():
             image = str(base / image)
+        if not Path(image).is_file():
+            raise ColmGraphError(f"{where}: image {image!r} not found")
     domain = row.get("domain")
     return Item(id=str(row.get("id", n)), question=question, answer=gold, kind=kind,
                 domain=str(domain) if domain is not None else None,

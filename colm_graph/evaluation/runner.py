@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..errors import ColmGraphError, ConfigError
+from ..errors import ConfigError
 from ..ledger import ledger_totals
 from ..pool import ModelPool
 from .datasets import Item
@@ -205,6 +205,8 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
 
     if concurrency < 1:
         raise ConfigError(f"--concurrency: expected at least 1, got {concurrency}")
+    graphs = {e.label: (build(e) if build else load_graph(
+        e.spec, pool=pool, params=e.params, roles=e.roles)) for e in entries}
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -217,8 +219,6 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
     done = _check_resume(out, meta, resume)
     if not (resume and (out / RUN).exists()):
         (out / RUN).write_text(json.dumps(meta, indent=2))
-    graphs = {e.label: (build(e) if build else load_graph(
-        e.spec, pool=pool, params=e.params, roles=e.roles)) for e in entries}
     todo = [(e, it) for e in entries for it in items if (e.label, it.id) not in done]
     bar = Progress(len(entries) * len(items), progress, done=len(done))
     sem = asyncio.Semaphore(concurrency)
@@ -230,8 +230,6 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
             try:
                 state = await graphs[entry.label].ainvoke(_inputs(item))
                 row = result_row(entry, item, state, time.perf_counter() - start)
-            except ColmGraphError:
-                raise
             except Exception as exc:  # a failed item is recorded, the eval goes on
                 message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
                 row = result_row(entry, item, None, time.perf_counter() - start, message)
