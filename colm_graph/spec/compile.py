@@ -112,6 +112,16 @@ def _mark(update: dict[str, Any], name: str, config: RunnableConfig) -> dict[str
     return {**update, "path": [{"node": name, "step": step}]}
 
 
+def _runnable(name: str, func: Callable[..., Any], afunc: Callable[..., Any] | None) -> Any:
+    """A node with sync and async forms. LangGraph's own node wrapper (what ``add_node`` uses
+    for plain functions: no extra traced run per node) when this LangGraph has it."""
+    try:
+        from langgraph._internal._runnable import RunnableCallable
+    except ImportError:  # a LangGraph without it: the public equivalent
+        return RunnableLambda(func, afunc=afunc, name=name)
+    return RunnableCallable(func, afunc, name=name, trace=False)
+
+
 def _router(spec: GraphSpec, source: str, ctxs: Mapping[str, NodeContext],
             run: RunContext) -> tuple[Callable[..., Any], list[str]]:
     edge = next(e for e in spec.edges if e.source == source)
@@ -180,7 +190,7 @@ def compile_spec(
         kind = KINDS[ctx.kind]
         func = _recorded(n, kind.func, ctx, kind.calls_model)
         afunc = _arecorded(n, kind.afunc, ctx) if kind.afunc else None
-        graph.add_node(n, RunnableLambda(func, afunc=afunc, name=n))
+        graph.add_node(n, _runnable(n, func, afunc))
     for edge in spec.edges:
         fan_target = edge.to is not None and edge.to in spec.nodes and \
             KINDS[spec.nodes[edge.to].kind].fan_out is not None

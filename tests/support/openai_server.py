@@ -150,6 +150,7 @@ class RequestLog(list[RecordedRequest]):
 
 
 class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # bursts of concurrent clients (the default 5 resets some)
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True

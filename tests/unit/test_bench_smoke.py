@@ -1,0 +1,76 @@
+"""Smoke test of the benchmark script: it runs, and reports every section with numbers.
+
+Timings are never asserted: only that the figures are there and are numbers."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SECTIONS = ("orchestration", "eval_throughput", "footprint", "local_models")
+
+
+def _numbers(value: Any) -> list[float]:
+    """Every int/float (not bool) anywhere in a JSON value."""
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int | float):
+        return [float(value)]
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in _numbers(v)]
+    if isinstance(value, list):
+        return [n for v in value for n in _numbers(v)]
+    return []
+
+
+def _number(report: dict[str, Any], *path: str) -> float:
+    value: Any = report
+    for key in path:
+        assert isinstance(value, dict) and key in value, f"missing {'.'.join(path)}"
+        value = value[key]
+    assert isinstance(value, int | float) and not isinstance(value, bool), (path, value)
+    assert math.isfinite(value), (path, value)
+    return float(value)
+
+
+@pytest.mark.slow
+def test_bench_quick_writes_every_section_with_numeric_figures(tmp_path):
+    out = tmp_path / "bench.json"
+    run = subprocess.run([sys.executable, str(ROOT / "evals" / "bench.py"), "--quick",
+                          "--json", str(out)], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=280)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "machine:" in run.stdout
+    report = json.loads(out.read_text())
+    assert report["quick"] is True
+    for section in SECTIONS:
+        assert section in report, section
+    for section in SECTIONS[:3]:
+        assert _numbers(report[section]), f"{section} has no numeric figures"
+
+    for graph in ("colm", "cope"):
+        for mode in ("ainvoke", "invoke"):
+            for key in ("ratio_median", "wall_ms_median", "critical_path_ms_median"):
+                _number(report, "orchestration", "graphs", graph, mode, key)
+    _number(report, "orchestration", "worst_ratio")
+    for key in ("ratio_to_ideal", "ratio_to_sequential", "ideal_items_per_s"):
+        _number(report, "eval_throughput", key)
+    for layer in ("raw_httpx", "chat_openai_ainvoke", "eval_single_graph", "sequential_invoke"):
+        _number(report, "eval_throughput", "layers", layer, "items_per_s")
+    _number(report, "footprint", "import", "import_s_median")
+    assert isinstance(report["footprint"]["import"]["torch_imported"], bool)
+    _number(report, "footprint", "memory", "peak_rss_mb")
+    _number(report, "footprint", "memory", "results_lines")
+    for section in ("orchestration", "eval_throughput"):
+        assert report[section]["status"] in ("PASS", "MISS")
+
+    local = report["local_models"]
+    assert isinstance(local, dict)
+    assert _numbers(local) or isinstance(local.get("skipped"), str), local
