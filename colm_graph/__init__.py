@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
+    "CollaborativeChatModel": "chat_model", "protocol_tool": "tools",
     "agreement": "answers", "extract_answer": "answers", "normalize_answer": "answers",
     "ColmGraphError": "errors", "ConfigError": "errors", "PoolError": "errors",
     "create_cascade_graph": "factories", "create_colm_graph": "factories",
@@ -34,6 +35,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "CollaborativeChatModel",
     "CallRecord",
     "ColmGraphError",
     "ConfigError",
@@ -73,6 +75,7 @@ __all__ = [
     "load_spec",
     "normalize_answer",
     "parse_spec",
+    "protocol_tool",
     "summarize",
 ]
 
@@ -92,6 +95,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from .answers import agreement, extract_answer, normalize_answer
+    from .chat_model import CollaborativeChatModel
     from .errors import ColmGraphError, ConfigError, PoolError
     from .factories import (
         create_cascade_graph,
@@ -124,3 +128,4 @@ if TYPE_CHECKING:
         load_spec,
         parse_spec,
     )
+    from .tools import protocol_tool

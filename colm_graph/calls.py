@@ -46,10 +46,13 @@ def _record(entry: PoolEntry, reply: AIMessage, messages: Sequence[BaseMessage],
         tin = estimate_tokens(_prompt_text(messages))
         tout = estimate_tokens(message_text(reply))
         estimated = True
+    # LangChain marks a reply served from the model's cache with ``total_cost: 0`` in its
+    # usage: the tokens are the cached call's, but nothing was paid for this one.
+    cache_hit = dict(usage or {}).get("total_cost") == 0
     record = CallRecord(
         node=node, role=role, model=entry.name, tier=entry.tier, round=round_,
         input_tokens=tin, output_tokens=tout,
-        usd=call_cost_usd(tin, tout, entry.price.model_dump()),
+        usd=0.0 if cache_hit else call_cost_usd(tin, tout, entry.price.model_dump()),
         latency_s=round(latency, 6), started_at=round(started, 6), tokens_estimated=estimated,
     )
     if stage:

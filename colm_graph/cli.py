@@ -110,8 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     from .cli_calibrate import add_calibrate_parser
     from .cli_eval import add_eval_parser
+    from .cli_serve import add_serve_parser
 
     add_eval_parser(sub)
+    add_serve_parser(sub)
     add_calibrate_parser(sub)
     try:
         from .cli_draw import add_draw_parser
@@ -134,6 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .cli_eval import run_eval_command
 
             return run_eval_command(args, sys.stdout, sys.stderr)
+        if args.command == "serve":
+            from .cli_serve import run_serve
+
+            return run_serve(args, sys.stdout, sys.stderr)
         if args.command == "calibrate":
             from .cli_calibrate import run_calibrate
 

@@ -198,7 +198,7 @@ def _event_lines(update: dict[str, Any]) -> list[str]:
     """One short line per node that finished (fan-out tasks report one by one)."""
     lines = []
     for node, delta in update.items():
-        if not isinstance(delta, dict):
+        if not isinstance(delta, dict) or node.startswith("_"):  # the hidden reset step
             continue
         parts = []
         for r in delta.get("responses", []):

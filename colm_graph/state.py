@@ -1,17 +1,17 @@
 """State schemas shared by every protocol graph. Lists that many nodes append to use the
-``operator.add`` reducer; everything else is last-writer-wins and written by one node at a
+:func:`extend` reducer; everything else is last-writer-wins and written by one node at a
 time (fan-out tasks only append)."""
 
 from __future__ import annotations
 
-import operator
 from typing import Annotated, Any, NotRequired, Required, TypedDict
 
 from .ledger import CallRecord
 
 __all__ = [
     "ColmInput", "ColmOutput", "ColmState", "Guidance", "PathStep", "Plan", "ProtocolInput",
-    "ProtocolOutput", "ProtocolState", "Response", "Task", "add_path",
+    "ProtocolOutput", "ProtocolState", "RUN_RESET", "Reset", "Response", "Task", "add_path",
+    "extend", "run_reset",
 ]
 
 
@@ -60,11 +60,28 @@ class PathStep(TypedDict):
     step: int
 
 
+class Reset(list[Any]):
+    """An empty list that, written to a list field, clears it instead of appending (the
+    first step of every run writes these; readers see an ordinary empty list)."""
+
+
+def extend(left: list[Any] | None, right: list[Any] | None) -> list[Any]:
+    """Append ``right`` to ``left``; a :class:`Reset` clears the field."""
+    if isinstance(right, Reset):
+        return []
+    return list(left or []) + list(right or [])
+
+
 def add_path(left: list[PathStep] | None, right: list[PathStep] | None) -> list[PathStep]:
-    """Append path entries; the parallel tasks of one fan-out node count once."""
+    """Append path entries; the parallel tasks of one fan-out node count once.
+
+    Only an entry of the step the path ends in is a duplicate: a whole path written at once
+    (a protocol graph run again as a node of a parent graph) is appended in full."""
+    if isinstance(right, Reset):
+        return []
     out = list(left or [])
     for entry in right or []:
-        if entry not in out[-8:]:
+        if not (out and entry["step"] == out[-1]["step"] and entry in out[-8:]):
             out.append(entry)
     return out
 
@@ -94,11 +111,11 @@ class ProtocolOutput(TypedDict, total=False):
     """Clients chosen for the run (CoLM), in order."""
     selection: dict[str, Any]
     """How they were chosen: selector name, scores, notes."""
-    responses: Annotated[list[Response], operator.add]
+    responses: Annotated[list[Response], extend]
     """Every answer written, in every round and stage."""
-    guidance: Annotated[list[Guidance], operator.add]
+    guidance: Annotated[list[Guidance], extend]
     """Server guidance (CoLM) round by round."""
-    plans: Annotated[list[Plan], operator.add]
+    plans: Annotated[list[Plan], extend]
     """Plans (COPE), stage by stage."""
     rounds: int
     """Rounds actually run (guidance, debate or layer rounds)."""
@@ -109,10 +126,10 @@ class ProtocolOutput(TypedDict, total=False):
     stop_reason: str
     degraded: bool
     """True when the run fell back to the local tier (budget spent or paid tier unreachable)."""
-    degraded_reasons: Annotated[list[str], operator.add]
+    degraded_reasons: Annotated[list[str], extend]
     path: Annotated[list[PathStep], add_path]
     """The nodes that ran, in order."""
-    ledger: Annotated[list[CallRecord], operator.add]
+    ledger: Annotated[list[CallRecord], extend]
     """One record per model call."""
 
 
@@ -142,6 +159,21 @@ class Task(TypedDict):
     context: NotRequired[str]
     """Guidance, peers' answers or a plan, for revisions and executions."""
     previous: NotRequired[str]
+
+
+RUN_RESET: dict[str, Any] = {
+    "responses": [], "guidance": [], "plans": [], "degraded_reasons": [], "path": [],
+    "ledger": [], "selected": [], "selection": {}, "answers": {}, "scores": {}, "answer": None,
+    "rounds": 0, "stage": None, "stop_reason": None, "degraded": False, "agreement": 0.0,
+    "majority": None, "unanimous": False, "score": 0.0,
+}
+"""What a new run on a reused thread (checkpointer) starts from: nothing of the last run."""
+_REDUCED = ("responses", "guidance", "plans", "degraded_reasons", "path", "ledger")
+
+
+def run_reset() -> dict[str, Any]:
+    """The update that clears the previous run's fields (list fields get a :class:`Reset`)."""
+    return {k: Reset() if k in _REDUCED else v for k, v in RUN_RESET.items()}
 
 
 ColmInput = ProtocolInput

@@ -67,7 +67,7 @@ def _stop_reason(state: ProtocolState, ctx: NodeContext) -> str:
         if r >= limit:
             return "max_rounds"
     threshold = params.get("threshold")
-    if threshold is not None and "stage" in state:
+    if threshold is not None and state.get("stage") is not None:
         if len(final_responses(state)) <= 1:
             return f"stage {state['stage']} (single answer)"
         if float(state.get("agreement", 0.0)) >= float(threshold):

@@ -14,7 +14,9 @@ What this wrapper adds to the stock one:
   ``invoke`` threads or ``ainvoke`` tasks) are gathered for ``batch_wait_s`` (default 5 ms)
   or until ``max_batch`` (default 8) are waiting, and run as one batched pipeline call with
   left padding (see :mod:`colm_graph.providers._hf_batch`). A lone request waits at most
-  ``batch_wait_s``. Greedy output is the same batched or alone.
+  ``batch_wait_s``. Greedy output is the same batched or alone. Only the batcher's worker
+  thread calls the pipeline; ``stream``/``astream`` yield the whole text as one chunk, and
+  ``stop`` is ignored (as by ``HuggingFacePipeline``).
 
 Settings: ``max_tokens`` of the pool entry is ``max_new_tokens`` (default 256); a positive
 ``temperature`` turns sampling on. Pool files have no batching fields: entries built from a
@@ -193,10 +195,14 @@ def _load(key: tuple[Any, ...]) -> SharedPipeline:
     return SharedPipeline(key=key, llm=llm, tokenizer=tokenizer, batcher=batcher)
 
 
-def clear_pipeline_cache() -> None:
-    """Forget every shared pipeline (models still used by a chat model stay loaded)."""
+def clear_pipeline_cache(model_dir: str | Path | None = None) -> None:
+    """Forget the shared pipelines of one directory, or all of them, and stop their idle
+    worker threads (a model stays loaded while a chat model built on it is alive)."""
+    path = None if model_dir is None else str(Path(model_dir).resolve())
     with _CACHE_LOCK:
-        _CACHE.clear()
+        dropped = [_CACHE.pop(k) for k in list(_CACHE) if path is None or k[0] == path]
+    for shared in dropped:
+        shared.batcher.stop()
 
 
 def build(spec: ModelSpec, *, max_batch: int = DEFAULT_MAX_BATCH,

@@ -29,6 +29,18 @@ if TYPE_CHECKING:
 __all__ = ["compile_spec", "bind_roles"]
 
 _ENDPOINTS = {"START": START, "END": END}
+BEGIN = "_begin"
+"""The hidden first node every compiled graph starts with (see :func:`_begin`)."""
+
+
+def _source(name: str) -> str:
+    return BEGIN if name == "START" else name
+
+
+def _begin(state: Any) -> dict[str, Any]:
+    from ..state import run_reset
+
+    return run_reset()
 
 
 def bind_roles(spec: GraphSpec, pool: ModelPool,
@@ -191,16 +203,18 @@ def compile_spec(
         func = _recorded(n, kind.func, ctx, kind.calls_model)
         afunc = _arecorded(n, kind.afunc, ctx) if kind.afunc else None
         graph.add_node(n, _runnable(n, func, afunc))
+    # A first step that clears the previous run's fields, so that a thread reused under a
+    # checkpointer (LangGraph Server, Studio, SQLite) starts each new run afresh.
+    graph.add_node(BEGIN, _runnable(BEGIN, _begin, None))
+    graph.add_edge(START, BEGIN)
     for edge in spec.edges:
         fan_target = edge.to is not None and edge.to in spec.nodes and \
             KINDS[spec.nodes[edge.to].kind].fan_out is not None
         if edge.to is not None and not fan_target:
-            graph.add_edge(_ENDPOINTS.get(edge.source, edge.source),
-                           _ENDPOINTS.get(edge.to, edge.to))
+            graph.add_edge(_source(edge.source), _ENDPOINTS.get(edge.to, edge.to))
         else:
             route, targets = _router(spec, edge.source, ctxs, run)
-            graph.add_conditional_edges(_ENDPOINTS.get(edge.source, edge.source), route,
-                                        targets)
+            graph.add_conditional_edges(_source(edge.source), route, targets)
     return graph.compile(checkpointer=checkpointer, store=store, name=name or spec.name)
 
 

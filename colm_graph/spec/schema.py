@@ -25,8 +25,8 @@ ParamValue = bool | int | float | str | list[str] | None
 def _identifier(key: str) -> str:
     if not _IDENT.match(key):
         raise ValueError(f"{key!r} is not a valid name (letters, digits, '_')")
-    if key in ("START", "END"):
-        raise ValueError(f"{key!r} is reserved")
+    if key in ("START", "END") or key.startswith("_"):
+        raise ValueError(f"{key!r} is reserved (START, END and names starting with '_')")
     return key
 
 

@@ -167,14 +167,18 @@ def bind_params(spec: GraphSpec, overrides: Mapping[str, Any] | None) -> dict[st
             raise ConfigError(f"parameter {key!r}: graph {spec.name!r} has no such parameter"
                               f" (parameters: {', '.join(sorted(values))})")
         default = values[key]
-        if not _same_type(default, value):
-            raise ConfigError(f"parameter {key!r}: expected {_type_name(default)}, got"
-                              f" {value!r}")
+        if not _same_type(default, value, key):
+            expected = "a non-negative number or null" if key == "max_paid_usd" \
+                else _type_name(default)
+            raise ConfigError(f"parameter {key!r}: expected {expected}, got {value!r}")
         values[key] = value
     return values
 
 
-def _same_type(default: Any, value: Any) -> bool:
+def _same_type(default: Any, value: Any, key: str = "") -> bool:
+    if key == "max_paid_usd":
+        return value is None or (isinstance(value, int | float) and not isinstance(value, bool)
+                                 and value >= 0)
     if default is None:
         return isinstance(value, bool | int | float | str | type(None))
     if value is None:
