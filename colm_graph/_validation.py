@@ -18,7 +18,10 @@ _TYPE_WORDS = {"str": "a string", "int": "an integer", "float": "a number",
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int of more than 4300 digits has no repr
+        text = f"<{type(value).__name__} too long to show>"
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -79,11 +79,72 @@ def load_yaml(path: str | Path, *, what: str = "file") -> YamlDoc:
     return parse_yaml(text, source=source)
 
 
+MAX_DEPTH = 64
+"""Deepest nesting a document may have (specs and pool files need a handful of levels)."""
+MAX_VALUES = 100_000
+"""Most values a document may hold once its aliases are expanded."""
+
+
+class _Loader(yaml.SafeLoader):
+    """The safe loader, composing no deeper than :data:`MAX_DEPTH` (a deeply nested
+    document takes quadratic time to scan, then overflows the stack)."""
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self._depth >= MAX_DEPTH:
+            raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH}"
+                                              " levels", self.peek_event().start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _check_shape(root: yaml.Node, source: str) -> None:
+    """Refuse a document nested too deeply (an alias that refers to itself nests without
+    end) or too large once its aliases are expanded ("billion laughs")."""
+    todo, seen = [(root, 1)], 0
+    while todo:
+        node, depth = todo.pop()
+        seen += 1
+        if depth > MAX_DEPTH or seen > MAX_VALUES:
+            what = (f"nested deeper than {MAX_DEPTH} levels (or an alias refers to itself)"
+                    if depth > MAX_DEPTH else f"more than {MAX_VALUES} values once aliases"
+                    " are expanded")
+            raise ColmGraphError(f"{source}:{node.start_mark.line + 1}: invalid YAML: {what}")
+        if isinstance(node, yaml.SequenceNode):
+            todo.extend((child, depth + 1) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            todo.extend((child, depth + 1) for pair in node.value for child in pair)
+
+
+def _unreadable(root: yaml.Node | None) -> yaml.ScalarNode | None:
+    """The first scalar the safe constructor cannot build, to name it and its line."""
+    todo = [root] if root is not None else []
+    while todo:
+        node = todo.pop()
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                yaml.SafeLoader("").construct_object(node)
+            except Exception:
+                return node
+        elif isinstance(node, yaml.SequenceNode):
+            todo.extend(reversed(node.value))
+        elif isinstance(node, yaml.MappingNode):
+            todo.extend(child for pair in reversed(node.value) for child in reversed(pair))
+    return None
+
+
 def parse_yaml(text: str, *, source: str = "<string>") -> YamlDoc:
     """Parse YAML text (safe loader only)."""
+    node = None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_Loader)
+        if node is not None:
+            _check_shape(node, source)
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader: plain data only
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
@@ -91,4 +152,17 @@ def parse_yaml(text: str, *, source: str = "<string>") -> YamlDoc:
         raise ColmGraphError(f"{source}{line}: invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise ColmGraphError(f"{source}: invalid YAML: {exc}") from None
+    except RecursionError:
+        raise ColmGraphError(f"{source}: invalid YAML: nested deeper than {MAX_DEPTH}"
+                             " levels") from None
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        # A scalar the safe constructor cannot build: a date out of range, an integer of
+        # more than 4300 digits, an explicit tag that does not fit (``!!bool maybe``).
+        bad = _unreadable(node)
+        if bad is None:
+            raise ColmGraphError(f"{source}: invalid YAML: {type(exc).__name__}") from None
+        value = bad.value if len(bad.value) <= 40 else bad.value[:37] + "..."
+        why = f" ({str(exc).split(';')[0]})" if type(exc) is ValueError else ""
+        raise ColmGraphError(f"{source}:{bad.start_mark.line + 1}: invalid YAML: cannot read"
+                             f" {value!r} as {bad.tag.rsplit(':', 1)[-1]}{why}") from None
     return YamlDoc(data, node, source)

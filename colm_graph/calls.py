@@ -11,6 +11,8 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
 
+from .budget import Allowance, plan_paid_call
+from .errors import ColmGraphError
 from .ledger import CallRecord, call_cost_usd, estimate_tokens
 from .pool import ModelPool, PoolEntry
 
@@ -66,11 +68,92 @@ def _as_ai(reply: Any) -> AIMessage:
     return reply if isinstance(reply, AIMessage) else AIMessage(content=str(reply))
 
 
+def _secrets(pool: ModelPool) -> list[str]:
+    import os
+
+    out = []
+    for e in pool:
+        env = e.spec.key_env() if e.spec is not None else None
+        if env and len(os.environ.get(env, "")) >= 4:
+            out.append(os.environ[env])
+    return out
+
+
+def _failure(pool: ModelPool, name: str, exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+    for secret in _secrets(pool):
+        text = text.replace(secret, "***")
+    return f"paid model {name} failed: {text}"
+
+
+def _fallback(pool: ModelPool, name: str, reason: str) -> PoolEntry:
+    local = pool.names("local")
+    if not local:
+        raise ColmGraphError(f"{reason}; the pool has no local model to fall back to")
+    return pool.entry(local[0])
+
+
+def _kwargs(entry: PoolEntry, limit: int | None, kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {**kwargs, "max_tokens": limit} if limit is not None else kwargs
+
+
 def call_model(pool: ModelPool, name: str, messages: Sequence[BaseMessage], *, node: str,
-               role: str, round_: int, stage: int = 0,
-               config: RunnableConfig | None = None, **kwargs: Any) -> tuple[AIMessage, CallRecord]:
-    """Call pool model ``name`` synchronously; return its reply and ledger record."""
+               role: str, round_: int, stage: int = 0, config: RunnableConfig | None = None,
+               allowance: Allowance | None = None,
+               **kwargs: Any) -> tuple[AIMessage, CallRecord]:
+    """Call pool model ``name``; return its reply and ledger record.
+
+    A paid call is first checked against ``allowance`` (its worst-case cost) and capped to
+    it; a paid call the budget cannot cover, or that fails after the client's own retries,
+    is made by the pool's first local model instead and its record says why (``degraded``).
+    A local model's failure propagates.
+    """
     entry = pool.entry(name)
+    if entry.tier != "paid":
+        return _invoke(entry, messages, node, role, round_, stage, config, kwargs)
+    limit, reason = plan_paid_call(entry, _prompt_text(messages), allowance)
+    if reason is None:
+        try:
+            return _invoke(entry, messages, node, role, round_, stage, config,
+                           _kwargs(entry, limit, kwargs))
+        except ColmGraphError:
+            raise
+        except Exception as exc:  # transient faults were retried by the client already
+            reason = _failure(pool, name, exc)
+    local = _fallback(pool, name, reason)
+    reply, record = _invoke(local, messages, node, role, round_, stage, config, kwargs)
+    record["degraded"] = reason
+    record["fallback_for"] = name
+    return reply, record
+
+
+async def acall_model(pool: ModelPool, name: str, messages: Sequence[BaseMessage], *,
+                      node: str, role: str, round_: int, stage: int = 0,
+                      config: RunnableConfig | None = None, allowance: Allowance | None = None,
+                      **kwargs: Any) -> tuple[AIMessage, CallRecord]:
+    """Async :func:`call_model`."""
+    entry = pool.entry(name)
+    if entry.tier != "paid":
+        return await _ainvoke(entry, messages, node, role, round_, stage, config, kwargs)
+    limit, reason = plan_paid_call(entry, _prompt_text(messages), allowance)
+    if reason is None:
+        try:
+            return await _ainvoke(entry, messages, node, role, round_, stage, config,
+                                  _kwargs(entry, limit, kwargs))
+        except ColmGraphError:
+            raise
+        except Exception as exc:  # transient faults were retried by the client already
+            reason = _failure(pool, name, exc)
+    local = _fallback(pool, name, reason)
+    reply, record = await _ainvoke(local, messages, node, role, round_, stage, config, kwargs)
+    record["degraded"] = reason
+    record["fallback_for"] = name
+    return reply, record
+
+
+def _invoke(entry: PoolEntry, messages: Sequence[BaseMessage], node: str, role: str,
+            round_: int, stage: int, config: RunnableConfig | None,
+            kwargs: dict[str, Any]) -> tuple[AIMessage, CallRecord]:
     started, start = time.time(), time.perf_counter()
     reply = _as_ai(entry.chat_model.invoke(
         list(messages), _call_config(entry, config, node, role, round_), **kwargs))
@@ -79,12 +162,9 @@ def call_model(pool: ModelPool, name: str, messages: Sequence[BaseMessage], *, n
                           stage=stage, started=started, latency=latency)
 
 
-async def acall_model(pool: ModelPool, name: str, messages: Sequence[BaseMessage], *,
-                      node: str, role: str, round_: int, stage: int = 0,
-                      config: RunnableConfig | None = None,
-                      **kwargs: Any) -> tuple[AIMessage, CallRecord]:
-    """Async :func:`call_model`."""
-    entry = pool.entry(name)
+async def _ainvoke(entry: PoolEntry, messages: Sequence[BaseMessage], node: str, role: str,
+                   round_: int, stage: int, config: RunnableConfig | None,
+                   kwargs: dict[str, Any]) -> tuple[AIMessage, CallRecord]:
     started, start = time.time(), time.perf_counter()
     reply = _as_ai(await entry.chat_model.ainvoke(
         list(messages), _call_config(entry, config, node, role, round_), **kwargs))

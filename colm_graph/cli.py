@@ -56,6 +56,16 @@ def _usd(value: str) -> float:
     return x
 
 
+def _tokens(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of tokens, got {value!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value!r}")
+    return n
+
+
 def _pair(what: str) -> Callable[[str], tuple[str, str]]:
     def parse(value: str) -> tuple[str, str]:
         key, sep, rest = value.partition("=")
@@ -64,6 +74,14 @@ def _pair(what: str) -> Callable[[str], tuple[str, str]]:
         return key.strip(), rest.strip()
 
     return parse
+
+
+def _thread_id(value: str) -> str:
+    value = value.strip()
+    if not value or len(value) > 200:
+        raise argparse.ArgumentTypeError(f"expected a thread id of 1 to 200 characters,"
+                                         f" got {value!r}")
+    return value
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
@@ -95,12 +113,20 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                      help="output policy (CoLM; default: home if --home, else majority)")
     run.add_argument("--no-skip-guidance", action="store_true",
                      help="ask the server even when every draft already agrees (CoLM)")
+    run.add_argument("--max-paid-tokens", type=_tokens, metavar="N",
+                     help="paid tokens (in + out) the run may use; checked before each call")
     run.add_argument("--max-paid-usd", type=_usd, metavar="USD",
                      help="stop paid calls once this much is spent (run marked degraded)")
     run.add_argument("--stream", action="store_true",
                      help="show each node as it finishes (on stderr with --json)")
     run.add_argument("--trace", metavar="FILE", help="write an HTML trace of the run")
     run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.add_argument("--checkpoint", metavar="FILE",
+                     help="save each finished step to this SQLite file (created if missing);"
+                          " the same command run again resumes an unfinished run")
+    run.add_argument("--thread", type=_thread_id, metavar="ID",
+                     help="checkpoint thread (with --checkpoint; default: a hash of the graph,"
+                          " question and parameters)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -37,6 +37,12 @@ def add_eval_parser(sub: Any) -> None:
     p.add_argument("--resume", action="store_true", help="continue a stopped run in DIR")
     p.add_argument("--seed", type=int, default=0, help="seed for the simulated models")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    from .cli import _tokens, _usd
+
+    p.add_argument("--max-paid-usd", type=_usd, metavar="USD",
+                   help="paid USD the whole eval may spend (items then run local-only)")
+    p.add_argument("--max-paid-tokens", type=_tokens, metavar="N",
+                   help="paid tokens the whole eval may use")
 
 
 def run_eval_command(args: argparse.Namespace, out: TextIO, err: TextIO = sys.stderr) -> int:
@@ -51,7 +57,8 @@ def run_eval_command(args: argparse.Namespace, out: TextIO, err: TextIO = sys.st
     items = load_dataset(args.dataset, limit=args.limit)
     results = run_eval(entries, items, pool, args.out, concurrency=args.concurrency,
                        resume=args.resume, dataset=args.dataset, models=args.models,
-                       seed=args.seed, limit=args.limit, progress=None if args.quiet else err)
+                       seed=args.seed, limit=args.limit, progress=None if args.quiet else err,
+                       max_paid_usd=args.max_paid_usd, max_paid_tokens=args.max_paid_tokens)
     summary = write_report(results.parent)
     out.write(_table(summary) + f"\nwrote {results.parent}/report.md, summary.json,"
               " pareto.png, results.jsonl\n")

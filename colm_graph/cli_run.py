@@ -88,6 +88,8 @@ def _params(args: argparse.Namespace, spec: Any) -> dict[str, Any]:
         put("skip_guidance_when_agreed", False, "--no-skip-guidance")
     if args.max_paid_usd is not None:
         put("max_paid_usd", args.max_paid_usd, "--max-paid-usd")
+    if args.max_paid_tokens is not None:
+        put("max_paid_tokens", args.max_paid_tokens, "--max-paid-tokens")
     for key, raw in args.param:
         try:
             value = yaml.safe_load(raw)
@@ -153,7 +155,20 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     spec = load_spec(args.graph)
     inputs = _inputs(args, spec, pool)
     params = _params(args, spec)
-    graph = load_graph(spec, pool=pool, params=params, roles=_roles(args, spec, pool))
+    roles = _roles(args, spec, pool)
+    if args.thread is not None and args.checkpoint is None:
+        raise ConfigError("--thread: needs --checkpoint FILE")
+    saver = None
+    if args.checkpoint is not None:
+        from .durable import connect_checkpointer
+
+        saver = connect_checkpointer(args.checkpoint)
+    try:
+        graph = load_graph(spec, pool=pool, params=params, roles=roles, checkpointer=saver)
+    except BaseException:
+        if saver is not None:
+            saver.conn.close()
+        raise
     secrets = _secrets(pool)
     recorder = None
     config: RunnableConfig = {}
@@ -164,8 +179,21 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         config["callbacks"] = [recorder]
     state: dict[str, Any] = {"question": inputs["question"]}
     failure = None
+    start: dict[str, Any] | None = inputs
+    durable: dict[str, Any] = {}
     try:
-        for mode, chunk in graph.stream(inputs, config, stream_mode=["updates", "values"]):
+        if saver is not None:
+            from .durable import DURABILITY, default_thread_id, resume_or_start, thread_config
+
+            config = thread_config(config, args.thread or default_thread_id(
+                spec.name, inputs, params, roles))
+            plan = resume_or_start(graph, inputs, config)
+            if plan.note:
+                err.write(_redact(plan.note, secrets) + "\n")
+                err.flush()
+            start, durable = plan.input, {"durability": DURABILITY}
+        for mode, chunk in graph.stream(start, config, stream_mode=["updates", "values"],
+                                        **durable):
             if not isinstance(chunk, dict):
                 continue
             if mode == "values":
@@ -179,6 +207,9 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise
     except Exception as exc:  # a provider or model failure: report, keep what we have
         failure = _redact(f"{type(exc).__name__}: {exc}", secrets).splitlines()[0]
+    finally:
+        if saver is not None:
+            saver.conn.close()
     summary = summarize(state, graph=spec.name)
     if failure:
         summary["error"] = failure

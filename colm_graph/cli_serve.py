@@ -27,7 +27,7 @@ def _port(value: str) -> int:
 
 
 def add_serve_parser(sub: Any) -> None:
-    from .cli import _usd
+    from .cli import _tokens, _usd
 
     p = sub.add_parser("serve", help="serve the graphs as an OpenAI-compatible API")
     p.add_argument("--host", default="127.0.0.1",
@@ -42,6 +42,8 @@ def add_serve_parser(sub: Any) -> None:
     p.add_argument("--token-env", metavar="NAME",
                    help="environment variable holding the bearer token every request must"
                         " send (the token itself never goes on the command line)")
+    p.add_argument("--max-paid-tokens", type=_tokens, metavar="N",
+                   help="paid tokens each request's run may use")
     p.add_argument("--max-paid-usd", type=_usd, metavar="USD",
                    help="per request: stop paid calls once this much is spent")
 
@@ -83,7 +85,11 @@ def run_serve(args: argparse.Namespace, out: TextIO, err: TextIO = sys.stderr) -
         graphs = [g.strip() for g in args.graphs.split(",") if g.strip()]
         if not graphs:
             raise ConfigError(f"--graphs: expected a comma-separated list, got {args.graphs!r}")
-    params = {} if args.max_paid_usd is None else {"max_paid_usd": args.max_paid_usd}
+    params: dict[str, Any] = {}
+    if args.max_paid_usd is not None:
+        params["max_paid_usd"] = args.max_paid_usd
+    if args.max_paid_tokens is not None:
+        params["max_paid_tokens"] = args.max_paid_tokens
     app = create_app(pool, graphs=graphs, token=token, params=params)
     if not _loopback(args.host) and token is None:
         err.write(f"colm-graph: warning: listening on {args.host} without --token-env: anyone"

@@ -47,6 +47,10 @@ class CallRecord(TypedDict):
     """True when the provider reported no usage and tokens were counted by estimate."""
     stage: NotRequired[int]
     """Cascade stage of the call (COPE, cascade); absent where stages do not apply."""
+    degraded: NotRequired[str]
+    """Why a paid call was made by a local model instead (budget, or the paid call failed)."""
+    fallback_for: NotRequired[str]
+    """The paid model this call stood in for."""
     simulated: NotRequired[bool]
     """True when the built-in simulator produced the response."""
 

@@ -374,12 +374,19 @@ def _resolve_paths(spec: ModelSpec, base_dir: Path | None) -> ModelSpec:
     return spec.model_copy(update={"model": str(base_dir / str(spec.model))})
 
 
+def _is_dir(path: str) -> bool:
+    try:
+        return Path(path).is_dir()
+    except OSError:  # e.g. a name too long for the file system
+        return False
+
+
 def _check_environment(spec: ModelSpec, where: str) -> None:
     env = spec.key_env()
     if env is not None and not os.environ.get(env):
         if spec.api_key_env is not None or spec.tier == "paid":
             raise PoolError(f"{where}: api_key_env: environment variable {env} is not set"
                             f" (it must hold the API key of this {spec.tier} model)")
-    if spec.provider == "huggingface" and not Path(str(spec.model)).is_dir():
+    if spec.provider == "huggingface" and not _is_dir(str(spec.model)):
         raise PoolError(f"{where}: model: local model directory {spec.model!r} not found"
                         " (provider 'huggingface' loads local directories only)")

@@ -144,6 +144,8 @@ class ProtocolState(ProtocolInput, ProtocolOutput, total=False):
     """The latest answers are all present and equal (at least two)."""
     score: float
     """The last router or verifier score."""
+    budget: dict[str, Any]
+    """This run's paid caps ``{"usd", "tokens"}``, set by its first step."""
 
 
 class Task(TypedDict):
@@ -156,6 +158,8 @@ class Task(TypedDict):
     stage: int
     sample: int
     images: NotRequired[list[Any] | None]
+    allowance: NotRequired[dict[str, Any]]
+    """This task's share of the paid budget left (``usd``, ``tokens``)."""
     context: NotRequired[str]
     """Guidance, peers' answers or a plan, for revisions and executions."""
     previous: NotRequired[str]

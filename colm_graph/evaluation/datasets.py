@@ -100,12 +100,19 @@ def _item(row: Any, where: str, n: int, base: Path | None) -> Item:
             raise ColmGraphError(f"{where}: 'image' must be a file path string")
         if base is not None and not Path(image).is_absolute():
             image = str(base / image)
-        if not Path(image).is_file():
+        if not _is_file(image):
             raise ColmGraphError(f"{where}: image {image!r} not found")
     domain = row.get("domain")
     return Item(id=str(row.get("id", n)), question=question, answer=gold, kind=kind,
                 domain=str(domain) if domain is not None else None,
                 choices=tuple(choices) if choices else None, image=image)
+
+
+def _is_file(path: str) -> bool:
+    try:
+        return Path(path).is_file()
+    except OSError:  # e.g. a name too long for the file system
+        return False
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -138,6 +145,10 @@ def load_dataset(name_or_path: str | Path = "colm_tasks", *, limit: int | None =
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ColmGraphError(f"{where}: invalid JSON: {exc.msg}") from None
+        except RecursionError:
+            raise ColmGraphError(f"{where}: invalid JSON: nested too deeply") from None
+        except ValueError as exc:  # an integer of more than 4300 digits
+            raise ColmGraphError(f"{where}: invalid JSON: {str(exc).split(';')[0]}") from None
         item = _item(row, where, n, path.parent)
         if item.id in seen:
             raise ColmGraphError(f"{where}: duplicate id {item.id!r}")

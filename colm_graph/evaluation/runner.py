@@ -113,6 +113,7 @@ def result_row(entry: GraphEntry, item: Item, state: Mapping[str, Any] | None,
         "no_answer": bool(score and score.no_answer),
         "usd": t["usd"], "paid_usd": t["paid_usd"], "local_usd": t["local_usd"],
         "paid_calls": t["paid_calls"], "local_calls": t["local_calls"], "calls": t["calls"],
+        "paid_tokens": t["paid_input_tokens"] + t["paid_output_tokens"],
         "input_tokens": t["input_tokens"], "output_tokens": t["output_tokens"],
         "latency_s": round(latency, 6), "rounds": int(state.get("rounds", 0)),
         "stage": state.get("stage"), "degraded": bool(state.get("degraded")),
@@ -198,7 +199,9 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
                     out: str | Path, *, concurrency: int = 8, resume: bool = False,
                     dataset: str = "", models: str | None = None, seed: int = 0,
                     limit: int | None = None, progress: TextIO | None = None,
-                    build: Callable[[GraphEntry], Any] | None = None) -> Path:
+                    build: Callable[[GraphEntry], Any] | None = None,
+                    max_paid_usd: float | None = None,
+                    max_paid_tokens: int | None = None) -> Path:
     """Run every graph on every item; returns the results file."""
     from .. import __version__
     from ..spec import load_graph
@@ -214,6 +217,7 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
         raise ConfigError(f"--out {out}: cannot create: {exc.strerror}") from None
     meta = {"graphs": [asdict(e) for e in entries], "dataset": dataset, "items": len(items),
             "seed": seed, "models": models, "limit": limit,
+            "max_paid_usd": max_paid_usd, "max_paid_tokens": max_paid_tokens,
             "simulated": pool.simulated, "started_at": time.time(),
             "colm_graph_version": __version__}
     done = _check_resume(out, meta, resume)
@@ -222,17 +226,21 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
     todo = [(e, it) for e in entries for it in items if (e.label, it.id) not in done]
     bar = Progress(len(entries) * len(items), progress, done=len(done))
     sem = asyncio.Semaphore(concurrency)
+    budget = EvalBudget(max_paid_usd, max_paid_tokens, concurrency, out / RESULTS)
     fh = (out / RESULTS).open("a", encoding="utf-8")
 
     async def one(entry: GraphEntry, item: Item) -> None:
         async with sem:
             start = time.perf_counter()
+            share = budget.reserve()
+            row: dict[str, Any] | None = None
             try:
-                state = await graphs[entry.label].ainvoke(_inputs(item))
+                state = await graphs[entry.label].ainvoke(_inputs(item), share.config())
                 row = result_row(entry, item, state, time.perf_counter() - start)
             except Exception as exc:  # a failed item is recorded, the eval goes on
                 message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
                 row = result_row(entry, item, None, time.perf_counter() - start, message)
+            budget.settle(share, row)
             fh.write(json.dumps(row) + "\n")
             fh.flush()
             bar.update(row)
@@ -244,6 +252,54 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
         os.fsync(fh.fileno())
         fh.close()
     return out / RESULTS
+
+
+class _Share:
+    def __init__(self, usd: float | None, tokens: int | None) -> None:
+        self.usd, self.tokens = usd, tokens
+
+    def config(self) -> Any:
+        conf = {k: v for k, v in (("max_paid_usd", self.usd), ("max_paid_tokens", self.tokens))
+                if v is not None}
+        return {"configurable": conf} if conf else None
+
+
+class EvalBudget:
+    """An eval-wide paid budget: each running item reserves a share of what is left (at most
+    1/concurrency of it) and gives back what it did not spend, so the items together never
+    exceed the cap. A resumed eval counts what its earlier rows spent."""
+
+    def __init__(self, usd: float | None, tokens: int | None, concurrency: int,
+                 results: Path) -> None:
+        self.cap_usd, self.cap_tokens, self.slots = usd, tokens, concurrency
+        self.spent_usd, self.spent_tokens = 0.0, 0
+        self.held_usd, self.held_tokens = 0.0, 0
+        if (usd is not None or tokens is not None) and results.exists():
+            for line in results.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    row = json.loads(line)
+                    self.spent_usd += row["paid_usd"]
+                    self.spent_tokens += row.get("paid_tokens", 0)
+
+    def reserve(self) -> _Share:
+        usd = tokens = None
+        if self.cap_usd is not None:
+            left = self.cap_usd - self.spent_usd - self.held_usd
+            usd = max(left, 0.0) / self.slots
+            self.held_usd += usd
+        if self.cap_tokens is not None:
+            left_t = self.cap_tokens - self.spent_tokens - self.held_tokens
+            tokens = max(left_t, 0) // self.slots
+            self.held_tokens += tokens
+        return _Share(usd, tokens)
+
+    def settle(self, share: _Share, row: dict[str, Any]) -> None:
+        if share.usd is not None:
+            self.held_usd -= share.usd
+        if share.tokens is not None:
+            self.held_tokens -= share.tokens
+        self.spent_usd += row["paid_usd"]
+        self.spent_tokens += row.get("paid_tokens", 0)
 
 
 def run_eval(*args: Any, **kwargs: Any) -> Path:

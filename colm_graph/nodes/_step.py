@@ -14,6 +14,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 
+from ..budget import Allowance, remaining
 from ..calls import acall_model, call_model, message_text
 from ..ledger import CallRecord
 from .context import NodeContext
@@ -34,10 +35,19 @@ Prepare = Callable[[Any, NodeContext], Step]
 Finish = Callable[[Any, NodeContext, Step, str, CallRecord], dict[str, Any]]
 
 
+def allowance(state: Any, ctx: NodeContext) -> Allowance:
+    """The paid budget this call may use: a fan-out task carries its share, any other node
+    may use what the run has left."""
+    if isinstance(state, dict) and "sample" in state and "client" in state:
+        return Allowance.of(state.get("allowance"))
+    return remaining(state, ctx.run.params)
+
+
 def model_node(prepare: Prepare, finish: Finish) -> tuple[Callable[..., Any], Callable[..., Any]]:
     def func(state: Any, config: RunnableConfig, *, ctx: NodeContext) -> dict[str, Any]:
         step = prepare(state, ctx)
         reply, record = call_model(ctx.run.pool, step.model, step.messages, node=ctx.name,
+                                   allowance=allowance(state, ctx),
                                    role=step.role, round_=step.round, stage=ctx.stage,
                                    config=config,
                                    **step.kwargs)
@@ -46,7 +56,8 @@ def model_node(prepare: Prepare, finish: Finish) -> tuple[Callable[..., Any], Ca
     async def afunc(state: Any, config: RunnableConfig, *, ctx: NodeContext) -> dict[str, Any]:
         step = prepare(state, ctx)
         reply, record = await acall_model(ctx.run.pool, step.model, step.messages,
-                                          node=ctx.name, role=step.role, round_=step.round,
+                                          allowance=allowance(state, ctx), node=ctx.name,
+                                          role=step.role, round_=step.round,
                                           stage=ctx.stage, config=config, **step.kwargs)
         return finish(state, ctx, step, message_text(reply), record)
 

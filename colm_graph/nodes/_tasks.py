@@ -8,6 +8,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage, HumanMessage
 
 from ..answers import extract_answer
+from ..budget import remaining
 from ..ledger import CallRecord
 from ..prompts import data_block
 from ..state import ProtocolState, Response, Task
@@ -44,7 +45,7 @@ def participants(state: ProtocolState, ctx: NodeContext) -> list[tuple[str, str]
 def tasks(state: ProtocolState, ctx: NodeContext, *, round_: int,
           context: dict[str, str] | None = None, previous: dict[str, str] | None = None
           ) -> list[Task]:
-    """One task per participant and sample."""
+    """One task per participant and sample; paid tasks share what the budget has left."""
     out = []
     for pid, model in participants(state, ctx):
         for sample in range(ctx.samples):
@@ -55,6 +56,11 @@ def tasks(state: ProtocolState, ctx: NodeContext, *, round_: int,
             if previous is not None:
                 task["previous"] = previous.get(pid, "")
             out.append(task)
+    paid = [t for t in out if ctx.run.pool.entry(t["model"]).tier == "paid"]
+    share = remaining(state, ctx.run.params).share(len(paid))
+    if not share.unlimited:
+        for t in paid:
+            t["allowance"] = share.as_dict()
     return out
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..answers import agreement, answers_match
+from ..budget import caps
 from ..errors import ConfigError
 from ..ledger import ledger_totals
 from ..state import ProtocolState, Response
@@ -34,10 +35,13 @@ def vote(state: ProtocolState, *, ctx: NodeContext) -> dict[str, Any]:
 
 def degrade_reason(state: ProtocolState, ctx: NodeContext) -> str:
     """Why the paid tier is not used: budget spent, or an unreachable paid model."""
-    cap = ctx.run.params.get("max_paid_usd")
-    spent = ledger_totals(state.get("ledger", []))["paid_usd"]
-    if cap is not None and spent >= float(cap):
-        return f"paid budget spent: ${spent:.6f} of max_paid_usd ${float(cap):.6f}"
+    cap = caps(state, ctx.run.params)
+    t = ledger_totals(state.get("ledger", []))
+    if cap.usd is not None and t["paid_usd"] >= float(cap.usd):
+        return f"paid budget spent: ${t['paid_usd']:.6f} of max_paid_usd ${float(cap.usd):.6f}"
+    used = t["paid_input_tokens"] + t["paid_output_tokens"]
+    if cap.tokens is not None and used >= cap.tokens:
+        return f"paid token budget spent: {used} of max_paid_tokens {cap.tokens}"
     down = sorted({m for models in ctx.run.roles.values() for m in models
                    if ctx.run.pool.entry(m).tier == "paid" and not ctx.run.reachable(m)})
     if down:

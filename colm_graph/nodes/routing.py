@@ -11,6 +11,7 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 
 from ..answers import agreement, answers_match
+from ..budget import remaining, spent
 from ..calls import call_model, message_text
 from ..errors import ConfigError
 from ..ledger import CallRecord
@@ -23,13 +24,16 @@ from .context import NodeContext
 
 # -- select -----------------------------------------------------------------------------------
 def _ask(ctx: NodeContext, config: RunnableConfig | None, records: list[CallRecord],
-         role: str, acting_as: str) -> Callable[[str, dict[str, object]], str]:
+         role: str, acting_as: str, state: ProtocolState
+         ) -> Callable[[str, dict[str, object]], str]:
     """One model call on a selector's or scorer's behalf, recorded in ``records``."""
 
     def ask(prompt: str, values: dict[str, object]) -> str:
         messages = ctx.run.prompts.messages(prompt, **values)
+        usd, tokens = spent(records)
+        left = remaining(state, ctx.run.params).minus(usd, tokens)
         reply, record = call_model(ctx.run.pool, ctx.run.model(role), messages, node=ctx.name,
-                                   role=acting_as, round_=0, config=config)
+                                   role=acting_as, round_=0, config=config, allowance=left)
         records.append(record)
         return message_text(reply)
 
@@ -58,7 +62,8 @@ def _select(state: ProtocolState, config: RunnableConfig | None,
     others = [c for c in candidates if c.name != home]
     k = min(top_k - (1 if home else 0), len(others))
     server = ctx.option("asks", "server")
-    ask = _ask(ctx, config, records, server, "selector") if server in run.roles else None
+    ask = _ask(ctx, config, records, server, "selector", state) if server in run.roles \
+        else None
     selection = run.selector.select(state["question"], others, k, ask) if k > 0 \
         else Selection([])
     names = ([home] if home else []) + selection.names
@@ -95,7 +100,7 @@ def _score(state: ProtocolState, config: RunnableConfig | None,
     if scorer is None:
         raise ConfigError(f"node {ctx.name!r}: no router scorer configured")
     records: list[CallRecord] = []
-    ask = _ask(ctx, config, records, ctx.role, "router") if ctx.role else None
+    ask = _ask(ctx, config, records, ctx.role, "router", state) if ctx.role else None
     value = float(scorer.score(state["question"], ask))
     scores = dict(state.get("scores", {}))
     scores[ctx.name] = value

@@ -73,6 +73,8 @@ class SimulatedChatModel(BaseChatModel):
     latency_s: float = 0.0
     extra_output_tokens: int = 120
     seed: int = 0
+    max_tokens: int | None = None
+    """Output cap (like a real model's): usage never reports more output tokens."""
     task_book: TaskBook | None = Field(default=None, exclude=True)
 
     model_config = {"arbitrary_types_allowed": True}
@@ -240,7 +242,8 @@ class SimulatedChatModel(BaseChatModel):
         return "Clients: " + ", ".join(name for name, _ in ranked[:k])
 
     # -- LangChain plumbing -------------------------------------------------------
-    def _result(self, messages: list[BaseMessage], call_seed: Any) -> ChatResult:
+    def _result(self, messages: list[BaseMessage], call_seed: Any,
+                max_tokens: int | None = None) -> ChatResult:
         system = "\n".join(m.text for m in messages if m.type == "system")
         text = self.respond(_text(messages, skip_system=True), call_seed, system)
         usage = {
@@ -250,6 +253,9 @@ class SimulatedChatModel(BaseChatModel):
                                                       if PLAN_TARGET.search(text)
                                                       else self.extra_output_tokens),
         }
+        cap = min(c for c in (max_tokens, self.max_tokens, usage["output_tokens"])
+                  if c is not None)
+        usage["output_tokens"] = cap
         usage["total_tokens"] = usage["input_tokens"] + usage["output_tokens"]
         msg = AIMessage(content=text, usage_metadata=usage,
                         response_metadata={"model_name": self.model_name, "simulated": True})
@@ -259,16 +265,16 @@ class SimulatedChatModel(BaseChatModel):
                   run_manager: Any = None, **kwargs: Any) -> ChatResult:
         if self.latency_s:
             time.sleep(self.latency_s)
-        return self._result(messages, kwargs.get("seed"))
+        return self._result(messages, kwargs.get("seed"), kwargs.get("max_tokens"))
 
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                          run_manager: Any = None, **kwargs: Any) -> ChatResult:
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
-        return self._result(messages, kwargs.get("seed"))
+        return self._result(messages, kwargs.get("seed"), kwargs.get("max_tokens"))
 
 
 def build(spec: ModelSpec) -> SimulatedChatModel:
     s = spec.sim
     settings = s.model_dump() if s is not None else {}
-    return SimulatedChatModel(model_name=spec.name, **settings)
+    return SimulatedChatModel(model_name=spec.name, max_tokens=spec.max_tokens, **settings)

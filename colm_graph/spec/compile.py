@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import RunnableConfig, RunnableLambda
@@ -37,10 +38,16 @@ def _source(name: str) -> str:
     return BEGIN if name == "START" else name
 
 
-def _begin(state: Any) -> dict[str, Any]:
+def _begin(state: Any, config: RunnableConfig, *, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Clear the previous run's fields and fix this run's paid caps: a per-invocation
+    ``configurable`` ``max_paid_usd`` / ``max_paid_tokens`` (the eval runner shares an eval's
+    budget this way), else the graph's parameters."""
     from ..state import run_reset
 
-    return run_reset()
+    conf = config.get("configurable") or {}
+    budget = {"usd": conf.get("max_paid_usd", params.get("max_paid_usd")),
+              "tokens": conf.get("max_paid_tokens", params.get("max_paid_tokens"))}
+    return {**run_reset(), "budget": budget}
 
 
 def bind_roles(spec: GraphSpec, pool: ModelPool,
@@ -121,7 +128,11 @@ def _arecorded(name: str, fn: Callable[..., Any], ctx: NodeContext) -> Callable[
 
 def _mark(update: dict[str, Any], name: str, config: RunnableConfig) -> dict[str, Any]:
     step = int((config.get("metadata") or {}).get("langgraph_step", 0))
-    return {**update, "path": [{"node": name, "step": step}]}
+    marked = {**update, "path": [{"node": name, "step": step}]}
+    reasons = [r["degraded"] for r in update.get("ledger", []) if r.get("degraded")]
+    if reasons:
+        marked["degraded_reasons"] = list(update.get("degraded_reasons", [])) + reasons
+    return marked
 
 
 def _runnable(name: str, func: Callable[..., Any], afunc: Callable[..., Any] | None) -> Any:
@@ -205,7 +216,7 @@ def compile_spec(
         graph.add_node(n, _runnable(n, func, afunc))
     # A first step that clears the previous run's fields, so that a thread reused under a
     # checkpointer (LangGraph Server, Studio, SQLite) starts each new run afresh.
-    graph.add_node(BEGIN, _runnable(BEGIN, _begin, None))
+    graph.add_node(BEGIN, _runnable(BEGIN, partial(_begin, params=values), None))
     graph.add_edge(START, BEGIN)
     for edge in spec.edges:
         fan_target = edge.to is not None and edge.to in spec.nodes and \

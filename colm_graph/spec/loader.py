@@ -29,11 +29,18 @@ def bundled_graphs() -> list[str]:
     return sorted(p.stem for p in bundled_dir("graphs").glob("*.yaml"))
 
 
+def _exists(path: str) -> bool:
+    try:
+        return Path(path).exists()
+    except OSError:  # e.g. a name too long for the file system
+        return False
+
+
 def _resolve(name_or_path: str | Path) -> Path:
     text = str(name_or_path)
-    if _BARE_NAME.match(text) and not Path(text).exists():
+    if _BARE_NAME.match(text) and not _exists(text):
         path = bundled_dir("graphs") / f"{text}.yaml"
-        if not path.exists():
+        if not _exists(str(path)):
             raise SpecError(f"graph {text!r}: no such variant (shipped: "
                             f"{', '.join(bundled_graphs())}; or give a path to a .yaml file)")
         return path

@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..ledger import ledger_totals
+from ..budget import remaining
 
 if TYPE_CHECKING:
     from ..nodes.context import RunContext
@@ -26,13 +26,14 @@ class Predicate:
     doc: str
 
 
-def _paid_spent(state: State) -> float:
-    return ledger_totals(state.get("ledger", []))["paid_usd"]
-
-
 def _budget_left_above(state: State, run: RunContext, x: float) -> bool:
-    cap = run.params.get("max_paid_usd")
-    return cap is None or float(cap) - _paid_spent(state) > float(x)
+    left = remaining(state, run.params)
+    return left.usd is None or left.usd > float(x)
+
+
+def _tokens_left_above(state: State, run: RunContext, x: float) -> bool:
+    left = remaining(state, run.params)
+    return left.tokens is None or left.tokens > float(x)
 
 
 def _paid_reachable(state: State, run: RunContext, role: str | None) -> bool:
@@ -58,6 +59,8 @@ PREDICATES: dict[str, Predicate] = {
                                  "at least ARG rounds have run"),
     "budget_left_usd_above": Predicate(_budget_left_above, "number",
                                        "paid USD left under max_paid_usd is above ARG"),
+    "paid_tokens_left_above": Predicate(_tokens_left_above, "number",
+                                        "paid tokens left under max_paid_tokens above ARG"),
     "paid_reachable": Predicate(_paid_reachable, "role_or_none",
                                 "every paid model (of role ARG, else of the graph) answers"),
     "score_above": Predicate(lambda s, r, a: _score(s) > float(a), "number",

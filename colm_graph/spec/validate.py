@@ -14,7 +14,7 @@ from .schema import PARAM_REF, GraphSpec
 
 __all__ = ["IMPLICIT_PARAMS", "SpecError", "bind_params", "check_spec"]
 
-IMPLICIT_PARAMS: dict[str, Any] = {"max_paid_usd": None}
+IMPLICIT_PARAMS: dict[str, Any] = {"max_paid_usd": None, "max_paid_tokens": None}
 """Parameters every graph has, whether its spec declares them or not."""
 
 Where = Callable[[Sequence[str | int]], str]
@@ -44,6 +44,9 @@ def check_spec(spec: GraphSpec, where: Where) -> None:
     params = _params(spec)
     names = set(spec.nodes)
     for role, binding in spec.roles.items():
+        if isinstance(binding.count, str) and not PARAM_REF.match(binding.count):
+            raise SpecError(f"{where(['roles', role, 'count'])}: expected an integer or a"
+                            f" $parameter, got {binding.count!r}")
         for ref in _refs(binding.count):
             if ref not in params:
                 raise SpecError(f"{where(['roles', role, 'count'])}: unknown parameter ${ref}")
@@ -168,8 +171,9 @@ def bind_params(spec: GraphSpec, overrides: Mapping[str, Any] | None) -> dict[st
                               f" (parameters: {', '.join(sorted(values))})")
         default = values[key]
         if not _same_type(default, value, key):
-            expected = "a non-negative number or null" if key == "max_paid_usd" \
-                else _type_name(default)
+            expected = {"max_paid_usd": "a non-negative number or null",
+                        "max_paid_tokens": "a non-negative integer or null"}.get(
+                            key, _type_name(default))
             raise ConfigError(f"parameter {key!r}: expected {expected}, got {value!r}")
         values[key] = value
     return values
@@ -178,6 +182,9 @@ def bind_params(spec: GraphSpec, overrides: Mapping[str, Any] | None) -> dict[st
 def _same_type(default: Any, value: Any, key: str = "") -> bool:
     if key == "max_paid_usd":
         return value is None or (isinstance(value, int | float) and not isinstance(value, bool)
+                                 and value >= 0)
+    if key == "max_paid_tokens":
+        return value is None or (isinstance(value, int) and not isinstance(value, bool)
                                  and value >= 0)
     if default is None:
         return isinstance(value, bool | int | float | str | type(None))

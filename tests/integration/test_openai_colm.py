@@ -107,9 +107,30 @@ def test_cli_text_output_and_missing_key(tmp_path, monkeypatch):
     assert "models[2]" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_server_error_is_a_failure_with_partial_result(tmp_path):
+def test_paid_server_error_falls_back_to_the_local_tier(tmp_path):
     def status_for(body):
         return 500 if body["model"] == "m-big" else None
+
+    with FakeOpenAIServer(responder=responder, status_for=status_for) as srv:
+        pool_file = write_pool(tmp_path / "models.yaml", srv.base_url)
+        env = {**os.environ, "COLM_TEST_KEY": SECRET}
+        proc = subprocess.run(
+            [sys.executable, "-m", "colm_graph.cli", "run", "q", "--models", str(pool_file),
+             "--json"], capture_output=True, text=True, env=env, timeout=120)
+        paid_attempts = sum(r["body"]["model"] == "m-big" for r in srv.chat_requests)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["degraded"] and "paid model big failed" in out["degraded_reasons"][0]
+    guide = next(c for c in out["ledger"]["calls"] if c["node"] == "guide")
+    assert guide["tier"] == "local" and guide["fallback_for"] == "big"  # a local model stood in
+    assert out["ledger"]["totals"]["paid_calls"] == 0  # the failed attempts are not charged
+    assert paid_attempts == 3  # the first try and the client's two retries
+    assert SECRET not in proc.stdout + proc.stderr
+
+
+def test_local_model_failure_is_a_failure_with_partial_result(tmp_path):
+    def status_for(body):
+        return 500 if "<guidance>" in body["messages"][-1]["content"] else None
 
     with FakeOpenAIServer(responder=responder, status_for=status_for) as srv:
         pool_file = write_pool(tmp_path / "models.yaml", srv.base_url)
@@ -121,7 +142,7 @@ def test_server_error_is_a_failure_with_partial_result(tmp_path):
     assert proc.stderr.startswith("colm-graph: failed:") and proc.stderr.count("\n") == 1
     partial = json.loads(proc.stdout)
     assert "error" in partial
-    assert [c["node"] for c in partial["ledger"]["calls"]] == ["draft", "draft"]
+    assert [c["node"] for c in partial["ledger"]["calls"]] == ["draft", "draft", "guide"]
     assert SECRET not in proc.stdout + proc.stderr
 
 

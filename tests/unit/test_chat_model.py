@@ -270,7 +270,8 @@ def test_in_an_lcel_chain(chat: CollaborativeChatModel) -> None:
 
 
 def test_a_failing_variant_falls_back(pool: ModelPool) -> None:
-    broken_pool = ModelPool.default().add("broken", Broken(), tier="paid")
+    # a local model's failure propagates (a failing paid model falls back to the local tier)
+    broken_pool = ModelPool.default().add("broken", Broken(), tier="local")
     failing = CollaborativeChatModel(graph="single", pool=broken_pool,
                                      roles={"solver": "broken"})
     with pytest.raises(RuntimeError, match="endpoint down"):

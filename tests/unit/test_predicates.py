@@ -53,7 +53,8 @@ def holds(name: str, state: dict[str, Any], arg: Any = None,
 def test_registry_names_and_argument_kinds() -> None:
     assert set(PREDICATES) == {
         "agreed", "agreement_below", "agreement_at_least", "rounds_left", "rounds_at_least",
-        "budget_left_usd_above", "paid_reachable", "score_above", "score_at_least",
+        "budget_left_usd_above", "paid_tokens_left_above", "paid_reachable", "score_above",
+        "score_at_least",
         "score_below", "flag"}
     for name, pred in PREDICATES.items():
         assert pred.arg in ("none", "number", "int", "bool", "role_or_none"), name

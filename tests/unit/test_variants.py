@@ -475,91 +475,12 @@ async def test_colm_vlm_images_reach_every_call_and_refines_see_all_outputs(mode
     assert out["answer"] == "cat" and out["rounds"] == 1
 
 
-# -- paid budget --------------------------------------------------------------------------------
-@pytest.mark.parametrize("cap", [CALL_USD, CALL_USD / 2])
-def test_colm_budget_stops_guidance_after_the_cap(cap):
-    clients = {"a": answerer("1"), "b": answerer("2")}
-    server = ScriptedChatModel(reply="Check step 2.\nAnswer: 3")
-    pool = make_pool(clients, {"big": server})
-    out = create_colm_graph(pool=pool, rounds=3, max_paid_usd=cap).invoke({"question": "q"})
-    assert len(server.calls) == 1 and totals(out)["paid_calls"] == 1
-    assert_nothing_paid_after_cap(out, cap)
-    assert_degraded_by_budget(out)
-    assert out["answer"] in {"1", "2"} and set(out["answers"]) == {"a", "b"}
-    # without the cap the server guides every round
-    out = create_colm_graph(pool=pool, rounds=3).invoke({"question": "q"})
-    assert totals(out)["paid_calls"] == 3 and not out["degraded"]
-
-
-def test_cope_budget_stops_after_the_large_plan():
-    small, large = cope_models(stage1=("1", "2", "3"), stage2=("4", "4", "5"))
-    out = cope_run(small, large, max_paid_usd=CALL_USD)
-    assert [r["node"] for r in out["ledger"] if r["tier"] == "paid"] == ["plan2"]
-    assert "plan3" not in nodes(out) and "execute3" not in nodes(out)
-    assert_nothing_paid_after_cap(out, CALL_USD)
-    assert_degraded_by_budget(out)
-    assert out["answer"] == "4" and out["stage"] == 2  # stage 2's local majority
-    small, large = cope_models(stage1=("1", "2", "3"), stage2=("4", "4", "5"))
-    assert totals(cope_run(small, large))["paid_calls"] == 3
-
-
-def test_moa_budget_stops_after_the_paid_proposer():
-    locals_ = {"l1": answerer("7"), "l2": answerer("7")}
-    big = answerer("9")
-    pool = make_pool(locals_, {"big": big})
-    out = create_moa_graph(pool=pool, proposers=["l1", "l2", "big"],
-                           max_paid_usd=CALL_USD).invoke({"question": "q"})
-    assert len(big.calls) == 1 and "aggregate" not in nodes(out) and "refine" not in nodes(out)
-    assert_nothing_paid_after_cap(out, CALL_USD)
-    assert_degraded_by_budget(out)
-    assert out["answer"] == "7"
-    out = create_moa_graph(pool=pool, proposers=["l1", "l2", "big"]).invoke({"question": "q"})
-    assert totals(out)["paid_calls"] == 3  # propose, refine, aggregate
-
-
-def test_route_budget_spent_by_a_paid_router_sends_the_query_local():
-    def big_script(prompt: str) -> str:
-        return "Difficulty: 9" if "how hard" in prompt else "Paid.\nAnswer: 99"
-
-    small, big = answerer("1"), ScriptedChatModel(script=big_script)
-    pool = make_pool({"small": small}, {"big": big})
-    out = create_route_graph(pool=pool, router="big", scorer="llm",
-                             max_paid_usd=CALL_USD).invoke({"question": "q"})
-    assert [(r["node"], r["tier"]) for r in out["ledger"]] == [("score", "paid"),
-                                                                ("weak", "local")]
-    assert_nothing_paid_after_cap(out, CALL_USD)
-    assert_degraded_by_budget(out)
-    assert out["answer"] == "1"
-    out = create_route_graph(pool=pool, router="big", scorer="llm").invoke({"question": "q"})
-    assert out["answer"] == "99" and totals(out)["paid_calls"] == 2
-
-
 def test_route_budget_of_zero_keeps_hard_questions_local():
     small, big = answerer("1"), answerer("2")
     out = create_route_graph(pool=make_pool({"small": small}, {"big": big}), threshold=0.0,
                              max_paid_usd=0).invoke({"question": "Prove it."})
     assert big.calls == [] and out["answer"] == "1"
     assert_degraded_by_budget(out)
-
-
-def test_cascade_budget_spent_by_a_paid_verifier_skips_escalation():
-    def big_script(prompt: str) -> str:
-        return "Doubtful.\nConfidence: 0.1" if "<candidate>" in prompt else "Paid.\nAnswer: 99"
-
-    small, big = answerer("6"), ScriptedChatModel(script=big_script)
-    pool = make_pool({"small": small}, {"big": big})
-    params = {"verifier": "self_check", "max_paid_usd": CALL_USD}
-    out = load_graph("cascade", pool=pool, params=params,
-                     roles={"verifier": "big"}).invoke({"question": "q"})
-    assert [(r["node"], r["tier"]) for r in out["ledger"] if r["tier"] == "paid"] == [
-        ("verify", "paid")]
-    assert "escalate" not in nodes(out)
-    assert_nothing_paid_after_cap(out, CALL_USD)
-    assert_degraded_by_budget(out)
-    assert out["answer"] == "6"
-    out = load_graph("cascade", pool=pool, params={"verifier": "self_check"},
-                     roles={"verifier": "big"}).invoke({"question": "q"})
-    assert out["answer"] == "99" and totals(out)["paid_calls"] == 2
 
 
 def test_cascade_budget_of_zero_answers_locally():
@@ -576,15 +497,6 @@ def test_single_budget_of_zero_falls_back_to_the_local_model():
                               max_paid_usd=0).invoke({"question": "q"})
     assert big.calls == [] and out["answer"] == "1" and nodes(out) == ["fallback_answer"]
     assert_degraded_by_budget(out)
-
-
-def test_budget_is_checked_before_a_paid_call_so_one_call_can_overshoot():
-    """The cap is compared with what was spent so far, not with the next call's cost."""
-    small, big = answerer("1"), answerer("2")
-    out = create_single_graph(pool=make_pool({"small": small}, {"big": big}),
-                              max_paid_usd=CALL_USD / 10).invoke({"question": "q"})
-    assert out["answer"] == "2" and not out["degraded"]
-    assert totals(out)["paid_usd"] == pytest.approx(CALL_USD)
 
 
 # -- unreachable paid endpoint ---------------------------------------------------------------------
