@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ._secrets import scrub
 from .answers import extract_answer
 from .ledger import ledger_totals
 
@@ -90,9 +91,7 @@ class _Text:
         self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
 
     def scrub(self, text: str) -> str:
-        for s in self.secrets:
-            text = text.replace(s, REDACTED)
-        return text
+        return scrub(text, self.secrets, REDACTED)
 
     def __call__(self, value: Any) -> str:
         return html.escape(self.scrub("" if value is None else str(value)), quote=True)

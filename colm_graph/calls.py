@@ -11,6 +11,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
 
+from ._secrets import pool_secrets, scrub
 from .budget import Allowance, plan_paid_call
 from .errors import ColmGraphError
 from .ledger import CallRecord, call_cost_usd, estimate_tokens
@@ -68,21 +69,8 @@ def _as_ai(reply: Any) -> AIMessage:
     return reply if isinstance(reply, AIMessage) else AIMessage(content=str(reply))
 
 
-def _secrets(pool: ModelPool) -> list[str]:
-    import os
-
-    out = []
-    for e in pool:
-        env = e.spec.key_env() if e.spec is not None else None
-        if env and len(os.environ.get(env, "")) >= 4:
-            out.append(os.environ[env])
-    return out
-
-
 def _failure(pool: ModelPool, name: str, exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-    for secret in _secrets(pool):
-        text = text.replace(secret, "***")
+    text = scrub(f"{type(exc).__name__}: {exc}", pool_secrets(pool)).splitlines()[0][:300]
     return f"paid model {name} failed: {text}"
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import os
 from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
 from langchain_core.runnables import RunnableConfig
 
+from ._secrets import pool_secrets, scrub
 from .errors import ColmGraphError, ConfigError
 
 __all__ = ["image_data_url", "run_command"]
@@ -46,18 +46,11 @@ def image_data_url(path: str | Path, *, flag: str = "--image") -> str:
 
 def _secrets(pool: Any) -> list[str]:
     """Values of the API-key variables a pool names, to scrub them from any output."""
-    values = []
-    for entry in pool:
-        env = entry.spec.key_env() if entry.spec is not None else None
-        if env and len(os.environ.get(env, "")) >= 4:
-            values.append(os.environ[env])
-    return values
+    return pool_secrets(pool)
 
 
 def _redact(text: str, secrets: list[str]) -> str:
-    for s in secrets:
-        text = text.replace(s, "***")
-    return text
+    return scrub(text, secrets)
 
 
 _FLAG_PARAMS = (("top_k", "--top-k"), ("rounds", "--rounds"), ("selector", "--selector"),
@@ -93,7 +86,7 @@ def _params(args: argparse.Namespace, spec: Any) -> dict[str, Any]:
     for key, raw in args.param:
         try:
             value = yaml.safe_load(raw)
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError, RecursionError):  # not a YAML value: the text
             value = raw
         put(key, value, f"--param {key}")
     return params

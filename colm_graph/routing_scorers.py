@@ -65,6 +65,8 @@ def load_labelled(path: str | Path) -> list[Labelled]:
     p = Path(path)
     try:
         lines = p.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise ColmGraphError(f"{path}: labelled file is not UTF-8 text") from None
     except OSError as exc:
         raise ColmGraphError(f"{path}: cannot read labelled file: {exc.strerror}") from None
     for i, line in enumerate(lines, 1):
@@ -74,6 +76,8 @@ def load_labelled(path: str | Path) -> list[Labelled]:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ColmGraphError(f"{path}:{i}: invalid JSON: {exc.msg}") from None
+        except (RecursionError, ValueError) as exc:
+            raise ColmGraphError(f"{path}:{i}: cannot read this line: {exc}"[:300]) from None
         if not isinstance(row, dict) or not isinstance(row.get("question"), str):
             raise ColmGraphError(f"{path}:{i}: expected an object with a 'question' string")
         label = row.get("label", row.get("paid_better"))

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
 import re
 import socket
 import threading
@@ -42,6 +41,7 @@ from langchain_core.messages import (
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException
 
+from ._secrets import pool_secrets, scrub
 from ._yaml import format_loc
 from .errors import ColmGraphError, ConfigError
 from .ledger import ledger_totals
@@ -229,15 +229,11 @@ def _protocol_input(req: _ChatRequest) -> dict[str, Any]:
 
 # -- responses ------------------------------------------------------------------------------
 def _secrets(pool: ModelPool, token: str | None) -> list[str]:
-    envs = {e.spec.key_env() for e in pool if e.spec is not None} - {None}
-    values = [os.environ.get(str(env), "") for env in envs] + [token or ""]
-    return sorted((v for v in values if len(v) >= 4), key=len, reverse=True)
+    return pool_secrets(pool, [token])
 
 
 def _scrub(text: str, secrets: Iterable[str]) -> str:
-    for s in secrets:
-        text = text.replace(s, "***")
-    return text
+    return scrub(text, secrets)
 
 
 def _usage(state: Mapping[str, Any]) -> tuple[dict[str, int], dict[str, Any]]:

@@ -42,7 +42,7 @@ def _parse_value(raw: str) -> Any:
 
     try:
         return yaml.safe_load(raw)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError, RecursionError):  # not a YAML value: the text
         return raw
 
 
@@ -204,6 +204,7 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
                     max_paid_tokens: int | None = None) -> Path:
     """Run every graph on every item; returns the results file."""
     from .. import __version__
+    from ..cli_run import _redact, _secrets
     from ..spec import load_graph
 
     if concurrency < 1:
@@ -238,7 +239,8 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
                 state = await graphs[entry.label].ainvoke(_inputs(item), share.config())
                 row = result_row(entry, item, state, time.perf_counter() - start)
             except Exception as exc:  # a failed item is recorded, the eval goes on
-                message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+                message = _redact(f"{type(exc).__name__}: {exc}", _secrets(pool)
+                                  ).splitlines()[0][:500]
                 row = result_row(entry, item, None, time.perf_counter() - start, message)
             budget.settle(share, row)
             fh.write(json.dumps(row) + "\n")

@@ -335,7 +335,9 @@ def test_model_failure_is_502_without_secrets(monkeypatch: pytest.MonkeyPatch) -
             err = info.value
             assert err.status_code == 502 and err.type == "server_error"
             assert SECRET not in err.message and "\n" not in err.message
-            assert "RuntimeError: upstream refused key ***" in err.message
+            # the paid model failed (its message carried the key), its local fallback could
+            # not connect: the run failed, and the reply names the failure without the key
+            assert "Connection error" in err.message
 
 
 class _Recorder(BaseChatModel):
