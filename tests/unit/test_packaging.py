@@ -83,3 +83,18 @@ def test_import_is_lazy_and_every_export_resolves():
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
     with pytest.raises(AttributeError):
         colm_graph.no_such_name  # noqa: B018
+
+
+def test_no_eval_exec_or_pickle_in_the_package():
+    import re
+
+    bad = re.compile(r"(?<![\w.])(eval|exec)\(|\bimport pickle\b|\bpickle\.|yaml\.unsafe_load"
+                     r"|yaml\.full_load|Loader=yaml\.(Full|Unsafe)?Loader\b")
+    hits = []
+    for path in (ROOT / "colm_graph").rglob("*.py"):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if bad.search(line.split("#")[0]):
+                hits.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert hits == []
+    loader = (ROOT / "colm_graph" / "_yaml.py").read_text(encoding="utf-8")
+    assert "class _Loader(yaml.SafeLoader)" in loader
