@@ -348,7 +348,7 @@ def test_failing_item_is_recorded_and_the_rest_complete(
     assert failed["error"] == "RuntimeError: boom: the local model fell over too"
     assert (failed["answer"], failed["correct"], failed["no_answer"]) == (None, False, False)
     assert failed["clients"] == {}
-    assert rows[("small_only", "q2")]["error"] == "RuntimeError: boom: the local model fell over too"
+    assert rows[("small_only", "q2")]["error"] == failed["error"]
     for key, r in rows.items():
         if key[1] != "q2":
             assert r["error"] is None
