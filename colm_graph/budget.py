@@ -38,6 +38,9 @@ class Allowance:
 
     usd: float | None = None
     tokens: int | None = None
+    down: tuple[str, ...] = ()
+    """Paid models that already failed in this run (after the client's retries): calls to
+    them go straight to the local tier instead of paying for the retries again."""
 
     @property
     def unlimited(self) -> bool:
@@ -48,18 +51,20 @@ class Allowance:
         if n <= 1:
             return self
         return Allowance(None if self.usd is None else self.usd / n,
-                         None if self.tokens is None else self.tokens // n)
+                         None if self.tokens is None else self.tokens // n, self.down)
 
     def minus(self, usd: float, tokens: int) -> Allowance:
         return Allowance(None if self.usd is None else self.usd - usd,
-                         None if self.tokens is None else self.tokens - tokens)
+                         None if self.tokens is None else self.tokens - tokens, self.down)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"usd": self.usd, "tokens": self.tokens}
+        return {"usd": self.usd, "tokens": self.tokens, "down": list(self.down)}
 
     @classmethod
     def of(cls, data: Mapping[str, Any] | None) -> Allowance:
-        return cls(data.get("usd"), data.get("tokens")) if data else cls()
+        if not data:
+            return cls()
+        return cls(data.get("usd"), data.get("tokens"), tuple(data.get("down") or ()))
 
 
 def caps(state: Mapping[str, Any], params: Mapping[str, Any]) -> Allowance:
@@ -75,19 +80,33 @@ def spent(records: Any) -> tuple[float, int]:
     return t["paid_usd"], t["paid_input_tokens"] + t["paid_output_tokens"]
 
 
+FAILED = "paid model "
+"""How the reason of a fallback for a failed paid call starts (see ``calls``)."""
+
+
+def failed_models(records: Any) -> tuple[str, ...]:
+    """Paid models whose calls failed in these records (and were made locally instead)."""
+    return tuple(sorted({r["fallback_for"] for r in records if r.get("fallback_for")
+                         and str(r.get("degraded", "")).startswith(FAILED)}))
+
+
 def remaining(state: Mapping[str, Any], params: Mapping[str, Any]) -> Allowance:
-    """What the run may still spend on the paid tier."""
+    """What the run may still spend on the paid tier, and which paid models are down."""
     cap = caps(state, params)
+    records = state.get("ledger", [])
+    down = failed_models(records)
     if cap.unlimited:
-        return cap
-    usd, tokens = spent(state.get("ledger", []))
-    return cap.minus(usd, tokens)
+        return Allowance(down=down)
+    usd, tokens = spent(records)
+    return Allowance(cap.usd, cap.tokens, down).minus(usd, tokens)
 
 
 def plan_paid_call(entry: PoolEntry, prompt: str, allowance: Allowance | None
                    ) -> tuple[int | None, str | None]:
     """``(max_tokens, refusal)`` for a paid call: the output cap to pass (``None``: none
     needed), or why the call must not be made."""
+    if allowance is not None and entry.name in allowance.down:
+        return None, f"{FAILED}{entry.name} failed earlier in this run; not retried"
     if allowance is None or allowance.unlimited:
         return None, None
     worst_in = math.ceil(estimate_tokens(prompt) * PROMPT_MARGIN) + 8

@@ -58,7 +58,7 @@ def tasks(state: ProtocolState, ctx: NodeContext, *, round_: int,
             out.append(task)
     paid = [t for t in out if ctx.run.pool.entry(t["model"]).tier == "paid"]
     share = remaining(state, ctx.run.params).share(len(paid))
-    if not share.unlimited:
+    if not share.unlimited or share.down:
         for t in paid:
             t["allowance"] = share.as_dict()
     return out

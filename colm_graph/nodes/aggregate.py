@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..answers import agreement, answers_match
-from ..budget import caps
+from ..budget import caps, failed_models
 from ..errors import ConfigError
 from ..ledger import ledger_totals
 from ..state import ProtocolState, Response
@@ -42,6 +42,9 @@ def degrade_reason(state: ProtocolState, ctx: NodeContext) -> str:
     used = t["paid_input_tokens"] + t["paid_output_tokens"]
     if cap.tokens is not None and used >= cap.tokens:
         return f"paid token budget spent: {used} of max_paid_tokens {cap.tokens}"
+    failed = failed_models(state.get("ledger", []))
+    if failed:
+        return f"paid model failed earlier in this run: {', '.join(failed)}"
     down = sorted({m for models in ctx.run.roles.values() for m in models
                    if ctx.run.pool.entry(m).tier == "paid" and not ctx.run.reachable(m)})
     if down:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..budget import remaining
+from ..budget import failed_models, remaining
 
 if TYPE_CHECKING:
     from ..nodes.context import RunContext
@@ -39,7 +39,9 @@ def _tokens_left_above(state: State, run: RunContext, x: float) -> bool:
 def _paid_reachable(state: State, run: RunContext, role: str | None) -> bool:
     roles = [role] if role else list(run.roles)
     names = {m for r in roles for m in run.roles.get(r, [])}
-    return all(run.reachable(m) for m in names if run.pool.entry(m).tier == "paid")
+    down = set(failed_models(state.get("ledger", [])))
+    return all(m not in down and run.reachable(m)
+               for m in names if run.pool.entry(m).tier == "paid")
 
 
 def _score(state: State) -> float:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from colm_graph import ModelPool, create_colm_graph, ledger_totals
+from colm_graph import ModelPool, create_colm_graph, ledger_totals, load_graph
 from tests.support.openai_server import FakeOpenAIServer
 
 pytestmark = pytest.mark.integration
@@ -157,3 +157,29 @@ async def test_async_graph_over_http(tmp_path, monkeypatch):
     assert ledger_totals(out["ledger"])["paid_calls"] == 1
     a, b = drafts[:2]
     assert a["started_at"] < b["finished_at"] and b["started_at"] < a["finished_at"]
+
+
+def test_a_paid_model_that_failed_is_not_retried_later_in_the_run(tmp_path, monkeypatch):
+    """After a paid call fails (and the client's retries too), the rest of the run treats that
+    model as down: COPE goes to its local path instead of paying for the retries again."""
+    monkeypatch.setenv("COLM_TEST_KEY", SECRET)
+
+    def cope_responder(body: dict) -> dict:
+        text = body["messages"][-1]["content"]
+        if "planner" in body["messages"][0]["content"]:
+            return {"content": "1. Work it out.", "prompt_tokens": 50, "completion_tokens": 5}
+        seed = body.get("seed", 0)
+        return {"content": f"Answer: {40 + seed}" if "<plan>" in text else "Answer: 1",
+                "prompt_tokens": 60, "completion_tokens": 5}
+
+    def status_for(body: dict) -> int | None:
+        return 503 if body["model"] == "m-big" else None
+
+    with FakeOpenAIServer(responder=cope_responder, status_for=status_for) as srv:
+        pool = ModelPool.from_yaml(write_pool(tmp_path / "models.yaml", srv.base_url))
+        out = load_graph("cope", pool=pool).invoke({"question": "q"})
+        paid_requests = sum(r["body"]["model"] == "m-big" for r in srv.chat_requests)
+    assert paid_requests == 3  # plan2: the first try and the client's two retries, once
+    assert out["degraded"] and ledger_totals(out["ledger"])["paid_calls"] == 0
+    assert any("failed earlier in this run" in r for r in out["degraded_reasons"])
+    assert "plan3" not in [p["node"] for p in out["path"]]
