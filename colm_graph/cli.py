@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
+from ._argtypes import integer, number
 from .errors import ColmGraphError, ConfigError
 from .settings import MAX_ROUNDS, MAX_TOP_K
 
@@ -28,42 +29,6 @@ def _names(value: str) -> list[str]:
         raise argparse.ArgumentTypeError(f"expected a comma-separated list of model names,"
                                          f" got {value!r}")
     return names
-
-
-def _int_in(low: int, high: int) -> Callable[[str], int]:
-    """An argparse type: an integer from ``low`` to ``high`` (argparse names the flag)."""
-
-    def parse(value: str) -> int:
-        try:
-            n = int(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}") from None
-        if not low <= n <= high:
-            raise argparse.ArgumentTypeError(f"expected an integer from {low} to {high},"
-                                             f" got {n}")
-        return n
-
-    return parse
-
-
-def _usd(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of USD, got {value!r}") from None
-    if not x >= 0 or x == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {value!r}")
-    return x
-
-
-def _tokens(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of tokens, got {value!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value!r}")
-    return n
 
 
 def _pair(what: str) -> Callable[[str], tuple[str, str]]:
@@ -101,9 +66,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--clients", type=_names, metavar="A,B",
                      help="these clients answer (no selection; CoLM variants)")
     run.add_argument("--server", metavar="NAME", help="server model (CoLM; default: the pool's)")
-    run.add_argument("--top-k", type=_int_in(1, MAX_TOP_K), metavar="K",
+    run.add_argument("--top-k", type=integer(1, MAX_TOP_K), metavar="K",
                      help="clients to select (CoLM; default 2)")
-    run.add_argument("--rounds", type=_int_in(0, MAX_ROUNDS), metavar="R",
+    run.add_argument("--rounds", type=integer(0, MAX_ROUNDS), metavar="R",
                      help="rounds at most (CoLM, debate; 0 = drafts only)")
     run.add_argument("--home", metavar="NAME",
                      help="the client that asks: always selected, its answer is the output")
@@ -113,9 +78,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                      help="output policy (CoLM; default: home if --home, else majority)")
     run.add_argument("--no-skip-guidance", action="store_true",
                      help="ask the server even when every draft already agrees (CoLM)")
-    run.add_argument("--max-paid-tokens", type=_tokens, metavar="N",
+    run.add_argument("--max-paid-tokens", type=integer(0), metavar="N",
                      help="paid tokens (in + out) the run may use; checked before each call")
-    run.add_argument("--max-paid-usd", type=_usd, metavar="USD",
+    run.add_argument("--max-paid-usd", type=number(0), metavar="USD",
                      help="stop paid calls once this much is spent (run marked degraded)")
     run.add_argument("--stream", action="store_true",
                      help="show each node as it finishes (on stderr with --json)")

@@ -7,26 +7,17 @@ import argparse
 import json
 from typing import Any, TextIO
 
+from ._argtypes import number
 from .errors import ConfigError
 
 __all__ = ["add_calibrate_parser", "run_calibrate"]
-
-
-def _share(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {value!r}") from None
-    if not 0 <= x <= 1:
-        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {value!r}")
-    return x
 
 
 def add_calibrate_parser(sub: Any) -> None:
     p = sub.add_parser("calibrate", help="route threshold for a target share of paid calls")
     p.add_argument("labelled", metavar="FILE",
                    help='JSONL: {"question": ..., "label": 0|1} per line')
-    p.add_argument("--target-share", type=_share, required=True, metavar="P",
+    p.add_argument("--target-share", type=number(0, 1), required=True, metavar="P",
                    help="share of queries to send to the paid tier (0..1)")
     p.add_argument("--scorer", choices=["heuristic", "llm"], default="heuristic")
     p.add_argument("--models", metavar="FILE",

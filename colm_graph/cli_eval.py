@@ -6,19 +6,11 @@ import argparse
 import sys
 from typing import Any, TextIO
 
+from ._argtypes import integer, number
+
 __all__ = ["add_eval_parser", "run_eval_command"]
 
 DEFAULT_GRAPHS = "colm,cope,route,cascade,large_only,small_only"
-
-
-def _positive(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
-    return n
 
 
 def add_eval_parser(sub: Any) -> None:
@@ -32,16 +24,14 @@ def add_eval_parser(sub: Any) -> None:
                    help="bundled dataset name or a JSONL file (default colm_tasks)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the results")
     p.add_argument("--models", metavar="FILE", help="pool file; default the simulated pool")
-    p.add_argument("--concurrency", type=_positive, default=16, metavar="N")
-    p.add_argument("--limit", type=_positive, metavar="N", help="first N items only")
+    p.add_argument("--concurrency", type=integer(1), default=16, metavar="N")
+    p.add_argument("--limit", type=integer(1), metavar="N", help="first N items only")
     p.add_argument("--resume", action="store_true", help="continue a stopped run in DIR")
     p.add_argument("--seed", type=int, default=0, help="seed for the simulated models")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    from .cli import _tokens, _usd
-
-    p.add_argument("--max-paid-usd", type=_usd, metavar="USD",
+    p.add_argument("--max-paid-usd", type=number(0), metavar="USD",
                    help="paid USD the whole eval may spend (items then run local-only)")
-    p.add_argument("--max-paid-tokens", type=_tokens, metavar="N",
+    p.add_argument("--max-paid-tokens", type=integer(0), metavar="N",
                    help="paid tokens the whole eval may use")
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import base64
 import json
-from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
@@ -13,46 +11,11 @@ from langchain_core.runnables import RunnableConfig
 
 from ._secrets import pool_secrets, scrub
 from .errors import ColmGraphError, ConfigError
+from .images import image_data_url
 
 __all__ = ["image_data_url", "run_command"]
 
 MAX_QUESTION_CHARS = 20_000
-MAX_IMAGE_BYTES = 20 * 1024 * 1024
-_IMAGE_TYPES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
-                (b"GIF87a", "image/gif"), (b"GIF89a", "image/gif"))
-
-
-def image_data_url(path: str | Path, *, flag: str = "--image") -> str:
-    """A ``data:`` URL for an image file; anything that is not an image is refused."""
-    p = Path(path)
-    try:
-        size = p.stat().st_size
-        if size > MAX_IMAGE_BYTES:
-            raise ConfigError(f"{flag} {path}: {size} bytes, expected at most {MAX_IMAGE_BYTES}")
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{flag} {path}: file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{flag} {path}: expected an image file, got a directory") from None
-    except OSError as exc:
-        raise ConfigError(f"{flag} {path}: cannot read: {exc.strerror}") from None
-    mime = next((m for magic, m in _IMAGE_TYPES if data.startswith(magic)), None)
-    if mime is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        mime = "image/webp"
-    if mime is None:
-        raise ConfigError(f"{flag} {path}: not a PNG, JPEG, GIF or WebP image")
-    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
-
-
-def _secrets(pool: Any) -> list[str]:
-    """Values of the API-key variables a pool names, to scrub them from any output."""
-    return pool_secrets(pool)
-
-
-def _redact(text: str, secrets: list[str]) -> str:
-    return scrub(text, secrets)
-
-
 _FLAG_PARAMS = (("top_k", "--top-k"), ("rounds", "--rounds"), ("selector", "--selector"),
                 ("output", "--output"))
 
@@ -162,7 +125,7 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if saver is not None:
             saver.conn.close()
         raise
-    secrets = _secrets(pool)
+    secrets = pool_secrets(pool)
     recorder = None
     config: RunnableConfig = {}
     if args.trace:
@@ -182,7 +145,7 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 spec.name, inputs, params, roles))
             plan = resume_or_start(graph, inputs, config)
             if plan.note:
-                err.write(_redact(plan.note, secrets) + "\n")
+                err.write(scrub(plan.note, secrets) + "\n")
                 err.flush()
             start, durable = plan.input, {"durability": DURABILITY}
         for mode, chunk in graph.stream(start, config, stream_mode=["updates", "values"],
@@ -194,12 +157,12 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             elif args.stream:
                 stream_to = err if args.json else out
                 for line in _event_lines(chunk):
-                    stream_to.write(_redact(line, secrets) + "\n")
+                    stream_to.write(scrub(line, secrets) + "\n")
                     stream_to.flush()
     except ColmGraphError:
         raise
     except Exception as exc:  # a provider or model failure: report, keep what we have
-        failure = _redact(f"{type(exc).__name__}: {exc}", secrets).splitlines()[0]
+        failure = scrub(f"{type(exc).__name__}: {exc}", secrets).splitlines()[0]
     finally:
         if saver is not None:
             saver.conn.close()
@@ -252,4 +215,4 @@ def _emit(summary: dict[str, Any], as_json: bool, out: TextIO, secrets: list[str
     from .report import format_text
 
     text = json.dumps(summary, indent=2) if as_json else format_text(summary)
-    out.write(_redact(text, secrets) + "\n")
+    out.write(scrub(text, secrets) + "\n")

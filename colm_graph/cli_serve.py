@@ -9,6 +9,7 @@ import re
 import sys
 from typing import Any, TextIO
 
+from ._argtypes import integer, number
 from .errors import ConfigError
 
 __all__ = ["add_serve_parser", "run_serve"]
@@ -16,23 +17,12 @@ __all__ = ["add_serve_parser", "run_serve"]
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def _port(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {value!r}") from None
-    if not 0 <= n <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {n}")
-    return n
-
-
 def add_serve_parser(sub: Any) -> None:
-    from .cli import _tokens, _usd
 
     p = sub.add_parser("serve", help="serve the graphs as an OpenAI-compatible API")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1, this machine only)")
-    p.add_argument("--port", type=_port, default=8000, metavar="N",
+    p.add_argument("--port", type=integer(0, 65535), default=8000, metavar="N",
                    help="port (default 8000; 0 picks a free one)")
     p.add_argument("--models", metavar="FILE",
                    help="pool file (YAML); default: the built-in simulated pool")
@@ -42,9 +32,9 @@ def add_serve_parser(sub: Any) -> None:
     p.add_argument("--token-env", metavar="NAME",
                    help="environment variable holding the bearer token every request must"
                         " send (the token itself never goes on the command line)")
-    p.add_argument("--max-paid-tokens", type=_tokens, metavar="N",
+    p.add_argument("--max-paid-tokens", type=integer(0), metavar="N",
                    help="paid tokens each request's run may use")
-    p.add_argument("--max-paid-usd", type=_usd, metavar="USD",
+    p.add_argument("--max-paid-usd", type=number(0), metavar="USD",
                    help="per request: stop paid calls once this much is spent")
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import ColmGraphError, ConfigError
+from .selection import cosine
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -106,19 +107,13 @@ class EmbeddingKNNScorer:
 
     def score(self, question: str, ask: Ask | None = None) -> float:
         q = self.embeddings.embed_query(question)
-        sims = sorted(((_cosine(q, v), e.label) for v, e in zip(self._vectors, self.examples,
+        sims = sorted(((cosine(q, v), e.label) for v, e in zip(self._vectors, self.examples,
                                                                strict=True)), reverse=True)
         top = sims[: self.k]
         weight = sum(max(s, 0.0) for s, _ in top)
         if weight == 0:
             return sum(label for _, label in top) / len(top)
         return round(sum(max(s, 0.0) * label for s, label in top) / weight, 6)
-
-
-def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b, strict=False))
-    na, nb = math.sqrt(sum(x * x for x in a)), math.sqrt(sum(y * y for y in b))
-    return dot / (na * nb) if na and nb else 0.0
 
 
 _DIFFICULTY = re.compile(r"difficulty\s*[:=]\s*(\d+(?:\.\d+)?)", re.IGNORECASE)

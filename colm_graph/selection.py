@@ -115,11 +115,11 @@ class EmbeddingSelector:
             for text, vec in zip(missing, self.embeddings.embed_documents(missing), strict=True):
                 self._cache[text] = list(vec)
         q = self.embeddings.embed_query(question)
-        scores = {c.name: round(_cosine(q, self._cache[c.profile()]), 6) for c in candidates}
+        scores = {c.name: round(cosine(q, self._cache[c.profile()]), 6) for c in candidates}
         return Selection(_rank(scores, [c.name for c in candidates], k), scores)
 
 
-def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
+def cosine(a: Sequence[float], b: Sequence[float]) -> float:
     dot = sum(x * y for x, y in zip(a, b, strict=False))
     na = math.sqrt(sum(x * x for x in a))
     nb = math.sqrt(sum(y * y for y in b))

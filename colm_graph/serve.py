@@ -228,12 +228,7 @@ def _protocol_input(req: _ChatRequest) -> dict[str, Any]:
 
 
 # -- responses ------------------------------------------------------------------------------
-def _secrets(pool: ModelPool, token: str | None) -> list[str]:
-    return pool_secrets(pool, [token])
 
-
-def _scrub(text: str, secrets: Iterable[str]) -> str:
-    return scrub(text, secrets)
 
 
 def _usage(state: Mapping[str, Any]) -> tuple[dict[str, int], dict[str, Any]]:
@@ -380,7 +375,7 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
         try:
             state = await graph.ainvoke(inputs, {"run_name": f"colm-graph serve {req.model}"})
         except Exception as exc:  # a model or provider failure: one line, no secrets
-            text = _scrub(f"{type(exc).__name__}: {exc}", _secrets(pool, token))
+            text = scrub(f"{type(exc).__name__}: {exc}", pool_secrets(pool, [token]))
             status = 500 if isinstance(exc, ColmGraphError) else 502
             message = f"graph {req.model!r} failed: {(text.splitlines() or [''])[0][:500]}"
             raise _ApiError(status, message, type="server_error",

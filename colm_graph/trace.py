@@ -11,7 +11,6 @@ Example:
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,6 +23,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 
+from ._secrets import pool_secrets
 from ._trace_html import Card, render_page
 from .calls import message_text
 from .ledger import estimate_tokens
@@ -273,15 +273,7 @@ def _with_samples(cards: list[Card], responses: list[Mapping[str, Any]]) -> list
 # --- the page -----------------------------------------------------------------------
 
 
-def _pool_secrets(pool: ModelPool | None) -> list[str]:
-    """API keys of the pool's models, from the environment variables that hold them."""
-    found = []
-    for entry in pool or []:
-        env = entry.spec.key_env() if entry.spec is not None else None
-        value = os.environ.get(env) if env else None
-        if value:
-            found.append(value)
-    return found
+
 
 
 def _graph_svg(spec: GraphSpec, pool: ModelPool | None, highlight: list[str],
@@ -322,7 +314,7 @@ def write_trace(path: str | Path, *, result: Mapping[str, Any],
     page = render_page(
         result=result, spec=graph_spec, pool=pool, cards=trace_cards(result, recorder),
         svg=svg, svg_problem=problem, recorded=recorder is not None,
-        secrets=[s for s in (*secrets, *_pool_secrets(pool)) if s],
+        secrets=[s for s in (*secrets, *(pool_secrets(pool) if pool else [])) if s],
     )
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

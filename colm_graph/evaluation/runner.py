@@ -125,7 +125,7 @@ def result_row(entry: GraphEntry, item: Item, state: Mapping[str, Any] | None,
 def _inputs(item: Item) -> dict[str, Any]:
     inputs: dict[str, Any] = {"question": item.question}
     if item.image:
-        from ..cli_run import image_data_url
+        from ..images import image_data_url
 
         inputs["images"] = [image_data_url(item.image, flag=f"image of item {item.id}")]
     return inputs
@@ -204,7 +204,7 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
                     max_paid_tokens: int | None = None) -> Path:
     """Run every graph on every item; returns the results file."""
     from .. import __version__
-    from ..cli_run import _redact, _secrets
+    from .._secrets import pool_secrets, scrub
     from ..spec import load_graph
 
     if concurrency < 1:
@@ -227,6 +227,7 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
     todo = [(e, it) for e in entries for it in items if (e.label, it.id) not in done]
     bar = Progress(len(entries) * len(items), progress, done=len(done))
     sem = asyncio.Semaphore(concurrency)
+    secrets = pool_secrets(pool)
     budget = EvalBudget(max_paid_usd, max_paid_tokens, concurrency, out / RESULTS)
     fh = (out / RESULTS).open("a", encoding="utf-8")
 
@@ -239,8 +240,7 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
                 state = await graphs[entry.label].ainvoke(_inputs(item), share.config())
                 row = result_row(entry, item, state, time.perf_counter() - start)
             except Exception as exc:  # a failed item is recorded, the eval goes on
-                message = _redact(f"{type(exc).__name__}: {exc}", _secrets(pool)
-                                  ).splitlines()[0][:500]
+                message = scrub(f"{type(exc).__name__}: {exc}", secrets).splitlines()[0][:500]
                 row = result_row(entry, item, None, time.perf_counter() - start, message)
             budget.settle(share, row)
             fh.write(json.dumps(row) + "\n")

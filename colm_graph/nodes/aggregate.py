@@ -62,7 +62,7 @@ def _stop_reason(state: ProtocolState, ctx: NodeContext) -> str:
     if state.get("degraded_reasons"):
         return "degraded"
     r = state.get("rounds", 0)
-    if "rounds" in params and any(p["node"] for p in state.get("path", [])):
+    if "rounds" in params:
         limit = int(params["rounds"])
         if state.get("unanimous") and r == 0 and limit > 0 and not state.get("guidance"):
             return "agreed_before_guidance" if "skip_guidance_when_agreed" in params \

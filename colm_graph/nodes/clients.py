@@ -11,6 +11,7 @@ from ._step import Step, model_node
 from ._tasks import (
     answers_block,
     latest_responses,
+    participants,
     response_update,
     sample_kwargs,
     tasks,
@@ -59,15 +60,9 @@ def revise_tasks(state: ProtocolState, ctx: NodeContext) -> list[Task]:
     peers = list(latest.values())
     include_self = bool(ctx.option("include_self", False))
     context = {pid: answers_block(peers, exclude=None if include_self else pid)
-               for pid, _ in _participant_ids(state, ctx)}
+               for pid, _ in participants(state, ctx)}
     return tasks(state, ctx, round_=state.get("rounds", 0) + 1, context=context,
                  previous=previous)
-
-
-def _participant_ids(state: ProtocolState, ctx: NodeContext) -> list[tuple[str, str]]:
-    from ._tasks import participants
-
-    return participants(state, ctx)
 
 
 def _prepare_revise(task: Task, ctx: NodeContext) -> Step:
