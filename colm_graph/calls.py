@@ -17,7 +17,25 @@ from .errors import ColmGraphError
 from .ledger import CallRecord, call_cost_usd, estimate_tokens
 from .pool import ModelPool, PoolEntry
 
-__all__ = ["call_model", "acall_model", "message_text"]
+__all__ = ["SCHEMAS", "call_model", "acall_model", "message_text"]
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "answer": {"type": "object", "additionalProperties": False,
+               "required": ["reasoning", "answer"],
+               "properties": {"reasoning": {"type": "string"}, "answer": {"type": "string"}}},
+    "confidence": {"type": "object", "additionalProperties": False,
+                   "required": ["reasoning", "confidence"],
+                   "properties": {"reasoning": {"type": "string"},
+                                  "confidence": {"type": "number", "minimum": 0,
+                                                 "maximum": 1}}},
+    "difficulty": {"type": "object", "additionalProperties": False,
+                   "required": ["difficulty"],
+                   "properties": {"difficulty": {"type": "number", "minimum": 0,
+                                                 "maximum": 10}}},
+}
+"""JSON schemas of structured replies, by what a node reads: an answer, a verifier's
+confidence, a router's difficulty rating. Asked for from pool entries with
+``answer_format: json``; a reply that does not validate is read as text."""
 
 
 def message_text(message: BaseMessage) -> str:
@@ -66,7 +84,68 @@ def _record(entry: PoolEntry, reply: AIMessage, messages: Sequence[BaseMessage],
 
 
 def _as_ai(reply: Any) -> AIMessage:
+    if isinstance(reply, dict) and "raw" in reply:  # with_structured_output(include_raw=True)
+        reply = reply["raw"]
     return reply if isinstance(reply, AIMessage) else AIMessage(content=str(reply))
+
+
+def _valid(text: str, schema: str) -> bool:
+    """Whether ``text`` is a JSON object with the schema's required fields, typed."""
+    import json
+
+    body = text.strip()
+    if body.startswith("```"):
+        body = body.strip("`").removeprefix("json").strip()
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    spec = SCHEMAS[schema]
+    if not isinstance(data, dict):
+        return False
+    for key in spec["required"]:
+        want = spec["properties"][key]["type"]
+        value = data.get(key)
+        ok = isinstance(value, str) if want == "string" else \
+            isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok:
+            return False
+    return True
+
+
+def _runnable(entry: PoolEntry, schema: str | None, kwargs: dict[str, Any]
+              ) -> tuple[Any, dict[str, Any]]:
+    """The model to invoke and its call kwargs: a JSON-schema reply is asked for from
+    entries with ``answer_format: json`` (``response_format`` for OpenAI-compatible
+    endpoints, which keeps the call's output cap; LangChain's ``with_structured_output``
+    for other chat models)."""
+    model = entry.chat_model
+    if schema is None or getattr(entry, "answer_format", "text") != "json":
+        return model, kwargs
+    fmt = {"type": "json_schema",
+           "json_schema": {"name": schema, "schema": SCHEMAS[schema], "strict": True}}
+    if entry.provider == "openai" or type(model).__name__.endswith("ChatOpenAI"):
+        return model, {**kwargs, "response_format": fmt}
+    try:
+        return model.with_structured_output(SCHEMAS[schema] | {"title": schema},
+                                            include_raw=True), {}
+    except NotImplementedError:  # this chat model has no structured output: plain text
+        return model, kwargs
+
+
+def _prepared(entry: PoolEntry, messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+    if getattr(entry, "system_prompt", "separate") == "fold":
+        from .prompts import fold_system
+
+        return fold_system(messages)
+    return list(messages)
+
+
+def _mark_structured(record: CallRecord, entry: PoolEntry, schema: str | None,
+                     reply: AIMessage) -> None:
+    if schema is not None and getattr(entry, "answer_format", "text") == "json":
+        record["structured"] = "valid" if _valid(message_text(reply), schema) else \
+            "invalid: read as text"
 
 
 def _failure(pool: ModelPool, name: str, exc: BaseException) -> str:
@@ -87,29 +166,30 @@ def _kwargs(entry: PoolEntry, limit: int | None, kwargs: dict[str, Any]) -> dict
 
 def call_model(pool: ModelPool, name: str, messages: Sequence[BaseMessage], *, node: str,
                role: str, round_: int, stage: int = 0, config: RunnableConfig | None = None,
-               allowance: Allowance | None = None,
+               allowance: Allowance | None = None, schema: str | None = None,
                **kwargs: Any) -> tuple[AIMessage, CallRecord]:
     """Call pool model ``name``; return its reply and ledger record.
 
     A paid call is first checked against ``allowance`` (its worst-case cost) and capped to
     it; a paid call the budget cannot cover, or that fails after the client's own retries,
     is made by the pool's first local model instead and its record says why (``degraded``).
-    A local model's failure propagates.
+    A local model's failure propagates. ``schema`` (a key of :data:`SCHEMAS`) asks entries
+    with ``answer_format: json`` for a structured reply.
     """
     entry = pool.entry(name)
     if entry.tier != "paid":
-        return _invoke(entry, messages, node, role, round_, stage, config, kwargs)
+        return _invoke(entry, messages, node, role, round_, stage, config, kwargs, schema)
     limit, reason = plan_paid_call(entry, _prompt_text(messages), allowance)
     if reason is None:
         try:
             return _invoke(entry, messages, node, role, round_, stage, config,
-                           _kwargs(entry, limit, kwargs))
+                           _kwargs(entry, limit, kwargs), schema)
         except ColmGraphError:
             raise
         except Exception as exc:  # transient faults were retried by the client already
             reason = _failure(pool, name, exc)
     local = _fallback(pool, name, reason)
-    reply, record = _invoke(local, messages, node, role, round_, stage, config, kwargs)
+    reply, record = _invoke(local, messages, node, role, round_, stage, config, kwargs, schema)
     record["degraded"] = reason
     record["fallback_for"] = name
     return reply, record
@@ -118,22 +198,24 @@ def call_model(pool: ModelPool, name: str, messages: Sequence[BaseMessage], *, n
 async def acall_model(pool: ModelPool, name: str, messages: Sequence[BaseMessage], *,
                       node: str, role: str, round_: int, stage: int = 0,
                       config: RunnableConfig | None = None, allowance: Allowance | None = None,
+                      schema: str | None = None,
                       **kwargs: Any) -> tuple[AIMessage, CallRecord]:
     """Async :func:`call_model`."""
     entry = pool.entry(name)
     if entry.tier != "paid":
-        return await _ainvoke(entry, messages, node, role, round_, stage, config, kwargs)
+        return await _ainvoke(entry, messages, node, role, round_, stage, config, kwargs, schema)
     limit, reason = plan_paid_call(entry, _prompt_text(messages), allowance)
     if reason is None:
         try:
             return await _ainvoke(entry, messages, node, role, round_, stage, config,
-                                  _kwargs(entry, limit, kwargs))
+                                  _kwargs(entry, limit, kwargs), schema)
         except ColmGraphError:
             raise
         except Exception as exc:  # transient faults were retried by the client already
             reason = _failure(pool, name, exc)
     local = _fallback(pool, name, reason)
-    reply, record = await _ainvoke(local, messages, node, role, round_, stage, config, kwargs)
+    reply, record = await _ainvoke(local, messages, node, role, round_, stage, config, kwargs,
+                                   schema)
     record["degraded"] = reason
     record["fallback_for"] = name
     return reply, record
@@ -141,21 +223,29 @@ async def acall_model(pool: ModelPool, name: str, messages: Sequence[BaseMessage
 
 def _invoke(entry: PoolEntry, messages: Sequence[BaseMessage], node: str, role: str,
             round_: int, stage: int, config: RunnableConfig | None,
-            kwargs: dict[str, Any]) -> tuple[AIMessage, CallRecord]:
+            kwargs: dict[str, Any], schema: str | None = None) -> tuple[AIMessage, CallRecord]:
+    model, call_kwargs = _runnable(entry, schema, kwargs)
     started, start = time.time(), time.perf_counter()
-    reply = _as_ai(entry.chat_model.invoke(
-        list(messages), _call_config(entry, config, node, role, round_), **kwargs))
+    reply = _as_ai(model.invoke(_prepared(entry, messages),
+                                _call_config(entry, config, node, role, round_), **call_kwargs))
     latency = time.perf_counter() - start
-    return reply, _record(entry, reply, messages, node=node, role=role, round_=round_,
-                          stage=stage, started=started, latency=latency)
+    record = _record(entry, reply, messages, node=node, role=role, round_=round_,
+                     stage=stage, started=started, latency=latency)
+    _mark_structured(record, entry, schema, reply)
+    return reply, record
 
 
 async def _ainvoke(entry: PoolEntry, messages: Sequence[BaseMessage], node: str, role: str,
                    round_: int, stage: int, config: RunnableConfig | None,
-                   kwargs: dict[str, Any]) -> tuple[AIMessage, CallRecord]:
+                   kwargs: dict[str, Any], schema: str | None = None
+                   ) -> tuple[AIMessage, CallRecord]:
+    model, call_kwargs = _runnable(entry, schema, kwargs)
     started, start = time.time(), time.perf_counter()
-    reply = _as_ai(await entry.chat_model.ainvoke(
-        list(messages), _call_config(entry, config, node, role, round_), **kwargs))
+    reply = _as_ai(await model.ainvoke(_prepared(entry, messages),
+                                       _call_config(entry, config, node, role, round_),
+                                       **call_kwargs))
     latency = time.perf_counter() - start
-    return reply, _record(entry, reply, messages, node=node, role=role, round_=round_,
-                          stage=stage, started=started, latency=latency)
+    record = _record(entry, reply, messages, node=node, role=role, round_=round_,
+                     stage=stage, started=started, latency=latency)
+    _mark_structured(record, entry, schema, reply)
+    return reply, record

@@ -53,6 +53,12 @@ class CallRecord(TypedDict):
     """The paid model this call stood in for."""
     simulated: NotRequired[bool]
     """True when the built-in simulator produced the response."""
+    structured: NotRequired[str]
+    """For models with ``answer_format: json``: ``valid`` when the reply matched the JSON
+    schema asked for, else ``invalid: read as text``."""
+    score_unknown: NotRequired[bool]
+    """A verifier's or router's reply stated no readable score (the node's ``unknown``
+    value was used)."""
 
 
 class LedgerTotals(TypedDict):

@@ -30,7 +30,10 @@ Ask = Callable[[str, dict[str, object]], str]
 class Scorer(Protocol):
     name: str
 
-    def score(self, question: str, ask: Ask | None = None) -> float: ...
+    def score(self, question: str, ask: Ask | None = None) -> float | None:
+        """Predicted benefit of the paid tier in [0, 1]; ``None``: unknown (the score node's
+        ``unknown`` option decides)."""
+        ...
 
 
 _HARD_WORDS = re.compile(r"\b(prove|derive|explain why|justify|optimi[sz]e|integral|"
@@ -116,23 +119,20 @@ class EmbeddingKNNScorer:
         return round(sum(max(s, 0.0) * label for s, label in top) / weight, 6)
 
 
-_DIFFICULTY = re.compile(r"difficulty\s*[:=]\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
-
-
 class LLMDifficultyScorer:
-    """A (small) model rates the question's difficulty from 0 to 10; score = rating / 10.
-    An unparsable reply scores 1.0 (send it to the paid tier)."""
+    """A (small) model rates the question's difficulty from 0 to 10 (``Difficulty: 3``,
+    ``**Difficulty:** 3/10``, ``30%``, ``hard``...); score = rating / 10. An unreadable
+    reply is unknown (``None``): the score node's ``unknown`` option decides (default 1.0,
+    the paid tier)."""
 
     name = "llm"
 
-    def score(self, question: str, ask: Ask | None = None) -> float:
+    def score(self, question: str, ask: Ask | None = None) -> float | None:
+        from .answers import parse_score
+
         if ask is None:
             raise ConfigError("scorer 'llm' needs a model: bind the route's 'router' role")
-        reply = ask("difficulty", {"question": question})
-        found = _DIFFICULTY.findall(reply)
-        if not found:
-            return 1.0
-        return min(1.0, max(0.0, float(found[-1]) / 10))
+        return parse_score(ask("difficulty", {"question": question}), field="difficulty")
 
 
 SCORERS: dict[str, Callable[..., Scorer]] = {
@@ -197,5 +197,7 @@ def calibrate_threshold(scores: Iterable[float], target_share: float) -> Calibra
 
 def calibrate_scorer(scorer: Scorer, questions: Iterable[str], target_share: float,
                      ask: Ask | None = None) -> Calibration:
-    """Score a calibration set with ``scorer`` and pick the threshold for ``target_share``."""
-    return calibrate_threshold((scorer.score(q, ask) for q in questions), target_share)
+    """Score a calibration set with ``scorer`` and pick the threshold for ``target_share``
+    (an unknown score counts as 1.0, as the ``route`` graph's score node treats it)."""
+    scores = (scorer.score(q, ask) for q in questions)
+    return calibrate_threshold((1.0 if s is None else s for s in scores), target_share)

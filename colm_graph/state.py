@@ -32,6 +32,11 @@ class Response(TypedDict):
     text: str
     answer: str | None
     """Extracted answer (``None``: no answer)."""
+    reasoning: NotRequired[str]
+    """Reasoning the provider returned apart from the content (``reasoning_content``):
+    kept for the trace, never read for the answer."""
+    parsed: NotRequired[bool]
+    """The answer came from a validated structured (JSON-schema) reply."""
 
 
 class Guidance(TypedDict):
@@ -51,6 +56,10 @@ class Plan(TypedDict):
     model: str
     node: str
     text: str
+    prompt: NotRequired[str]
+    """Name of the prompt the plan was written from (``planner`` unless the spec names one)."""
+    reused_from: NotRequired[int]
+    """The stage whose plan this one reuses (no model call was made for it)."""
 
 
 class PathStep(TypedDict):
@@ -97,6 +106,11 @@ class ProtocolInput(TypedDict, total=False):
     """The client that asked: always selected, and its answer is the output (CoLM)."""
     clients: list[str] | None
     """Fixed clients for this run (skips selection)."""
+    answer_type: str | None
+    """Expected answer type: ``auto`` (default), ``number``, ``choice``, ``math``, ``text``;
+    guides extraction and equivalence (else the graph's ``answer_type`` parameter)."""
+    choices: list[str] | None
+    """Option texts of a multiple-choice question (letters A, B, ... in order)."""
 
 
 class ProtocolOutput(TypedDict, total=False):
@@ -124,6 +138,11 @@ class ProtocolOutput(TypedDict, total=False):
     scores: dict[str, float]
     """Router and verifier scores by node name."""
     stop_reason: str
+    answer_source: str
+    """Where ``answer`` came from: ``home``, ``majority``, ``tie_break`` (see ``tie``),
+    ``server`` (no participant answered; the server's stated answer), or ``none``."""
+    tie: dict[str, Any]
+    """When the final answers tied: the tied answers and the rule that broke the tie."""
     degraded: bool
     """True when the run fell back to the local tier (budget spent or paid tier unreachable)."""
     degraded_reasons: Annotated[list[str], extend]
@@ -144,6 +163,8 @@ class ProtocolState(ProtocolInput, ProtocolOutput, total=False):
     """The latest answers are all present and equal (at least two)."""
     score: float
     """The last router or verifier score."""
+    score_unknown: bool
+    """The last score was unreadable; ``score`` holds the node's ``unknown`` value."""
     budget: dict[str, Any]
     """This run's paid caps ``{"usd", "tokens"}``, set by its first step."""
 
@@ -163,13 +184,16 @@ class Task(TypedDict):
     context: NotRequired[str]
     """Guidance, peers' answers or a plan, for revisions and executions."""
     previous: NotRequired[str]
+    answer_type: NotRequired[str]
+    choices: NotRequired[list[str] | None]
 
 
 RUN_RESET: dict[str, Any] = {
     "responses": [], "guidance": [], "plans": [], "degraded_reasons": [], "path": [],
     "ledger": [], "selected": [], "selection": {}, "answers": {}, "scores": {}, "answer": None,
     "rounds": 0, "stage": None, "stop_reason": None, "degraded": False, "agreement": 0.0,
-    "majority": None, "unanimous": False, "score": 0.0,
+    "majority": None, "unanimous": False, "score": 0.0, "score_unknown": False,
+    "answer_source": None, "tie": {},
 }
 """What a new run on a reused thread (checkpointer) starts from: nothing of the last run."""
 _REDUCED = ("responses", "guidance", "plans", "degraded_reasons", "path", "ledger")

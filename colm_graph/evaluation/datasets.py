@@ -7,6 +7,11 @@ Accepted line shapes (one JSON object per line):
 * MATH-style: ``{"problem", "solution": "... \\boxed{7/2} ..."}`` (gold inside ``\\boxed{}``);
 * multiple choice: ``{"question", "choices": [...], "answer": "B" | 1}`` (index or letter).
 
+An optional ``answer_type`` (``number``, ``choice``, ``math`` or ``text``) says how answers
+are read and compared; without it the type follows the gold answer: a choice list makes a
+multiple-choice item, a number a numeric one, a LaTeX or symbolic expression a math one,
+anything else free text.
+
 The default dataset is the bundled generated task set (``colm_tasks``).
 """
 
@@ -20,12 +25,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .._resources import bundled_dir
-from ..answers import _boxed, normalize_answer
+from ..answers import boxed_content as _boxed
+from ..answers import normalize_answer, number_value
 from ..errors import ColmGraphError
 
 __all__ = ["BUNDLED", "Item", "load_dataset"]
 
 BUNDLED = {"colm_tasks": "colm_tasks.jsonl"}
+_TYPES: dict[str, Literal["numeric", "choice", "math", "text"]] = {
+    "number": "numeric", "numeric": "numeric", "choice": "choice", "math": "math",
+    "text": "text"}
+_MATHY = re.compile(r"\\|\^|sqrt|π|√|\d\s*[a-z]\b|[a-z]\s*[-+*/=]\s*\w", re.IGNORECASE)
 LETTERS = "ABCDEFGHIJ"
 
 
@@ -36,11 +46,16 @@ class Item:
     id: str
     question: str
     answer: str
-    kind: Literal["numeric", "choice", "text"]
+    kind: Literal["numeric", "choice", "math", "text"]
     domain: str | None = None
     choices: tuple[str, ...] | None = None
     image: str | None = None
     """Path of an image file (relative paths are relative to the dataset file)."""
+
+    @property
+    def answer_type(self) -> str:
+        """The graph input ``answer_type`` for this item (``number``, ``choice``, ...)."""
+        return "number" if self.kind == "numeric" else self.kind
 
 
 def _gold(row: dict[str, Any], where: str) -> str:
@@ -71,7 +86,11 @@ def _item(row: Any, where: str, n: int, base: Path | None) -> Item:
         raise ColmGraphError(f"{where}: expected a non-empty 'question' (or 'problem') string")
     gold = _gold(row, where)
     choices = row.get("choices")
-    kind: Literal["numeric", "choice", "text"]
+    declared = row.get("answer_type")
+    if declared is not None and declared not in _TYPES:
+        raise ColmGraphError(f"{where}: 'answer_type' must be one of {', '.join(_TYPES)},"
+                             f" got {declared!r}")
+    kind: Literal["numeric", "choice", "math", "text"]
     if choices is not None:
         if not isinstance(choices, list) or not 2 <= len(choices) <= len(LETTERS) or not all(
                 isinstance(c, str | int | float) for c in choices):
@@ -90,10 +109,13 @@ def _item(row: Any, where: str, n: int, base: Path | None) -> Item:
         if not re.search(r"^\s*A\)", question, re.MULTILINE):
             question = question.rstrip() + "\n" + "\n".join(
                 f"{LETTERS[i]}) {c}" for i, c in enumerate(choices))
+    elif declared == "choice":
+        raise ColmGraphError(f"{where}: 'answer_type' choice needs a 'choices' list")
+    elif declared is not None:
+        kind = _TYPES[declared]
     else:
-        normal = normalize_answer(gold)
-        kind = "numeric" if normal is not None and re.fullmatch(r"-?[\d.]+(e-?\d+)?", normal) \
-            else "text"
+        kind = "numeric" if number_value(gold) is not None else \
+            "math" if _MATHY.search(gold) else "text"
     image = row.get("image")
     if image is not None:
         if not isinstance(image, str):

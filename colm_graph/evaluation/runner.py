@@ -46,6 +46,16 @@ def _parse_value(raw: str) -> Any:
         return raw
 
 
+def _param_check(spec_name: str, param: str) -> Callable[[Any], str | None]:
+    """Why a value cannot be ``param`` of the spec ``spec_name`` (checked before any run)."""
+    from ..spec import load_spec
+    from ..spec.validate import param_constraints, param_error
+
+    spec = load_spec(spec_name)
+    table = param_constraints(spec)
+    return lambda value: param_error(spec, param, value, table)
+
+
 def resolve_graphs(names: Sequence[str], pool: ModelPool, sweeps: Sequence[str] = ()
                    ) -> list[GraphEntry]:
     """Entries for ``--graphs`` names (shipped variants, spec paths, or the baselines
@@ -68,8 +78,12 @@ def resolve_graphs(names: Sequence[str], pool: ModelPool, sweeps: Sequence[str] 
         spec, dot, param = target.partition(".")
         if not sep or not dot or not values or not spec or not param:
             raise ConfigError(f"--sweep {sweep}: expected SPEC.PARAM=V1,V2,...")
+        check = _param_check(spec, param)
         for raw in values.split(","):
             value = _parse_value(raw.strip())
+            err = check(value)
+            if err:
+                raise ConfigError(f"--sweep {target}: {err}")
             label = f"{Path(spec).stem}[{param}={raw.strip()}]"
             entries.append(GraphEntry(label, spec, params={param: value},
                                       sweep={"param": param, "value": value}))
@@ -123,7 +137,9 @@ def result_row(entry: GraphEntry, item: Item, state: Mapping[str, Any] | None,
 
 
 def _inputs(item: Item) -> dict[str, Any]:
-    inputs: dict[str, Any] = {"question": item.question}
+    inputs: dict[str, Any] = {"question": item.question, "answer_type": item.answer_type}
+    if item.choices:
+        inputs["choices"] = list(item.choices)
     if item.image:
         from ..images import image_data_url
 

@@ -43,22 +43,37 @@ def allowance(state: Any, ctx: NodeContext) -> Allowance:
     return remaining(state, ctx.run.params)
 
 
+def _keep_reasoning(update: dict[str, Any], reply: Any) -> dict[str, Any]:
+    """Reasoning a provider returned apart from the content (``reasoning_content``) goes
+    with the node's responses, for the trace; it is never read for the answer."""
+    reasoning = (getattr(reply, "additional_kwargs", None) or {}).get("reasoning_content")
+    if isinstance(reasoning, str) and reasoning and update.get("responses"):
+        update["responses"] = [{**r, "reasoning": reasoning} for r in update["responses"]]
+    return update
+
+
+SCHEMA_OF_KIND = {"answer": "answer", "revise": "answer", "execute": "answer",
+                  "aggregate": "answer", "verify": "confidence"}
+"""The structured reply (``colm_graph.calls.SCHEMAS``) each kind asks of JSON-format models."""
+
+
 def model_node(prepare: Prepare, finish: Finish) -> tuple[Callable[..., Any], Callable[..., Any]]:
     def func(state: Any, config: RunnableConfig, *, ctx: NodeContext) -> dict[str, Any]:
         step = prepare(state, ctx)
         reply, record = call_model(ctx.run.pool, step.model, step.messages, node=ctx.name,
                                    allowance=allowance(state, ctx),
                                    role=step.role, round_=step.round, stage=ctx.stage,
-                                   config=config,
+                                   config=config, schema=SCHEMA_OF_KIND.get(ctx.kind),
                                    **step.kwargs)
-        return finish(state, ctx, step, message_text(reply), record)
+        return _keep_reasoning(finish(state, ctx, step, message_text(reply), record), reply)
 
     async def afunc(state: Any, config: RunnableConfig, *, ctx: NodeContext) -> dict[str, Any]:
         step = prepare(state, ctx)
         reply, record = await acall_model(ctx.run.pool, step.model, step.messages,
                                           allowance=allowance(state, ctx), node=ctx.name,
                                           role=step.role, round_=step.round,
-                                          stage=ctx.stage, config=config, **step.kwargs)
-        return finish(state, ctx, step, message_text(reply), record)
+                                          stage=ctx.stage, config=config,
+                                          schema=SCHEMA_OF_KIND.get(ctx.kind), **step.kwargs)
+        return _keep_reasoning(finish(state, ctx, step, message_text(reply), record), reply)
 
     return func, afunc

@@ -35,6 +35,14 @@ def last_answering_node(state: ProtocolState) -> str | None:
                 None)
 
 
+def expect(state: Any, ctx: NodeContext) -> tuple[str, list[str] | None]:
+    """The run's expected answer type and multiple-choice options: the input's
+    ``answer_type`` / ``choices`` (a fan-out task carries them), else the graph's
+    ``answer_type`` parameter, else ``auto``."""
+    kind = state.get("answer_type") or ctx.run.params.get("answer_type") or "auto"
+    return str(kind), state.get("choices") or None
+
+
 def participants(state: ProtocolState, ctx: NodeContext) -> list[tuple[str, str]]:
     if ctx.over == "selected":
         return [(n, n) for n in state.get("selected", [])]
@@ -47,10 +55,12 @@ def tasks(state: ProtocolState, ctx: NodeContext, *, round_: int,
           ) -> list[Task]:
     """One task per participant and sample; paid tasks share what the budget has left."""
     out = []
+    kind, choices = expect(state, ctx)
     for pid, model in participants(state, ctx):
         for sample in range(ctx.samples):
             task = Task(question=state["question"], client=pid, model=model, round=round_,
-                        stage=ctx.stage, sample=sample, images=state.get("images"))
+                        stage=ctx.stage, sample=sample, images=state.get("images"),
+                        answer_type=kind, choices=choices)
             if context is not None:
                 task["context"] = context.get(pid, context.get("*", ""))
             if previous is not None:
@@ -86,9 +96,11 @@ def with_images(messages: list[BaseMessage], images: Sequence[Any] | None) -> li
 
 def response_update(ctx: NodeContext, task: Task, text: str, record: CallRecord
                     ) -> dict[str, Any]:
+    kind, choices = expect(task, ctx)
     response = Response(client=task["client"], model=task["model"], role=ctx.role or ctx.kind,
                         node=ctx.name, round=task["round"], stage=task["stage"],
-                        sample=task["sample"], text=text, answer=extract_answer(text))
+                        sample=task["sample"], text=text,
+                        answer=extract_answer(text, kind=kind, choices=choices))
     return {"responses": [response], "ledger": [record]}
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..answers import agreement, answers_match
+from ..answers import agreement, answers_match, normalize_answer
 from ..budget import caps, failed_models
 from ..errors import ConfigError
 from ..ledger import ledger_totals
 from ..state import ProtocolState, Response
-from ._tasks import last_answering_node
+from ._tasks import expect, last_answering_node
 from .context import NodeContext
 
 
@@ -27,7 +27,8 @@ def final_responses(state: ProtocolState) -> list[Response]:
 def vote(state: ProtocolState, *, ctx: NodeContext) -> dict[str, Any]:
     """Majority and agreement share of the latest answers."""
     finals = final_responses(state)
-    agree = agreement(r["answer"] for r in finals)
+    kind, choices = expect(state, ctx)
+    agree = agreement((r["answer"] for r in finals), kind=kind, choices=choices)
     rounds = max([state.get("rounds", 0)] + [r["round"] for r in finals])
     return {"agreement": agree.share, "majority": agree.majority,
             "unanimous": agree.unanimous, "rounds": rounds}
@@ -83,9 +84,50 @@ def _stop_reason(state: ProtocolState, ctx: NodeContext) -> str:
     return "completed"
 
 
+def _server_answer(state: ProtocolState) -> str | None:
+    return next((g["answer"] for g in reversed(state.get("guidance", []))
+                 if g.get("answer") is not None), None)
+
+
+def _break_tie(state: ProtocolState, tied: tuple[str, ...], kind: str,
+               choices: list[str] | None) -> tuple[str, str]:
+    """Pick one of the ``tied`` answers by the documented rule, never by participant order:
+    1. the server's latest stated answer, when it is one of them;
+    2. the answer with the most support over every response of the run (all rounds);
+    3. the answer first stated in the earliest round;
+    4. still tied: the lowest canonical form (recorded as unresolved)."""
+    def same(a: str | None, b: str | None) -> bool:
+        return answers_match(a, b, kind=kind, choices=choices)
+
+    server = _server_answer(state)
+    if server is not None:
+        hit = next((t for t in tied if same(t, server)), None)
+        if hit is not None:
+            return hit, "server's latest answer"
+    responses = state.get("responses", [])
+    support = {t: sum(same(r["answer"], t) for r in responses) for t in tied}
+    best = max(support.values())
+    left = [t for t in tied if support[t] == best]
+    if len(left) == 1:
+        return left[0], "most support over all rounds"
+    first = {t: min((r["round"] for r in responses if same(r["answer"], t)), default=0)
+             for t in left}
+    earliest = min(first.values())
+    left = [t for t in left if first[t] == earliest]
+    if len(left) == 1:
+        return left[0], "stated in the earliest round"
+    pick = min(left, key=lambda t: normalize_answer(t, kind, choices) or t)
+    return pick, "unresolved: lowest canonical form"
+
+
 def finish(state: ProtocolState, *, ctx: NodeContext) -> dict[str, Any]:
-    """The output: the home client's answer, or the majority of the final answers."""
+    """The output: the home client's answer, or the majority of the final answers.
+
+    A tie between final answers is broken by :func:`_break_tie` and recorded in ``tie``;
+    when no participant answered but the server stated an answer, that answer is the
+    output (``answer_source: server``)."""
     finals = final_responses(state)
+    kind, choices = expect(state, ctx)
     samples = len({r["sample"] for r in finals}) > 1
     answers = {f"{r['client']}[{r['sample']}]" if samples else r["client"]: r["answer"]
                for r in finals}
@@ -93,11 +135,25 @@ def finish(state: ProtocolState, *, ctx: NodeContext) -> dict[str, Any]:
     policy = ctx.option("output", ctx.run.params.get("output", "auto"))
     if policy == "home" and not home:
         raise ConfigError("output policy 'home' needs a home client (input 'home' or --home)")
+    tie: dict[str, Any] = {}
     if home and policy in ("home", "auto"):
-        answer = answers.get(home)
+        answer, source = answers.get(home), "home"
     else:
-        majority = agreement(r["answer"] for r in finals).majority
-        answer = next((r["answer"] for r in finals if answers_match(r["answer"], majority)),
-                      None)
+        agree = agreement((r["answer"] for r in finals), kind=kind, choices=choices)
+        pick: str | None = agree.majority
+        source = "majority"
+        if agree.tied:
+            pick, rule = _break_tie(state, agree.tied, kind, choices)
+            tie = {"answers": list(agree.tied), "rule": rule, "chosen": pick}
+            source = "tie_break"
+        answer = next((r["answer"] for r in finals
+                       if answers_match(r["answer"], pick, kind=kind, choices=choices)), None)
+    if answer is None and all(r["answer"] is None for r in finals):
+        server = _server_answer(state)
+        if server is not None:
+            answer, source = server, "server"
+    if answer is None:
+        source = "none"
     return {"answer": answer, "answers": answers, "stop_reason": _stop_reason(state, ctx),
-            "degraded": bool(state.get("degraded_reasons"))}
+            "degraded": bool(state.get("degraded_reasons")), "answer_source": source,
+            "tie": tie}

@@ -4,13 +4,12 @@ router's predicted benefit of the paid tier) and ``verify`` (confidence in a loc
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Callable
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
-from ..answers import agreement, answers_match
+from ..answers import agreement, answers_match, parse_score
 from ..budget import remaining, spent
 from ..calls import call_model, message_text
 from ..errors import ConfigError
@@ -18,6 +17,7 @@ from ..ledger import CallRecord
 from ..selection import Selection
 from ..state import ProtocolState
 from ._step import Step, model_node
+from ._tasks import expect
 from .aggregate import final_responses
 from .context import NodeContext
 
@@ -33,7 +33,8 @@ def _ask(ctx: NodeContext, config: RunnableConfig | None, records: list[CallReco
         usd, tokens = spent(records)
         left = remaining(state, ctx.run.params).minus(usd, tokens)
         reply, record = call_model(ctx.run.pool, ctx.run.model(role), messages, node=ctx.name,
-                                   role=acting_as, round_=0, config=config, allowance=left)
+                                   role=acting_as, round_=0, config=config, allowance=left,
+                                   schema="difficulty" if prompt == "difficulty" else None)
         records.append(record)
         return message_text(reply)
 
@@ -101,10 +102,22 @@ def _score(state: ProtocolState, config: RunnableConfig | None,
         raise ConfigError(f"node {ctx.name!r}: no router scorer configured")
     records: list[CallRecord] = []
     ask = _ask(ctx, config, records, ctx.role, "router", state) if ctx.role else None
-    value = float(scorer.score(state["question"], ask))
-    scores = dict(state.get("scores", {}))
-    scores[ctx.name] = value
-    return {"score": value, "scores": scores, "ledger": records}
+    raw = scorer.score(state["question"], ask)
+    return _scored(state, ctx, None if raw is None else float(raw), records, default=1.0)
+
+
+def _scored(state: ProtocolState, ctx: NodeContext, value: float | None,
+            records: list[CallRecord], *, default: float) -> dict[str, Any]:
+    """A score update; an unreadable score (``None``) takes the node's ``unknown`` option
+    (routers: 1.0, the paid tier; verifiers: 0.0, low confidence) and is flagged in the
+    state and in the call's ledger record."""
+    unknown = value is None
+    if value is None:
+        value = float(ctx.option("unknown", default))
+        for r in records[-1:]:
+            r["score_unknown"] = True
+    return {"score": value, "scores": {**state.get("scores", {}), ctx.name: value},
+            "score_unknown": unknown, "ledger": records}
 
 
 def score(state: ProtocolState, config: RunnableConfig, *, ctx: NodeContext) -> dict[str, Any]:
@@ -118,20 +131,19 @@ async def ascore(state: ProtocolState, config: RunnableConfig, *,
 
 
 # -- verify ------------------------------------------------------------------------------------
-_CONFIDENCE = re.compile(r"confidence\s*[:=]\s*([01](?:\.\d+)?|\.\d+)", re.IGNORECASE)
+def parse_confidence(text: str) -> float | None:
+    """The verifier's confidence in [0, 1] (``Confidence: 90%``, ``**0.9**``, ``high``...),
+    ``None`` when the reply states none (see :func:`colm_graph.answers.parse_score`)."""
+    return parse_score(text, field="confidence")
 
 
-def parse_confidence(text: str) -> float:
-    """The last ``Confidence: x`` in ``text`` (0 when there is none), clipped to [0, 1]."""
-    found = _CONFIDENCE.findall(text)
-    return min(1.0, max(0.0, float(found[-1]))) if found else 0.0
-
-
-def _candidate(state: ProtocolState) -> str:
+def _candidate(state: ProtocolState, ctx: NodeContext) -> str:
     """The answer the run would output: a final response agreeing with their majority."""
     finals = final_responses(state)
-    majority = agreement(r["answer"] for r in finals).majority
-    pick = next((r for r in finals if answers_match(r["answer"], majority)),
+    kind, choices = expect(state, ctx)
+    majority = agreement((r["answer"] for r in finals), kind=kind, choices=choices).majority
+    pick = next((r for r in finals
+                 if answers_match(r["answer"], majority, kind=kind, choices=choices)),
                 finals[-1] if finals else None)
     return pick["text"] if pick else ""
 
@@ -139,15 +151,13 @@ def _candidate(state: ProtocolState) -> str:
 def _prepare_verify(state: ProtocolState, ctx: NodeContext) -> Step:
     assert ctx.role is not None
     messages = ctx.run.prompts.messages(ctx.prompt or "verifier", question=state["question"],
-                                        candidate=_candidate(state))
+                                        candidate=_candidate(state, ctx))
     return Step(ctx.run.model(ctx.role), messages, ctx.role, state.get("rounds", 0))
 
 
 def _finish_verify(state: ProtocolState, ctx: NodeContext, step: Step, text: str,
                    record: CallRecord) -> dict[str, Any]:
-    value = parse_confidence(text)
-    return {"score": value, "scores": {**state.get("scores", {}), ctx.name: value},
-            "ledger": [record]}
+    return _scored(state, ctx, parse_confidence(text), [record], default=0.0)
 
 
 _self_check, _aself_check = model_node(_prepare_verify, _finish_verify)
@@ -155,7 +165,8 @@ _self_check, _aself_check = model_node(_prepare_verify, _finish_verify)
 
 def _agreement_score(state: ProtocolState, ctx: NodeContext) -> dict[str, Any]:
     value = float(state.get("agreement", 0.0))
-    return {"score": value, "scores": {**state.get("scores", {}), ctx.name: value}}
+    return {"score": value, "scores": {**state.get("scores", {}), ctx.name: value},
+            "score_unknown": False}
 
 
 def verify(state: ProtocolState, config: RunnableConfig, *, ctx: NodeContext) -> dict[str, Any]:

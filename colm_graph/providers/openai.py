@@ -17,8 +17,37 @@ if TYPE_CHECKING:
 _PLACEHOLDER_KEY = "not-needed"
 
 
-def build(spec: ModelSpec) -> BaseChatModel:
+def _reasoning_model() -> type[BaseChatModel]:
+    """``ChatOpenAI`` that keeps the ``reasoning_content`` (or ``reasoning``) field that
+    vLLM, DeepSeek and Ollama return beside the content, which ``ChatOpenAI`` drops, in
+    ``additional_kwargs["reasoning_content"]``: it goes to the trace, never to extraction."""
+    global _REASONING_MODEL
+    if _REASONING_MODEL is not None:
+        return _REASONING_MODEL
     from langchain_openai import ChatOpenAI
+
+    class ReasoningChatOpenAI(ChatOpenAI):
+        def _create_chat_result(self, response: Any, generation_info: dict | None = None
+                                ) -> Any:
+            result = super()._create_chat_result(response, generation_info)
+            raw = response if isinstance(response, dict) else getattr(response, "model_dump",
+                                                                      lambda **_: {})()
+            choices = raw.get("choices") or [] if isinstance(raw, dict) else []
+            for gen, choice in zip(result.generations, choices, strict=False):
+                message = choice.get("message") or {} if isinstance(choice, dict) else {}
+                reasoning = message.get("reasoning_content") or message.get("reasoning")
+                if isinstance(reasoning, str) and reasoning:
+                    gen.message.additional_kwargs["reasoning_content"] = reasoning
+            return result
+
+    _REASONING_MODEL = ReasoningChatOpenAI
+    return ReasoningChatOpenAI
+
+
+_REASONING_MODEL: type[BaseChatModel] | None = None
+
+
+def build(spec: ModelSpec) -> BaseChatModel:
     from pydantic import SecretStr
 
     env = spec.key_env()
@@ -41,4 +70,4 @@ def build(spec: ModelSpec) -> BaseChatModel:
         kwargs["max_tokens"] = spec.max_tokens
     if spec.timeout_s is not None:
         kwargs["timeout"] = spec.timeout_s
-    return ChatOpenAI(**kwargs)
+    return _reasoning_model()(**kwargs)

@@ -165,7 +165,7 @@ def test_gold_answers_match_themselves_not_distractors() -> None:
 def test_agreement_majority_and_share() -> None:
     ag = agreement(["12", "12.0", "13", "1.2e1"])
     assert ag == Agreement(majority=normalize_answer("12"), share=3 / 4, count=4,
-                           unanimous=False)
+                           unanimous=False, groups=2)
 
 
 def test_agreement_no_answers_count_in_denominator() -> None:
@@ -189,15 +189,17 @@ def test_agreement_unanimous() -> None:
     assert not agreement(["B", "C"]).unanimous
 
 
-def test_agreement_tie_goes_to_first_seen() -> None:
-    assert agreement(["7", "8"]).majority == "7"
-    assert agreement(["8", "7"]).majority == "8"
-    assert agreement([None, "x", "y", "y", "x"]).majority == "x"
+def test_agreement_reports_ties_instead_of_hiding_them() -> None:
+    assert agreement(["7", "8"]).tied == ("7", "8")
+    assert agreement(["8", "7"]).tied == ("8", "7")
+    assert agreement([None, "x", "y", "y", "x"]).tied == ("x", "y")
     assert agreement(["7", "8", "8", "7"]).share == 0.5
+    assert agreement(["7", "7", "8"]).tied == ()
 
 
 def test_agreement_tie_broken_by_order() -> None:
     assert agreement(["7", "8"], order=["8", "7"]).majority == "8"
+    assert agreement(["7", "8"], order=["8", "7"]).tied == ()
     # order only breaks ties: a strict majority still wins
     assert agreement(["7", "7", "8"], order=["8", "7"]).majority == "7"
 
@@ -216,4 +218,6 @@ def test_agreement_properties(answers: list[str | None]) -> None:
         best = normed.count(ag.majority)
         assert ag.share == best / len(answers)
         assert all(normed.count(n) <= best for n in normed if n is not None)
+        assert (len(ag.tied) > 1) == (sum(normed.count(n) == best for n in set(normed)
+                                          if n is not None) > 1)
     assert ag.unanimous == (len(answers) >= 2 and None not in normed and len(set(normed)) == 1)

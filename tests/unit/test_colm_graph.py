@@ -171,11 +171,55 @@ def test_output_policies():
         create_colm_graph(pool=pool, output="home").invoke({"question": "q"})
 
 
-def test_majority_tie_goes_to_first_selected():
+@pytest.mark.parametrize("order", [["a", "b"], ["b", "a"]])
+def test_a_tie_goes_to_the_servers_answer_whatever_the_client_order(order):
     clients = {"a": client("8", revised="8"), "b": client("9", revised="9")}
-    out = create_colm_graph(pool=make_pool(clients, server()), rounds=1).invoke(
-        {"question": "q", "clients": ["b", "a"]})
+    out = create_colm_graph(pool=make_pool(clients, server("9")), rounds=1).invoke(
+        {"question": "q", "clients": order})
     assert out["answer"] == "9"
+    assert out["answer_source"] == "tie_break"
+    assert out["tie"]["rule"] == "server's latest answer"
+    assert sorted(out["tie"]["answers"]) == ["8", "9"]
+
+
+@pytest.mark.parametrize("order", [["a", "b"], ["b", "a"]])
+def test_a_tie_the_server_does_not_settle_goes_to_the_answer_held_longest(order):
+    # b drafted 8 too, then moved to 9: over the run 8 was stated three times, 9 once
+    clients = {"a": client("8", revised="8"), "b": client("8", revised="9")}
+    out = create_colm_graph(pool=make_pool(clients, server("4")), rounds=1,
+                            skip_guidance_when_agreed=False).invoke(
+        {"question": "q", "clients": order})
+    assert out["answer"] == "8"
+    assert out["tie"]["rule"] == "most support over all rounds"
+
+
+@pytest.mark.parametrize("order", [["a", "b"], ["b", "a"]])
+def test_an_even_tie_is_settled_by_a_documented_rule_not_by_order(order):
+    clients = {"a": client("8", revised="8"), "b": client("9", revised="9")}
+    out = create_colm_graph(pool=make_pool(clients, server("4")), rounds=1).invoke(
+        {"question": "q", "clients": order})
+    assert out["answer"] == "8"
+    assert out["tie"]["rule"] == "unresolved: lowest canonical form"
+
+
+def test_when_no_client_answers_the_servers_paid_answer_is_used():
+    clients = {"a": client("cannot answer", revised="cannot answer"),
+               "b": client("cannot answer", revised="cannot answer")}
+    out = create_colm_graph(pool=make_pool(clients, server("12")), rounds=1).invoke(
+        {"question": "q"})
+    assert out["answer"] == "12"
+    assert out["answer_source"] == "server"
+
+
+def test_clients_that_agree_in_different_writing_buy_no_guidance():
+    clients = {"a": ScriptedChatModel(reply="Adding up, the total is **1,234**."),
+               "b": ScriptedChatModel(reply="<think>maybe 1200? Answer: 1200</think>\n"
+                                            "$$\\boxed{1{,}234}$$")}
+    out = create_colm_graph(pool=make_pool(clients, server()), rounds=2).invoke(
+        {"question": "q"})
+    assert ledger_totals(out["ledger"])["paid_calls"] == 0
+    assert out["stop_reason"] == "agreed_before_guidance"
+    assert out["answer"] in ("1,234", "1{,}234")
 
 
 # -- ledger --------------------------------------------------------------------------------

@@ -1,0 +1,251 @@
+"""Final-answer extraction: what a reply states as its answer, the way real models write it.
+
+Reasoning is never read as the answer: ``<think>…</think>`` (and ``<thinking>``,
+``<reasoning>``, ``<|begin_of_thought|>`` …) blocks are cut first, an unclosed one runs to
+the end of the text (a truncated stream states nothing), and a lone closing tag (chat
+templates that open the block in the prompt) cuts everything before it. Reasoning returned
+apart from the content (``reasoning_content``) never reaches this module.
+
+Of what is left, the answer is the **last explicit final statement**: ``Answer:`` lines,
+"the (final / correct) answer is …", the last ``\\boxed{}`` (nested braces), GSM8K's
+``#### …``, an "Answer" heading and the line under it, a final bold line, and a JSON reply
+``{"answer": …}``. Only when there is none, and the expected type is a number, the last
+number of the text is taken (unless the reply declines to answer); for multiple choice a
+lone letter line, or the text of exactly one option, is taken.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+__all__ = ["Extraction", "boxed_content", "extract_answer", "read_answer", "strip_reasoning"]
+
+KINDS = ("auto", "number", "choice", "math", "text")
+
+_BLOCKS = (("<think>", "</think>"), ("<thinking>", "</thinking>"),
+           ("<reasoning>", "</reasoning>"), ("<thought>", "</thought>"),
+           ("<|begin_of_thought|>", "<|end_of_thought|>"))
+_MAX_CHARS = 200_000
+
+_LINE = re.compile(
+    r"^[ \t>*_#-]*(?:\*\*|__)?\s*(?:(?:my|the|your)\s+)?(?:final|correct|revised|best[- ]supported)?"
+    r"\s*answer\s*(?:\*\*|__)?\s*(?:\([^)\n]{0,40}\))?\s*[:：]\s*(?P<ans>[^\n]*)$",
+    re.IGNORECASE | re.MULTILINE)
+_PHRASE = re.compile(
+    r"(?:the|my|our)\s+(?:final\s+|correct\s+|right\s+|best\s+)?"
+    r"(?:answer|option|choice|result|value)\s*(?:\([^)\n]{0,40}\)\s*)?"
+    r"(?:is|would\s+be|will\s+be|=|should\s+be)\s*[:：]?\s*(?P<ans>[^\n]+)",
+    re.IGNORECASE)
+_GSM = re.compile(r"^[ \t]*####[ \t]*(?P<ans>[^\n#]+?)[ \t]*$", re.MULTILINE)
+_HEADING = re.compile(r"^[ \t]*(?:#{1,6}|\*\*)[ \t]*(?:final[ \t]+)?answer[ \t]*:?[ \t]*(?:\*\*)?"
+                      r"[ \t]*$\n+(?P<ans>[^\n]+)", re.IGNORECASE | re.MULTILINE)
+_BOLD = re.compile(r"\*\*(?P<ans>[^*\n]{1,80})\*\*")
+_BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
+_NUM = re.compile(r"(?<![\w.])[-−–+]?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\w])")
+_LETTER_LINE = re.compile(r"^[ \t*]*\(?(?P<ans>[A-J])\)?[ \t.*]*$", re.MULTILINE)
+_DECLINE = re.compile(
+    r"\b(?:cannot|can't|can not|unable to|not able to)\s+(?:be\s+)?(?:determine|answer|solve|"
+    r"compute|calculate|say|tell|know|find)|not enough information|insufficient information|"
+    r"i(?:'m| am) not sure|i don't know|no way to (?:know|tell)", re.IGNORECASE)
+_NO_ANSWER = {"", "none", "n/a", "na", "unknown", "cannot answer", "can't answer",
+              "no answer", "i don't know", "not sure", "undetermined", "cannot be determined",
+              "cannot determine", "?", "..."}
+_LEADS = re.compile(r"^(?:(?:so|thus|therefore|hence)[,\s]+)?(?:the\s+)?(?:final\s+|correct\s+)?"
+                    r"(?:answer|option)\s+(?:is|would be)\s*[:：]?\s*", re.IGNORECASE)
+_TRAILERS = re.compile(r"(?:\s*[.;,]?\s*(?:i hope (?:it|this) is correct|hope this helps|"
+                       r"let me know[^\n]*)[.!]*\s*)+$", re.IGNORECASE)
+_REMARK = re.compile(r"^(?P<keep>.+?)\s+\((?=[^()]*[A-Za-z]{3,})[^()]*\)$")
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """An answer as read: the cleaned ``answer``, the ``span`` of the original text it came
+    from (start, end), and ``how`` it was found (``answer_line``, ``phrase``, ``boxed``,
+    ``gsm8k``, ``heading``, ``bold``, ``json``, ``last_number``, ``letter``, ``option``)."""
+
+    answer: str
+    span: tuple[int, int]
+    how: str
+
+
+def boxed_content(text: str) -> str | None:
+    """Content of the last ``\\boxed{...}`` (or ``\\fbox``), braces balanced."""
+    found = _last_boxed(text)
+    return found[0] if found else None
+
+
+def _last_boxed(text: str) -> tuple[str, int, int] | None:
+    for m in reversed(list(_BOXED.finditer(text))):
+        depth, i = 1, m.end()
+        while i < len(text):
+            ch = text[i]
+            depth += (ch == "{") - (ch == "}")
+            if depth == 0:
+                return text[m.end():i], m.start(), i + 1
+            i += 1
+    return None
+
+
+def strip_reasoning(text: str) -> str:
+    """``text`` with reasoning blocks blanked out (positions kept: same length)."""
+    out = text
+    for opening, closing in _BLOCKS:
+        lower = out.lower()
+        start = 0
+        while True:
+            i = lower.find(opening, start)
+            j = lower.find(closing, start)
+            if j != -1 and (i == -1 or j < i):  # a closing tag with no opening: cut before it
+                cut = j + len(closing)
+                out = " " * cut + out[cut:]
+                lower = out.lower()
+                start = cut
+                continue
+            if i == -1:
+                break
+            j = lower.find(closing, i + len(opening))
+            end = len(out) if j == -1 else j + len(closing)
+            out = out[:i] + " " * (end - i) + out[end:]
+            lower = out.lower()
+            start = end
+    return out
+
+
+def _clean(raw: str) -> str:
+    t = raw.strip()
+    for _ in range(3):
+        before = t
+        t = t.strip().strip("`").strip()
+        t = _TRAILERS.sub("", t)
+        inner = _last_boxed(t)
+        if inner is not None:
+            t = inner[0]
+        t = _LEADS.sub("", t)
+        t = re.sub(r"^(?:\*\*|__)(.+?)(?:\*\*|__)(?=$|[\s.,;!])", r"\1", t).strip()
+        t = t.strip("*_").strip()
+        for a, b in (("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
+            if len(t) > len(a) + len(b) and t.startswith(a) and t.endswith(b) \
+                    and (a != "$" or t.count("$") == 2 or t.startswith("$$")):
+                t = t[len(a):len(t) - len(b)].strip("$").strip()
+        t = t.rstrip(".!。").strip()
+        remark = _REMARK.match(t)
+        if remark:
+            t = remark.group("keep").strip()
+        if t == before:
+            break
+    return t
+
+
+def _sentence(text: str) -> str:
+    """Cut a phrase's capture at the end of its sentence (a period not inside a number)."""
+    m = re.search(r"(?<!\d)\.(?:\s|$)|(?<=\d)\.(?:\s|$)|[!?;](?:\s|$)|,\s+(?:so|which|because|"
+                  r"since|as)\b", text)
+    return text[:m.start()] if m else text
+
+
+def _json_answer(text: str) -> tuple[str, int, int] | None:
+    stripped = text.strip()
+    fence = re.match(r"^```(?:json)?\s*(\{.*\})\s*```$", stripped, re.DOTALL)
+    body = fence.group(1) if fence else stripped
+    if not (body.startswith("{") and body.endswith("}")) or len(body) > 50_000:
+        return None
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    value = next((data[k] for k in ("answer", "final_answer", "Answer") if k in data), None)
+    if isinstance(value, bool) or value is None or isinstance(value, dict | list):
+        return None
+    start = text.find(str(value)) if str(value) else -1
+    return str(value), max(start, 0), (start + len(str(value))) if start >= 0 else len(text)
+
+
+def _candidates(text: str) -> list[tuple[int, int, str, str]]:
+    """Explicit final statements as ``(end, start, raw, how)``."""
+    found: list[tuple[int, int, str, str]] = []
+    for m in _LINE.finditer(text):
+        found.append((m.end("ans"), m.start("ans"), m.group("ans"), "answer_line"))
+    for m in _PHRASE.finditer(text):
+        raw = _sentence(m.group("ans"))
+        found.append((m.start("ans") + len(raw), m.start("ans"), raw, "phrase"))
+    for m in _GSM.finditer(text):
+        found.append((m.end("ans"), m.start("ans"), m.group("ans"), "gsm8k"))
+    for m in _HEADING.finditer(text):
+        found.append((m.end("ans"), m.start("ans"), m.group("ans"), "heading"))
+    boxed = _last_boxed(text)
+    if boxed is not None:
+        found.append((boxed[2], boxed[1], boxed[0], "boxed"))
+    bold = list(_BOLD.finditer(text))
+    if bold and "\n" not in text[bold[-1].end():].strip() \
+            and not bold[-1].group("ans").rstrip().endswith(":"):  # bold in the last line
+        m = bold[-1]
+        found.append((m.end("ans"), m.start("ans"), m.group("ans"), "bold"))
+    return found
+
+
+def _fallback(text: str, kind: str, choices: tuple[str, ...] | None
+              ) -> tuple[str, int, int, str] | None:
+    if _DECLINE.search(text):
+        return None
+    if kind == "choice":
+        letters = list(_LETTER_LINE.finditer(text))
+        if letters:
+            m = letters[-1]
+            return m.group("ans"), m.start("ans"), m.end("ans"), "letter"
+        if choices:
+            low = text.lower()
+            hits = [(low.rfind(c.lower()), c) for c in choices if c.strip() and c.lower() in low]
+            if len(hits) == 1:
+                pos, c = hits[0]
+                return c, pos, pos + len(c), "option"
+        return None
+    if kind == "number":
+        nums = list(_NUM.finditer(text))
+        if nums:
+            m = nums[-1]
+            return m.group(0), m.start(), m.end(), "last_number"
+    return None
+
+
+def read_answer(text: str | None, *, kind: str = "auto",
+                choices: tuple[str, ...] | list[str] | None = None) -> Extraction | None:
+    """The final answer of a reply, with where it was found; ``None``: no answer stated.
+
+    Never raises, whatever the text."""
+    if not text or not isinstance(text, str):
+        return None
+    text = text[:_MAX_CHARS]
+    visible = strip_reasoning(text)
+    if not visible.strip():
+        return None
+    as_json = _json_answer(visible)
+    if as_json is not None:
+        answer = _clean(as_json[0])
+        return None if answer.lower() in _NO_ANSWER else \
+            Extraction(answer, (as_json[1], as_json[2]), "json")
+    found = _candidates(visible)
+    opts = tuple(choices) if choices else None
+    while found:
+        end, start, raw, how = max(found, key=lambda c: (c[0], -c[1]))
+        answer = _clean(raw)
+        if answer.lower().rstrip(".") in _NO_ANSWER or _DECLINE.fullmatch(answer.lower()):
+            return None
+        if answer:
+            return Extraction(answer, (start, end), how)
+        found.remove((end, start, raw, how))
+    fb = _fallback(visible, kind, opts)
+    if fb is None:
+        return None
+    answer = _clean(fb[0])
+    return Extraction(answer, (fb[1], fb[2]), fb[3]) if answer else None
+
+
+def extract_answer(text: str | None, *, kind: str = "auto",
+                   choices: tuple[str, ...] | list[str] | None = None) -> str | None:
+    """The raw final answer of a reply (see :func:`read_answer`), or ``None``."""
+    found = read_answer(text, kind=kind, choices=choices)
+    return found.answer if found else None
