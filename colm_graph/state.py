@@ -137,6 +137,9 @@ class ProtocolOutput(TypedDict, total=False):
     """The last stage that ran (cascades)."""
     scores: dict[str, float]
     """Router and verifier scores by node name."""
+    score_unknown: bool
+    """The last router or verifier reply stated no readable score: its node's ``unknown``
+    value was used (recorded in the call's ledger record too)."""
     stop_reason: str
     answer_source: str
     """Where ``answer`` came from: ``home``, ``majority``, ``tie_break`` (see ``tie``),
@@ -163,8 +166,6 @@ class ProtocolState(ProtocolInput, ProtocolOutput, total=False):
     """The latest answers are all present and equal (at least two)."""
     score: float
     """The last router or verifier score."""
-    score_unknown: bool
-    """The last score was unreadable; ``score`` holds the node's ``unknown`` value."""
     budget: dict[str, Any]
     """This run's paid caps ``{"usd", "tokens"}``, set by its first step."""
 

@@ -49,6 +49,7 @@ _LETTER = re.compile(r"^(?:\(?(?:option|choice|answer)\s*)?\(?(?P<l>[A-Ja-j])\)?
                      re.IGNORECASE)
 _MATHY = re.compile(r"\\|\^|sqrt|\bpi\b|π|√|[a-z]\s*[-+*/]|[-+*/]\s*[a-z]|\(.*[,)]|\[|\{",
                     re.IGNORECASE)
+_REMARK = re.compile(r"^(?P<keep>.+?)\s+\((?=[^()]*[A-Za-z]{3,})[^()]*\)$")
 _TOWER = re.compile(r"\^\s*\{?[^{}]*\^|\^\s*\{?\s*\(?\s*\d{4,}|\d{40,}|!\s*!|\d{3,}\s*!")
 
 
@@ -63,7 +64,8 @@ def _clean(text: str) -> str:
     t = re.sub(r"^\\(?:left)?\(|\\(?:right)?\)$", "", t) if t.startswith("\\(") else t
     t = t.strip().strip("$").strip()
     t = t.rstrip(".").strip()
-    return t
+    remark = _REMARK.match(t)
+    return remark.group("keep").strip() if remark else t
 
 
 def _number(text: str) -> _Value | None:

@@ -56,6 +56,8 @@ _LEADS = re.compile(r"^(?:(?:so|thus|therefore|hence)[,\s]+)?(?:the\s+)?(?:final
                     r"(?:answer|option)\s+(?:is|would be)\s*[:：]?\s*", re.IGNORECASE)
 _TRAILERS = re.compile(r"(?:\s*[.;,]?\s*(?:i hope (?:it|this) is correct|hope this helps|"
                        r"let me know[^\n]*)[.!]*\s*)+$", re.IGNORECASE)
+_LABEL = re.compile(r"^(?:\*\*|__)?(?:final\s+)?answer\s*(?:\*\*|__)?\s*[:：]\s*",
+                    re.IGNORECASE)
 _REMARK = re.compile(r"^(?P<keep>.+?)\s+\((?=[^()]*[A-Za-z]{3,})[^()]*\)$")
 
 
@@ -123,6 +125,7 @@ def _clean(raw: str) -> str:
         if inner is not None:
             t = inner[0]
         t = _LEADS.sub("", t)
+        t = _LABEL.sub("", t)
         t = re.sub(r"^(?:\*\*|__)(.+?)(?:\*\*|__)(?=$|[\s.,;!])", r"\1", t).strip()
         t = t.strip("*_").strip()
         for a, b in (("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
