@@ -21,19 +21,15 @@ _FLAG_PARAMS = (("top_k", "--top-k"), ("rounds", "--rounds"), ("selector", "--se
 
 
 def _params(args: argparse.Namespace, spec: Any) -> dict[str, Any]:
-    from .spec.validate import IMPLICIT_PARAMS, bind_params
+    from .spec.validate import param_constraints, param_error
 
-    known = {**IMPLICIT_PARAMS, **spec.parameters}
+    table = param_constraints(spec)
     params: dict[str, Any] = {}
 
     def put(key: str, value: Any, flag: str) -> None:
-        if key not in known:
-            raise ConfigError(f"{flag}: graph {spec.name!r} has no parameter {key!r}"
-                              f" (parameters: {', '.join(sorted(known))})")
-        try:
-            bind_params(spec, {key: value})
-        except ConfigError as exc:
-            raise ConfigError(f"{flag}: {exc}") from None
+        err = param_error(spec, key, value, table)
+        if err:
+            raise ConfigError(f"{flag}: {err}")
         params[key] = value
 
     for key, flag in _FLAG_PARAMS:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
 from .prompts import PromptSet
-from .settings import MAX_ROUNDS, MAX_TOP_K, OutputPolicy
+from .settings import OutputPolicy
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -28,30 +28,19 @@ __all__ = [
 ]
 
 
-def _int(field: str, value: object, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ConfigError(f"{field}: expected an integer from {low} to {high}, got {value!r}")
-    return value
-
-
-def _share(field: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise ConfigError(f"{field}: expected a number from 0 to 1, got {value!r}")
-    return float(value)
-
-
-def _budget(value: object) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ConfigError(f"max_paid_usd: expected a non-negative number, got {value!r}")
-    return float(value)
-
-
 def _build(variant: str, *, params: dict[str, Any], roles: dict[str, Any], pool: Any,
-           **compile_kwargs: Any) -> CompiledStateGraph:
-    from .spec import load_graph
+           names: dict[str, str] | None = None, **compile_kwargs: Any) -> CompiledStateGraph:
+    """Check ``params`` (errors name the Python argument: ``names`` maps a parameter to its
+    argument where they differ) and build the shipped spec ``variant``."""
+    from .spec import load_graph, load_spec
+    from .spec.validate import param_constraints, param_error
 
+    spec = load_spec(variant)
+    table = param_constraints(spec)
+    for key, value in params.items():
+        err = param_error(spec, key, value, table)
+        if err:
+            raise ConfigError(f"{(names or {}).get(key, key)}: {err}")
     given = {k: v for k, v in params.items() if v is not None}
     bound = {k: v for k, v in roles.items() if v is not None}
     for role, value in bound.items():
@@ -59,7 +48,7 @@ def _build(variant: str, *, params: dict[str, Any], roles: dict[str, Any], pool:
             continue
         if not value or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{role}: expected a non-empty list of model names, got {value!r}")
-    return load_graph(variant, pool=pool, params=given, roles=bound, **compile_kwargs)
+    return load_graph(spec, pool=pool, params=given, roles=bound, **compile_kwargs)
 
 
 def create_colm_graph(
@@ -106,12 +95,9 @@ def create_colm_graph(
     """
     if isinstance(clients, str) or (clients is not None and not clients):
         raise ConfigError(f"clients: expected a non-empty list of model names, got {clients!r}")
-    if output not in ("auto", "home", "majority"):
-        raise ConfigError(f"output: expected 'auto', 'home' or 'majority', got {output!r}")
-    params = {"top_k": _int("top_k", top_k, 1, MAX_TOP_K),
-              "rounds": _int("rounds", rounds, 0, MAX_ROUNDS),
+    params = {"top_k": top_k, "rounds": rounds,
               "skip_guidance_when_agreed": bool(skip_guidance_when_agreed),
-              "output": output, "home": home, "max_paid_usd": _budget(max_paid_usd)}
+              "output": output, "home": home, "max_paid_usd": max_paid_usd}
     if home is not None and pool is not None:
         pool.entry(home)
     return _build("colm", params=params, roles={"client": clients, "server": server},
@@ -127,9 +113,8 @@ def create_colm_vlm_graph(*, pool: ModelPool | None = None, clients: Sequence[st
                           ) -> CompiledStateGraph:
     """CoLM for vision-language clients (``graphs/colm_vlm.yaml``): pass ``images`` in the
     input; client outputs are concatenated and each client refines with them."""
-    params = {"top_k": _int("top_k", top_k, 1, MAX_TOP_K),
-              "rounds": _int("rounds", rounds, 0, MAX_ROUNDS), "output": output,
-              "max_paid_usd": _budget(max_paid_usd)}
+    params = {"top_k": top_k, "rounds": rounds, "output": output,
+              "max_paid_usd": max_paid_usd}
     return _build("colm_vlm", params=params, roles={"client": clients}, pool=pool,
                   selector=selector, embeddings=embeddings, **compile_kwargs)
 
@@ -140,8 +125,7 @@ def create_cope_graph(*, pool: ModelPool | None = None, small: str | None = None
                       ) -> CompiledStateGraph:
     """COPE planner/executor cascade (``graphs/cope.yaml``); ``small``/``large`` bind the
     planner and executor roles of each tier."""
-    params = {"samples": _int("samples", samples, 1, 64),
-              "threshold": _share("threshold", threshold), "max_paid_usd": _budget(max_paid_usd)}
+    params = {"samples": samples, "threshold": threshold, "max_paid_usd": max_paid_usd}
     roles = {"small_planner": small, "small_executor": small, "large_planner": large,
              "large_executor": large}
     return _build("cope", params=params, roles=roles, pool=pool, **compile_kwargs)
@@ -155,7 +139,7 @@ def create_route_graph(*, pool: ModelPool | None = None, strong: str | None = No
                        ) -> CompiledStateGraph:
     """Router score vs threshold (``graphs/route.yaml``); ``scorer`` is ``heuristic``,
     ``llm`` or a Scorer object (e.g. ``EmbeddingKNNScorer``)."""
-    params = {"threshold": _share("threshold", threshold), "max_paid_usd": _budget(max_paid_usd)}
+    params = {"threshold": threshold, "max_paid_usd": max_paid_usd}
     return _build("route", params=params, roles={"strong": strong, "weak": weak,
                                                   "router": router},
                   pool=pool, scorer=scorer, embeddings=embeddings, **compile_kwargs)
@@ -168,10 +152,8 @@ def create_cascade_graph(*, pool: ModelPool | None = None, local: str | None = N
                          ) -> CompiledStateGraph:
     """Local answer, verifier, escalate (``graphs/cascade.yaml``); ``verifier`` is
     ``agreement`` (of the samples) or ``self_check``."""
-    if verifier not in ("agreement", "self_check"):
-        raise ConfigError(f"verifier: expected 'agreement' or 'self_check', got {verifier!r}")
-    params = {"threshold": _share("threshold", threshold), "verifier": verifier,
-              "samples": _int("samples", samples, 1, 64), "max_paid_usd": _budget(max_paid_usd)}
+    params = {"threshold": threshold, "verifier": verifier, "samples": samples,
+              "max_paid_usd": max_paid_usd}
     return _build("cascade", params=params,
                   roles={"local": local, "verifier": local, "paid": paid}, pool=pool,
                   **compile_kwargs)
@@ -182,8 +164,7 @@ def create_moa_graph(*, pool: ModelPool | None = None, proposers: Sequence[str] 
                      max_paid_usd: float | None = None, **compile_kwargs: Any
                      ) -> CompiledStateGraph:
     """Mixture-of-Agents (``graphs/moa.yaml``)."""
-    params = {"refine_layers": _int("refine_layers", refine_layers, 0, MAX_ROUNDS),
-              "max_paid_usd": _budget(max_paid_usd)}
+    params = {"refine_layers": refine_layers, "max_paid_usd": max_paid_usd}
     return _build("moa", params=params, roles={"proposer": proposers, "aggregator": aggregator},
                   pool=pool, **compile_kwargs)
 
@@ -192,18 +173,16 @@ def create_debate_graph(*, pool: ModelPool | None = None, agents: Sequence[str] 
                         n_agents: int = 3, rounds: int = 2, max_paid_usd: float | None = None,
                         **compile_kwargs: Any) -> CompiledStateGraph:
     """Multi-agent debate (``graphs/debate.yaml``)."""
-    params = {"agents": _int("n_agents", n_agents, 1, 64),
-              "rounds": _int("rounds", rounds, 0, MAX_ROUNDS),
-              "max_paid_usd": _budget(max_paid_usd)}
+    params = {"agents": n_agents, "rounds": rounds, "max_paid_usd": max_paid_usd}
     return _build("debate", params=params, roles={"agent": agents}, pool=pool,
-                  **compile_kwargs)
+                  names={"agents": "n_agents"}, **compile_kwargs)
 
 
 def create_self_consistency_graph(*, pool: ModelPool | None = None, solver: str | None = None,
                                   samples: int = 5, max_paid_usd: float | None = None,
                                   **compile_kwargs: Any) -> CompiledStateGraph:
     """n samples from one model, majority vote (``graphs/self_consistency.yaml``)."""
-    params = {"samples": _int("samples", samples, 1, 64), "max_paid_usd": _budget(max_paid_usd)}
+    params = {"samples": samples, "max_paid_usd": max_paid_usd}
     return _build("self_consistency", params=params, roles={"solver": solver}, pool=pool,
                   **compile_kwargs)
 
@@ -212,5 +191,5 @@ def create_single_graph(*, pool: ModelPool | None = None, solver: str | None = N
                         max_paid_usd: float | None = None, **compile_kwargs: Any
                         ) -> CompiledStateGraph:
     """One model answers (``graphs/single.yaml``; default the paid model)."""
-    return _build("single", params={"max_paid_usd": _budget(max_paid_usd)},
+    return _build("single", params={"max_paid_usd": max_paid_usd},
                   roles={"solver": solver}, pool=pool, **compile_kwargs)

@@ -8,10 +8,11 @@ parallel, through LangGraph's ``Send``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..settings import MAX_TOP_K, OUTPUT_POLICIES, VERIFY_METHODS, Option
 from . import aggregate as _agg
 from . import clients as _clients
 from . import planning as _planning
@@ -19,7 +20,7 @@ from . import routing as _routing
 from . import server as _server
 from .context import NodeContext, RunContext
 
-__all__ = ["KINDS", "NodeContext", "NodeKind", "RunContext"]
+__all__ = ["KINDS", "NodeContext", "NodeKind", "Option", "RunContext"]
 
 
 @dataclass(frozen=True)
@@ -31,21 +32,40 @@ class NodeKind:
     fan_out: Callable[..., Any] | None = None
     """For fan-out kinds: ``tasks(state, ctx) -> list[Task]``."""
     role: Literal["required", "optional", "none"] = "none"
-    options: frozenset[str] = frozenset()
+    options: Mapping[str, Option] = field(default_factory=dict, hash=False)
+    """Option name -> its allowed values (``in`` and iteration give the names; a plain
+    collection of names is taken as options that allow any value)."""
     calls_model: bool = True
     doc: str = ""
 
+    def __post_init__(self) -> None:
+        opts: Mapping[str, Option] | Collection[str] = self.options
+        table = dict(opts) if isinstance(opts, Mapping) else {k: Option("any") for k in opts}
+        object.__setattr__(self, "options", table)
+
+    @property
+    def option_names(self) -> frozenset[str]:
+        return frozenset(self.options)
+
+
+_UNKNOWN = Option("float", low=0, high=1,
+                  doc="the score used when the reply has no readable score")
 
 KINDS: dict[str, NodeKind] = {
     "select": NodeKind(_routing.select, _routing.aselect, role="required",
-                       options=frozenset({"top_k", "asks"}),
+                       options={"top_k": Option("int", low=1, high=MAX_TOP_K),
+                                "asks": Option("role", doc="the role that asks")},
                        doc="choose the top-k clients of the role (CoLM)"),
     "answer": NodeKind(_clients.answer, _clients.aanswer, _clients.answer_tasks,
                        role="required", doc="each participant answers on its own"),
     "revise": NodeKind(_clients.revise, _clients.arevise, _clients.revise_tasks,
-                       role="required", options=frozenset({"context", "include_self"}),
+                       role="required",
+                       options={"context": Option("enum", ("guidance", "peers")),
+                                "include_self": Option("bool")},
                        doc="each participant revises with guidance or the others' answers"),
     "plan": NodeKind(_planning.plan, _planning.aplan, role="required",
+                     options={"fresh": Option("bool", doc="false: reuse an earlier plan by"
+                                              " the same model in this run")},
                      doc="a planner writes a short plan (no final answer)"),
     "execute": NodeKind(_planning.execute, _planning.aexecute, _planning.execute_tasks,
                         role="required", doc="executors solve the question following the plan"),
@@ -54,14 +74,16 @@ KINDS: dict[str, NodeKind] = {
     "aggregate": NodeKind(_server.aggregate, _server.aaggregate, role="required",
                           doc="one model synthesises everyone's answers into the answer"),
     "score": NodeKind(_routing.score, _routing.ascore, role="optional",
+                      options={"unknown": _UNKNOWN},
                       doc="a router scores the query (higher: the paid tier helps more)"),
     "verify": NodeKind(_routing.verify, _routing.averify, role="optional",
-                       options=frozenset({"method"}),
+                       options={"method": Option("enum", VERIFY_METHODS), "unknown": _UNKNOWN},
                        doc="confidence in the latest answer (agreement or self-check)"),
     "vote": NodeKind(_agg.vote, calls_model=False,
                      doc="majority and agreement of the latest answers"),
-    "degrade": NodeKind(_agg.degrade, calls_model=False, options=frozenset({"reason"}),
+    "degrade": NodeKind(_agg.degrade, calls_model=False, options={"reason": Option("str")},
                         doc="mark the run as fallen back to the local tier"),
-    "finish": NodeKind(_agg.finish, calls_model=False, options=frozenset({"output"}),
+    "finish": NodeKind(_agg.finish, calls_model=False,
+                       options={"output": Option("enum", OUTPUT_POLICIES)},
                        doc="the output policy: home client or majority"),
 }

@@ -17,7 +17,7 @@ from ..prompts import PromptSet, load_prompts
 from ..state import ProtocolInput, ProtocolOutput, ProtocolState
 from .predicates import evaluate
 from .schema import GraphSpec, RoleBinding
-from .validate import bind_params
+from .validate import FIELDS, bind_params
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.base import BaseCheckpointSaver
@@ -92,9 +92,9 @@ def bind_roles(spec: GraphSpec, pool: ModelPool,
         count = b.count if b.count is not None else len(names)
         if isinstance(count, str):
             count = params[count[1:]]
-        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 64:
-            raise ConfigError(f"roles.{role}.count: expected an integer from 1 to 64,"
-                              f" got {count!r}")
+        err = FIELDS["count"].check(count)  # a RoleBinding given here, or many models
+        if err:
+            raise ConfigError(f"roles.{role}.count: {err}")
         counts[role] = count
     return roles, counts
 
@@ -102,11 +102,7 @@ def bind_roles(spec: GraphSpec, pool: ModelPool,
 def _node_ctx(name: str, spec: GraphSpec, run: RunContext) -> NodeContext:
     node = spec.nodes[name]
     resolved = {k: run.resolve(v) for k, v in node.options.items()}
-    stage, samples = run.resolve(node.stage), run.resolve(node.samples)
-    for field, value, low in (("stage", stage, 0), ("samples", samples, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= 64:
-            raise ConfigError(f"nodes.{name}.{field}: expected an integer from {low} to 64,"
-                              f" got {value!r}")
+    stage, samples = run.resolve(node.stage), run.resolve(node.samples)  # checked values
     return NodeContext(name=name, kind=node.kind, run=run, role=node.role, stage=stage,
                        samples=samples, over=node.over or "role", prompt=node.prompt,
                        options=resolved)

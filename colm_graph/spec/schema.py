@@ -70,7 +70,8 @@ class NodeSpec(BaseModel):
     prompt: str | None = None
     """Prompt file to use instead of the kind's default."""
     options: dict[str, Any] = Field(default_factory=dict)
-    """Kind-specific settings (see the node kind's documentation)."""
+    """Kind-specific settings, each checked against the values its kind declares
+    (``colm_graph.nodes.KINDS``); a ``$name`` value makes the parameter take them."""
 
 
 class Branch(BaseModel):

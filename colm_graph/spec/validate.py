@@ -1,21 +1,93 @@
 """Checks a spec must pass before it is built: known kinds, options, roles, predicates and
-parameters; every edge end a node; every node reachable from START and able to reach END."""
+parameters; every edge end a node; every node reachable from START and able to reach END.
+
+Also the one place where values are checked against what they may be (:func:`param_constraints`,
+:func:`param_error`, :func:`bind_params`): every node option declares its allowed values in the
+node registry (:data:`colm_graph.nodes.KINDS`), every predicate argument its type and range
+(:data:`PREDICATE_ARGS`), a node's ``stage`` / ``samples`` and a role's ``count`` their ranges
+(:data:`FIELDS`), and some parameters are well known by name (:data:`PARAMETERS`). A parameter
+gets the constraints of every place that uses it (``options: {method: $verifier}`` makes
+``verifier`` one of ``agreement``, ``self_check``) and of its well-known name; uses that
+disagree are refused at load. Spec defaults and literal values are checked at load (one line
+naming file, line and place), ``--param`` values by the CLI, ``params=`` by ``load_graph``
+and the factories, ``--sweep`` values by ``colm-graph eval`` - all with the same reason text.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from .._yaml import format_loc
 from ..errors import ColmGraphError, ConfigError
 from ..nodes import KINDS
 from ..prompts import PLACEHOLDERS
-from .predicates import check_condition
+from ..routing_scorers import SCORERS
+from ..selection import SELECTORS
+from ..settings import (
+    ANSWER_TYPES,
+    MAX_COUNT,
+    MAX_ROUNDS,
+    MAX_SAMPLES,
+    MAX_STAGE,
+    MAX_TOP_K,
+    OUTPUT_POLICIES,
+    VERIFY_METHODS,
+    Option,
+    show_value,
+)
+from .predicates import PREDICATES, check_condition
 from .schema import PARAM_REF, GraphSpec
 
-__all__ = ["IMPLICIT_PARAMS", "SpecError", "bind_params", "check_spec"]
+__all__ = ["FIELDS", "IMPLICIT_PARAMS", "PARAMETERS", "PREDICATE_ARGS", "SpecError",
+           "bind_params", "check_spec", "param_constraints", "param_error"]
 
-IMPLICIT_PARAMS: dict[str, Any] = {"max_paid_usd": None, "max_paid_tokens": None}
+IMPLICIT_PARAMS: dict[str, Any] = {"max_paid_usd": None, "max_paid_tokens": None,
+                                   "answer_type": "auto"}
 """Parameters every graph has, whether its spec declares them or not."""
+
+_SHARE = Option("float", low=0, high=1)
+_ROUNDS = Option("int", low=0, high=MAX_ROUNDS)
+
+PARAMETERS: dict[str, Option] = {
+    "rounds": _ROUNDS,
+    "top_k": Option("int", low=1, high=MAX_TOP_K),
+    "samples": Option("int", low=1, high=MAX_SAMPLES),
+    "threshold": _SHARE,
+    "selector": Option("enum", tuple(SELECTORS)),
+    "scorer": Option("enum", tuple(SCORERS)),
+    "output": Option("enum", OUTPUT_POLICIES),
+    "verifier": Option("enum", VERIFY_METHODS),
+    "home": Option("str", nullable=True, doc="the default home client (a model name)"),
+    "max_paid_usd": Option("float", low=0, nullable=True),
+    "max_paid_tokens": Option("int", low=0, nullable=True),
+    "answer_type": Option("enum", ANSWER_TYPES),
+}
+"""Well-known parameter names and their values, whichever graph has them and however it
+uses them."""
+
+PREDICATE_ARGS: dict[str, Option] = {
+    "agreement_below": _SHARE, "agreement_at_least": _SHARE,
+    "rounds_left": _ROUNDS, "rounds_at_least": _ROUNDS,
+    "budget_left_usd_above": Option("float", low=0),
+    "paid_tokens_left_above": Option("float", low=0),
+    "paid_reachable": Option("role", nullable=True),
+    "score_above": _SHARE, "score_at_least": _SHARE, "score_below": _SHARE,
+    "flag": Option("bool"),
+}
+"""The argument each predicate takes (a predicate not listed: from its ``arg`` type).
+Agreement and scores are shares from 0 to 1; rounds are capped like ``--rounds``
+(``MAX_ROUNDS``)."""
+
+FIELDS: dict[str, Option] = {
+    "stage": Option("int", low=0, high=MAX_STAGE),
+    "samples": Option("int", low=1, high=MAX_SAMPLES),
+    "count": Option("int", low=1, high=MAX_COUNT),
+}
+"""A node's ``stage`` and ``samples``, a role's ``count``."""
+
+_BY_ARG_TYPE = {"number": Option("float"), "int": Option("int", low=0), "bool": Option("bool"),
+                "role_or_none": Option("role", nullable=True)}
 
 Where = Callable[[Sequence[str | int]], str]
 
@@ -68,7 +140,10 @@ def check_spec(spec: GraphSpec, where: Where) -> None:
             raise SpecError(f"{where(['nodes', name, 'prompt'])}: unknown prompt"
                             f" {node.prompt!r} (expected one of: {', '.join(PLACEHOLDERS)})")
         if node.prompt is not None:
-            given = _prompt_values(node.kind, node.options.get("context", "guidance"))
+            context = node.options.get("context", "guidance")
+            for ref in _refs(context):
+                context = params.get(ref, context)
+            given = _prompt_values(node.kind, context)
             missing = sorted(PLACEHOLDERS[node.prompt] - given)
             if missing:
                 raise SpecError(f"{where(['nodes', name, 'prompt'])}: prompt {node.prompt!r}"
@@ -87,6 +162,7 @@ def check_spec(spec: GraphSpec, where: Where) -> None:
                 if ref not in params:
                     raise SpecError(f"{where(['nodes', name, field])}: unknown parameter"
                                     f" ${ref}")
+    _constraints(spec, where, literals=False)  # a wrong default: named at its parameter
     outgoing: dict[str, int] = {}
     for i, edge in enumerate(spec.edges):
         if edge.source != "START" and edge.source not in names:
@@ -109,6 +185,7 @@ def check_spec(spec: GraphSpec, where: Where) -> None:
     if "START" not in outgoing:
         raise SpecError(f"{where(['edges'])}: no edge leaves START")
     _check_paths(spec, where)
+    param_constraints(spec, where)
 
 
 _CLIENT = {"client_name", "client_domains", "question"}
@@ -162,30 +239,132 @@ def _check_paths(spec: GraphSpec, where: Where) -> None:
                             f" node {name!r} (it {why})")
 
 
-def bind_params(spec: GraphSpec, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Spec defaults updated with ``overrides``, each checked against its default's type."""
+# -- allowed values ---------------------------------------------------------------------------
+def _dotted(loc: Sequence[str | int]) -> str:
+    return format_loc(loc)
+
+
+def _ref(value: Any) -> str | None:
+    m = PARAM_REF.match(value) if isinstance(value, str) else None
+    return m.group(1) if m else None
+
+
+def _condition_uses(cond: Any, loc: list[str | int]
+                    ) -> Iterator[tuple[list[str | int], Option, Any]]:
+    if not isinstance(cond, dict) or len(cond) != 1:
+        return
+    (name, arg), = cond.items()
+    if name == "not":
+        yield from _condition_uses(arg, [*loc, "not"])
+    elif name in ("all", "any"):
+        for k, sub in enumerate(arg if isinstance(arg, list) else []):
+            yield from _condition_uses(sub, [*loc, name, k])
+    elif name in PREDICATES and PREDICATES[name].arg != "none":
+        option = PREDICATE_ARGS.get(name) or _BY_ARG_TYPE.get(PREDICATES[name].arg)
+        if option is not None:
+            yield [*loc, name], option, arg
+
+
+def _uses(spec: GraphSpec) -> Iterator[tuple[list[str | int], Option, Any]]:
+    """``(place, allowed values, value)`` of every value the spec sets that has allowed
+    values: role counts, node stages, samples and options, predicate arguments."""
+    for role, binding in spec.roles.items():
+        if binding.count is not None:
+            yield ["roles", role, "count"], FIELDS["count"], binding.count
+    for name, node in spec.nodes.items():
+        yield ["nodes", name, "stage"], FIELDS["stage"], node.stage
+        yield ["nodes", name, "samples"], FIELDS["samples"], node.samples
+        kind = KINDS.get(node.kind)
+        for key, value in node.options.items():
+            option = kind.options.get(key) if kind is not None else None
+            if option is not None:
+                yield ["nodes", name, "options", key], option, value
+    for i, edge in enumerate(spec.edges):
+        for j, branch in enumerate(edge.branches or []):
+            yield from _condition_uses(branch.when, ["edges", i, "branches", j, "when"])
+
+
+def _for_spec(option: Option, roles: Sequence[str]) -> Option:
+    """A ``role`` option as the ``enum`` of this spec's roles."""
+    if option.kind != "role":
+        return option
+    return Option("enum", tuple(roles), nullable=option.nullable, doc=option.doc or "role")
+
+
+def param_constraints(spec: GraphSpec, where: Where | None = None) -> dict[str, Option]:
+    """The allowed values of each parameter of ``spec`` that has any: from its well-known
+    name (:data:`PARAMETERS`) and from every place that uses it. Also checks the spec's
+    literal values and parameter defaults; raises :class:`SpecError` (at ``where``, else
+    the dotted place) for a wrong one or for a parameter whose uses disagree."""
+    return _constraints(spec, where or _dotted, literals=True)
+
+
+def _constraints(spec: GraphSpec, where: Where, *, literals: bool) -> dict[str, Option]:
+    params = _params(spec)
+    found: dict[str, tuple[Option, list[str | int] | None]] = {
+        name: (PARAMETERS[name], None) for name in params if name in PARAMETERS}
+    for loc, option, value in _uses(spec):
+        option = _for_spec(option, list(spec.roles))
+        ref = _ref(value)
+        if ref is None:
+            err = option.check(value) if literals else None
+            if err:
+                raise SpecError(f"{where(loc)}: {err}")
+            continue
+        if ref not in params:
+            continue  # an unknown parameter: check_spec says so
+        if ref not in found:
+            found[ref] = (option, loc)
+            continue
+        known, first = found[ref]
+        merged = known.merge(option)
+        if merged is None:
+            other = (f"the well-known parameter {ref!r} is {known.describe()}" if first is None
+                     else f"at {format_loc(first)} it must be {known.describe()}")
+            raise SpecError(f"{where(loc)}: parameter ${ref} must be {option.describe()} here,"
+                            f" but {other}")
+        found[ref] = (merged, first if first is not None else loc)
+    for name, (option, _) in found.items():
+        if name in spec.parameters:
+            err = option.check(spec.parameters[name])
+            if err:
+                raise SpecError(f"{where(['parameters', name])}: {err}")
+    return {name: option for name, (option, _) in found.items()}
+
+
+def param_error(spec: GraphSpec, key: Any, value: Any,
+                constraints: Mapping[str, Option] | None = None) -> str | None:
+    """Why ``value`` cannot be parameter ``key`` of ``spec`` (``expected one of agreement,
+    self_check, got 'selfcheck'``), or ``None``. ``constraints``: from
+    :func:`param_constraints`, when already computed."""
     values = _params(spec)
+    if not isinstance(key, str) or key not in values:
+        return (f"graph {spec.name!r} has no such parameter (parameters:"
+                f" {', '.join(sorted(values))})")
+    table = param_constraints(spec) if constraints is None else constraints
+    option = table.get(key)
+    if option is not None:
+        return option.check(value)
+    default = values[key]
+    if not _same_type(default, value):
+        return f"expected {_type_name(default)}, got {show_value(value)}"
+    return None
+
+
+def bind_params(spec: GraphSpec, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Spec defaults updated with ``overrides``, each checked against the parameter's allowed
+    values (else against its default's type); :class:`ConfigError` for a wrong one."""
+    values = _params(spec)
+    table = param_constraints(spec)
     for key, value in (overrides or {}).items():
-        if key not in values:
-            raise ConfigError(f"parameter {key!r}: graph {spec.name!r} has no such parameter"
-                              f" (parameters: {', '.join(sorted(values))})")
-        default = values[key]
-        if not _same_type(default, value, key):
-            expected = {"max_paid_usd": "a non-negative number or null",
-                        "max_paid_tokens": "a non-negative integer or null"}.get(
-                            key, _type_name(default))
-            raise ConfigError(f"parameter {key!r}: expected {expected}, got {value!r}")
+        err = param_error(spec, key, value, table)
+        if err:
+            raise ConfigError(f"parameter {key!r}: {err}")
         values[key] = value
     return values
 
 
-def _same_type(default: Any, value: Any, key: str = "") -> bool:
-    if key == "max_paid_usd":
-        return value is None or (isinstance(value, int | float) and not isinstance(value, bool)
-                                 and value >= 0)
-    if key == "max_paid_tokens":
-        return value is None or (isinstance(value, int) and not isinstance(value, bool)
-                                 and value >= 0)
+def _same_type(default: Any, value: Any) -> bool:
     if default is None:
         return isinstance(value, bool | int | float | str | type(None))
     if value is None:

@@ -220,7 +220,7 @@ def test_mermaid_highlight_marks_exactly_the_path() -> None:
 
 def test_mermaid_escapes_labels() -> None:
     spec = parse_spec(
-        "name: odd\nnodes:\n  finish: {kind: finish, options: {output: 'a\"b [c] <d> |e| #f'}}\n"
+        "name: odd\nnodes:\n  finish: {kind: degrade, options: {reason: 'a\"b [c] <d> |e| #f'}}\n"
         "edges:\n  - {from: START, to: finish}\n  - {from: finish, to: END}\n")
     text = to_mermaid(spec)
     line = next(ln for ln in text.splitlines() if ln.strip().startswith("n_finish("))

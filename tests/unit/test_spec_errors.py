@@ -234,8 +234,8 @@ CASES = [
     Case("unknown-param-in-predicate", when("{agreement_below: $threshold}"), 20, BRANCH,
          ("unknown parameter '$threshold' in predicate 'agreement_below'",)),
     Case("param-of-wrong-type-in-predicate",
-         edit("  t: 0.5\n", "  t: high\n"), 20, BRANCH,
-         ("predicate 'agreement_below' needs a number", "'high'")),
+         edit("  t: 0.5\n", "  t: high\n"), 4, "parameters.t",
+         ("expected a number from 0 to 1", "got 'high'")),
     Case("condition-with-two-keys", when("{agreement_below: 0.5, rounds_left: 2}"), 20, BRANCH,
          ("a condition is a predicate name or a mapping with exactly one key",)),
     Case("all-with-empty-list", when("{all: []}"), 20, BRANCH,
@@ -362,19 +362,19 @@ BINDING_CASES = {
          "max_paid_usd, rounds, samples, t")),
     "wrong-override-type": (
         {"params": {"rounds": "two"}},
-        ("parameter 'rounds': expected an integer, got 'two'",)),
+        ("parameter 'rounds': expected an integer from 0 to 20, got 'two'",)),
     "bool-for-an-integer": (
         {"params": {"samples": True}},
-        ("parameter 'samples': expected an integer, got True",)),
+        ("parameter 'samples': expected an integer from 1 to 64, got True",)),
     "null-for-a-number": (
         {"params": {"t": None}},
-        ("parameter 't': expected a number, got None",)),
+        ("parameter 't': expected a number from 0 to 1, got None",)),
     "samples-out-of-range": (
         {"params": {"samples": 0}},
-        ("nodes.draft.samples: expected an integer from 1 to 64, got 0",)),
+        ("parameter 'samples': expected an integer from 1 to 64, got 0",)),
     "samples-too-many": (
         {"params": {"samples": 65}},
-        ("nodes.draft.samples: expected an integer from 1 to 64, got 65",)),
+        ("parameter 'samples': expected an integer from 1 to 64, got 65",)),
 }
 
 
@@ -408,7 +408,8 @@ def test_role_count_out_of_range_via_parameter(tmp_path: Path) -> None:
     load_graph(path)
     with pytest.raises(ConfigError) as info:
         load_graph(path, params={"rounds": 0})
-    assert _one_line(info.value) == "roles.worker.count: expected an integer from 1 to 64, got 0"
+    # rounds (0 to 20 by name) used as a count (1 to 64): 1 to 20
+    assert _one_line(info.value) == "parameter 'rounds': expected an integer from 1 to 20, got 0"
 
 
 def test_pool_that_is_not_a_pool(base_path: Path) -> None:
