@@ -30,6 +30,8 @@ __all__ = ["ModelPool", "ModelSpec", "PoolEntry", "Price", "SimSettings"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_POOL_FILE = Path(__file__).with_name("default_pool.yaml")
+SystemPrompt = Literal["separate", "fold"]
+SYSTEM_PROMPT_MODES: tuple[str, ...] = ("separate", "fold")
 
 
 class Price(BaseModel):
@@ -84,6 +86,9 @@ class ModelSpec(BaseModel):
     max_tokens: int | None = Field(None, ge=1, le=1_000_000)
     temperature: float | None = Field(None, ge=0, le=2)
     timeout_s: float | None = Field(None, gt=0, le=3600)
+    system_prompt: SystemPrompt = "separate"
+    """``separate``: the system part of a prompt is sent as a system message; ``fold``: it is
+    put in front of the user turn (for chat templates without a system role)."""
     sim: SimSettings | None = None
 
     @field_validator("name")
@@ -135,6 +140,9 @@ class PoolEntry:
     domains: tuple[str, ...] = ()
     description: str = ""
     spec: ModelSpec | None = None
+    system_prompt: SystemPrompt = "separate"
+    """``fold``: calls put the system part of a prompt into the user turn (see
+    :func:`colm_graph.prompts.fold_system`)."""
     _model: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -277,9 +285,18 @@ class ModelPool:
         price: Price | Mapping[str, float] | None = None,
         domains: Iterable[str] = (),
         description: str = "",
+        system_prompt: SystemPrompt | None = None,
     ) -> ModelPool:
-        """Add a model: a :class:`ModelSpec` or any LangChain chat model object. Returns self."""
+        """Add a model: a :class:`ModelSpec` or any LangChain chat model object. Returns self.
+
+        ``system_prompt``: ``"separate"`` (default; a spec's own setting) sends the system part
+        of each prompt as a system message, ``"fold"`` puts it into the user turn."""
+        if system_prompt is not None and system_prompt not in SYSTEM_PROMPT_MODES:
+            raise PoolError(f"{self.source}: model {name!r}: system_prompt: expected"
+                            f" 'separate' or 'fold', got {system_prompt!r}")
         if isinstance(model, ModelSpec):
+            if system_prompt is not None and system_prompt != model.system_prompt:
+                model = model.model_copy(update={"system_prompt": system_prompt})
             entry = _entry_from_spec(model)
         else:
             from langchain_core.language_models import BaseChatModel
@@ -294,7 +311,8 @@ class ModelPool:
                 raise PoolError(f"{self.source}: model {name!r}: invalid name")
             p = price if isinstance(price, Price) else Price(**(price or {}))
             entry = PoolEntry(name=name, tier=tier, price=p, domains=tuple(domains),
-                              description=description, _model=model)
+                              description=description,
+                              system_prompt=system_prompt or "separate", _model=model)
         self._insert(entry)
         return self
 
@@ -364,7 +382,8 @@ class ModelPool:
 
 def _entry_from_spec(spec: ModelSpec) -> PoolEntry:
     return PoolEntry(name=spec.name, tier=spec.tier, price=spec.price,
-                     domains=tuple(spec.domains), description=spec.description, spec=spec)
+                     domains=tuple(spec.domains), description=spec.description, spec=spec,
+                     system_prompt=spec.system_prompt)
 
 
 def _resolve_paths(spec: ModelSpec, base_dir: Path | None) -> ModelSpec:

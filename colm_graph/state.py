@@ -141,6 +141,9 @@ class ProtocolOutput(TypedDict, total=False):
     """The last router or verifier reply stated no readable score: its node's ``unknown``
     value was used (recorded in the call's ledger record too)."""
     stop_reason: str
+    answer_normalized: str | None
+    """``answer`` in canonical form (``"1{,}234"`` -> ``"1234"``, ``"(b)"`` -> ``"B"``); the
+    raw answer as written stays in ``answer``."""
     answer_source: str
     """Where ``answer`` came from: ``home``, ``majority``, ``tie_break`` (see ``tie``),
     ``server`` (no participant answered; the server's stated answer), or ``none``."""
@@ -194,7 +197,7 @@ RUN_RESET: dict[str, Any] = {
     "ledger": [], "selected": [], "selection": {}, "answers": {}, "scores": {}, "answer": None,
     "rounds": 0, "stage": None, "stop_reason": None, "degraded": False, "agreement": 0.0,
     "majority": None, "unanimous": False, "score": 0.0, "score_unknown": False,
-    "answer_source": None, "tie": {},
+    "answer_source": None, "tie": {}, "answer_normalized": None,
 }
 """What a new run on a reused thread (checkpointer) starts from: nothing of the last run."""
 _REDUCED = ("responses", "guidance", "plans", "degraded_reasons", "path", "ledger")

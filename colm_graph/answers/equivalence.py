@@ -207,12 +207,12 @@ def _verify(gold: str, pred: str) -> bool:
 
     # math-verify's own timeouts use SIGALRM, which works only in the main thread; ours is
     # the bounded wait in _math_equal, so its "timeout disabled" warning does not apply.
-    math_verify.grader.TIMEOUT_WARNING_SHOWN = True  # type: ignore[attr-defined]
-    math_verify.parser.TIMEOUT_WARNING_SHOWN = True  # type: ignore[attr-defined]
+    math_verify.grader.TIMEOUT_WARNING_SHOWN = True
+    math_verify.parser.TIMEOUT_WARNING_SHOWN = True
 
     config = [LatexExtractionConfig(), ExprExtractionConfig()]
-    g = parse(f"${gold}$", extraction_config=config, parsing_timeout=None)  # type: ignore[arg-type]
-    p = parse(f"${pred}$", extraction_config=config, parsing_timeout=None)  # type: ignore[arg-type]
+    g = parse(f"${gold}$", extraction_config=config, parsing_timeout=None)
+    p = parse(f"${pred}$", extraction_config=config, parsing_timeout=None)
     if not g or not p:
         return False
     return bool(verify(g, p, timeout_seconds=None))

@@ -30,7 +30,8 @@ _BLOCKS = (("<think>", "</think>"), ("<thinking>", "</thinking>"),
 _MAX_CHARS = 200_000
 
 _LINE = re.compile(
-    r"^[ \t>*_#-]*(?:\*\*|__)?\s*(?:(?:my|the|your)\s+)?(?:final|correct|revised|best[- ]supported)?"
+    r"^[ \t>*_#-]*(?:\*\*|__)?\s*(?:(?:my|the|your)\s+)?"
+    r"(?:final|correct|revised|best[- ]supported)?"
     r"\s*answer\s*(?:\*\*|__)?\s*(?:\([^)\n]{0,40}\))?\s*[:：]\s*(?P<ans>[^\n]*)$",
     re.IGNORECASE | re.MULTILINE)
 _PHRASE = re.compile(

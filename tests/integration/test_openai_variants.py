@@ -52,7 +52,8 @@ class CopeResponder:
     """Planner calls get a plan (no final answer) naming the planner's stage; executor calls
     get ``Answer: N``. The large executor always answers RIGHT; the small one answers RIGHT
     when following the plan of a stage in ``small_agrees_in``, else ``430 + seed`` (so its
-    samples disagree). Every call's usage is distinct and kept in ``calls``."""
+    samples disagree). The large executor runs in stage 3 only (following the stage-2 plan,
+    which stage 3 reuses). Every call's usage is distinct and kept in ``calls``."""
 
     def __init__(self, small_agrees_in: set[int]) -> None:
         self.small_agrees_in = small_agrees_in
@@ -76,7 +77,7 @@ class CopeResponder:
                 usage = (100 + stage, 10 + stage)
             else:
                 ((_, plan),) = read_blocks(_user(body), "plan")
-                stage = int(plan.split()[1])
+                stage = 3 if model == MODEL_IDS["large"] else int(plan.split()[1])
                 if model == MODEL_IDS["large"] or stage in self.small_agrees_in:
                     n = RIGHT
                 else:
@@ -128,9 +129,11 @@ def check_cope_wire(out: dict[str, Any], requests: list[dict], responder: CopeRe
         else:
             assert SECRET not in json.dumps(r["headers"]) and SECRET not in json.dumps(r["body"])
     # each executor request carries its stage's plan, as the planner wrote it, in <plan>
+    # (stage 3 reuses the large planner's stage-2 plan)
     plans = {p["stage"]: p["text"] for p in out["plans"]}
-    assert plans == {s: responder.plan_text(s, MODEL_IDS["large" if s > 1 else "small"])
+    assert plans == {s: responder.plan_text(min(s, 2), MODEL_IDS["large" if s > 1 else "small"])
                      for s in plans}
+    assert [p.get("reused_from") for p in out["plans"]] == [None, None, 2][:len(plans)]
     executes = [r for r in requests if "<plan>" in _user(r["body"])]
     assert executes
     for r in executes:
@@ -209,22 +212,25 @@ def test_cope_stage3_large_executor(tmp_path, monkeypatch):
     monkeypatch.setenv(KEY_ENV, SECRET)
     responder = CopeResponder(small_agrees_in=set())
     out, requests = run_cope(tmp_path, responder)
+    # stage 3 reuses the stage-2 plan: the large planner is paid once
     paid = [c["node"] for c in responder.calls if c["model"] == "large"]
-    assert paid == ["plan2", "plan3", "execute3"]
-    assert [r["body"]["model"] for r in requests].count(MODEL_IDS["large"]) == 3
+    assert paid == ["plan2", "execute3"]
+    assert [r["body"]["model"] for r in requests].count(MODEL_IDS["large"]) == 2
     assert out["answer"] == RIGHT and out["stage"] == 3
     assert out["stop_reason"] == "stage 3 (single answer)"  # the last stage has one execution
     assert [p["node"] for p in out["path"]][-4:] == ["plan3", "execute3", "vote3", "finish"]
     final = [r for r in out["responses"] if r["stage"] == 3]
     assert [(r["node"], r["model"], r["answer"]) for r in final] == \
         [("execute3", "large", RIGHT)]
-    # the large executor followed the large planner's stage-3 plan
+    # the large executor followed the large planner's plan (stage 2's, reused by stage 3)
     execute3 = next(r for r in requests if r["body"]["model"] == MODEL_IDS["large"]
                     and "<plan>" in _user(r["body"]))
-    assert responder.plan_text(3, MODEL_IDS["large"]) in _user(execute3["body"])
+    assert responder.plan_text(2, MODEL_IDS["large"]) in _user(execute3["body"])
     assert "seed" not in execute3["body"]
+    assert "plan3" in [p["node"] for p in out["path"]]
+    assert "plan3" not in [c["node"] for c in out["ledger"]]
     totals = ledger_totals(out["ledger"])
-    assert totals["paid_calls"] == 3 and totals["local_calls"] == 7
+    assert totals["paid_calls"] == 2 and totals["local_calls"] == 7
     check_cope_wire(out, requests, responder)
 
 

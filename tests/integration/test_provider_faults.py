@@ -62,8 +62,8 @@ PAID_ROLES = {"single": {"solver"}, "colm": {"server"},
               "cope": {"large_planner", "large_executor"}}
 #: Paid calls of one run when nothing fails (see the responder): single answers once, colm's
 #: server guides once (the drafts disagree, the revisions agree), cope escalates to stage 3
-#: (plan2, plan3, execute3).
-PAID_CALLS = {"single": 1, "colm": 1, "cope": 3}
+#: (plan2, execute3: stage 3 reuses the stage-2 plan).
+PAID_CALLS = {"single": 1, "colm": 1, "cope": 2}
 GRAPHS = tuple(PAID_CALLS)
 #: What a degraded reason must mention for each fault (any one of the words).
 REASON_WORDS = {
@@ -116,7 +116,7 @@ class Responder:
         if "<drafts>" in user:
             text = f"The drafts conflict.\nAnswer: {PAID_ANSWER if paid else '41'}"
         elif "<guidance>" in user:
-            guidance = user.split("<guidance>", 1)[1]
+            guidance = user.split("<guidance>", 1)[1].split("</guidance>", 1)[0]
             text = f"Revised with the guidance.\nAnswer: {_last_answer(guidance)}"
         elif "planner" in _system(body):
             text = "1. Multiply first.\n2. Then add."

@@ -181,13 +181,17 @@ def test_cope_stage_three_large_plans_and_executes_when_stage_two_disagrees():
     # one large execution "agrees" with itself: the stop reason reads "stage 3 agreed"
     assert out["stage"] == 3 and out["stop_reason"].startswith("stage 3")
     assert out["answer"] == "99"
+    # stage 3 reuses the large planner's stage-2 plan: no second paid planner call
     stage3 = [(r["node"], r["model"], r["tier"]) for r in out["ledger"] if r["stage"] == 3]
-    assert stage3 == [("plan3", "large", "paid"), ("execute3", "large", "paid")]
-    assert Counter(r["stage"] for r in out["ledger"]) == {1: 4, 2: 4, 3: 2}
+    assert stage3 == [("execute3", "large", "paid")]
+    assert Counter(r["stage"] for r in out["ledger"]) == {1: 4, 2: 4, 3: 1}
+    assert [(p["stage"], p["node"], p.get("reused_from")) for p in out["plans"]] == [
+        (1, "plan1", None), (2, "plan2", None), (3, "plan3", 2)]
+    assert "plan3" in [p["node"] for p in out["path"]] and "plan3" not in nodes(out)
     # the large executor follows the large plan
     executor_prompt = next(p for p in large.prompts if "<plan>" in p)
     assert block(executor_prompt, "plan") == LARGE_PLAN
-    assert totals(out)["paid_calls"] == 3
+    assert totals(out)["paid_calls"] == 2
 
 
 def test_cope_threshold_zero_never_escalates():
