@@ -57,6 +57,7 @@ _LEADS = re.compile(r"^(?:(?:so|thus|therefore|hence)[,\s]+)?(?:the\s+)?(?:final
                     r"(?:answer|option)\s+(?:is|would be)\s*[:：]?\s*", re.IGNORECASE)
 _TRAILERS = re.compile(r"(?:\s*[.;,]?\s*(?:i hope (?:it|this) is correct|hope this helps|"
                        r"let me know[^\n]*)[.!]*\s*)+$", re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"^<[^<>]{2,80}>$")
 _LABEL = re.compile(r"^(?:\*\*|__)?(?:final\s+)?answer\s*(?:\*\*|__)?\s*[:：]\s*",
                     re.IGNORECASE)
 _REMARK = re.compile(r"^(?P<keep>.+?)\s+\((?=[^()]*[A-Za-z]{3,})[^()]*\)$")
@@ -236,7 +237,8 @@ def read_answer(text: str | None, *, kind: str = "auto",
     while found:
         end, start, raw, how = max(found, key=lambda c: (c[0], -c[1]))
         answer = _clean(raw)
-        if answer.lower().rstrip(".") in _NO_ANSWER or _DECLINE.fullmatch(answer.lower()):
+        if answer.lower().rstrip(".") in _NO_ANSWER or _DECLINE.fullmatch(answer.lower()) \
+                or _PLACEHOLDER.match(answer):  # the prompt's format rule echoed back
             return None
         if answer:
             return Extraction(answer, (start, end), how)

@@ -18,7 +18,7 @@ from ..ledger import CallRecord
 from ..prompts import DEFAULTS, clip_middle, data_block
 from ..state import Guidance, ProtocolState, Response
 from ._step import Step, model_node
-from ._tasks import answers_block, latest_responses
+from ._tasks import answers_block, expect, latest_responses
 from .context import NodeContext
 
 DEFAULT_MAX_DRAFT_CHARS = 6000
@@ -73,6 +73,11 @@ def answers_so_far(state: ProtocolState, order: Sequence[str], round_: int) -> s
     return "\n".join(lines) or FIRST_ROUND
 
 
+def _read(text: str, state: ProtocolState, ctx: NodeContext) -> str | None:
+    kind, choices = expect(state, ctx)
+    return extract_answer(text, kind=kind, choices=choices)
+
+
 def _prepare_guide(state: ProtocolState, ctx: NodeContext) -> Step:
     assert ctx.role is not None
     r = state.get("rounds", 0) + 1
@@ -92,7 +97,7 @@ def _prepare_guide(state: ProtocolState, ctx: NodeContext) -> Step:
 def _finish_guide(state: ProtocolState, ctx: NodeContext, step: Step, text: str,
                   record: CallRecord) -> dict[str, Any]:
     guidance = Guidance(round=step.round, model=step.model, text=text,
-                        answer=extract_answer(text), node=ctx.name)
+                        answer=_read(text, state, ctx), node=ctx.name)
     return {"guidance": [guidance], "ledger": [record], "rounds": step.round}
 
 
@@ -112,7 +117,7 @@ def _finish_aggregate(state: ProtocolState, ctx: NodeContext, step: Step, text: 
                       record: CallRecord) -> dict[str, Any]:
     response = Response(client=step.model, model=step.model, role=step.role, node=ctx.name,
                         round=step.round, stage=ctx.stage, sample=0, text=text,
-                        answer=extract_answer(text))
+                        answer=_read(text, state, ctx))
     return {"responses": [response], "ledger": [record]}
 
 

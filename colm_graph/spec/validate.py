@@ -43,7 +43,7 @@ __all__ = ["FIELDS", "IMPLICIT_PARAMS", "PARAMETERS", "PREDICATE_ARGS", "SpecErr
            "bind_params", "check_spec", "param_constraints", "param_error"]
 
 IMPLICIT_PARAMS: dict[str, Any] = {"max_paid_usd": None, "max_paid_tokens": None,
-                                   "answer_type": "auto"}
+                                   "answer_type": "auto", "max_draft_chars": 6000}
 """Parameters every graph has, whether its spec declares them or not."""
 
 _SHARE = Option("float", low=0, high=1)
@@ -62,6 +62,8 @@ PARAMETERS: dict[str, Option] = {
     "max_paid_usd": Option("float", low=0, nullable=True),
     "max_paid_tokens": Option("int", low=0, nullable=True),
     "answer_type": Option("enum", ANSWER_TYPES),
+    "max_draft_chars": Option("int", low=200, high=1_000_000, nullable=True,
+                              doc="longest draft or answer text put into a paid prompt"),
 }
 """Well-known parameter names and their values, whichever graph has them and however it
 uses them."""
@@ -191,7 +193,7 @@ def check_spec(spec: GraphSpec, where: Where) -> None:
 _CLIENT = {"client_name", "client_domains", "question"}
 _PROMPT_VALUES: dict[str, set[str]] = {
     "answer": _CLIENT, "plan": {"question"}, "execute": {"question", "plan"},
-    "guide": {"question", "drafts", "round", "rounds"}, "aggregate": {"question", "answers"},
+    "guide": {"question", "drafts", "round", "rounds", "previous_guidance", "answers_so_far"}, "aggregate": {"question", "answers"},
     "verify": {"question", "candidate"}, "score": {"question"},
     "select": {"question", "clients", "k"},
 }
