@@ -275,7 +275,9 @@ class CollaborativeChatModel(BaseChatModel):
             response_metadata={
                 "model_name": _MODEL_PREFIX + variant,
                 "variant": variant,
-                "answer": state.get("answer"),
+                "answer": state.get("answer_normalized", state.get("answer")),
+                "answer_raw": state.get("answer"),
+                "answer_source": state.get("answer_source"),
                 "ledger_totals": dict(totals),
                 "degraded": bool(state.get("degraded", False)),
                 "stop_reason": state.get("stop_reason"),

@@ -237,7 +237,9 @@ def _usage(state: Mapping[str, Any]) -> tuple[dict[str, int], dict[str, Any]]:
              "completion_tokens": totals["output_tokens"],
              "total_tokens": totals["input_tokens"] + totals["output_tokens"]}
     ledger = state.get("ledger", [])
-    colm = {"answer": state.get("answer"), "stop_reason": state.get("stop_reason"),
+    colm = {"answer": state.get("answer_normalized", state.get("answer")),
+            "answer_raw": state.get("answer"), "answer_source": state.get("answer_source"),
+            "stop_reason": state.get("stop_reason"),
             "degraded": bool(state.get("degraded")),
             "degraded_reasons": list(state.get("degraded_reasons", [])),
             "simulated": bool(ledger) and all(c.get("simulated") for c in ledger),

@@ -154,6 +154,7 @@ def finish(state: ProtocolState, *, ctx: NodeContext) -> dict[str, Any]:
             answer, source = server, "server"
     if answer is None:
         source = "none"
-    return {"answer": answer, "answers": answers, "stop_reason": _stop_reason(state, ctx),
+    return {"answer": answer, "answer_normalized": normalize_answer(answer, kind, choices),
+            "answers": answers, "stop_reason": _stop_reason(state, ctx),
             "degraded": bool(state.get("degraded_reasons")), "answer_source": source,
             "tie": tie}
