@@ -32,6 +32,8 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_POOL_FILE = Path(__file__).with_name("default_pool.yaml")
 SystemPrompt = Literal["separate", "fold"]
 SYSTEM_PROMPT_MODES: tuple[str, ...] = ("separate", "fold")
+AnswerFormat = Literal["text", "json"]
+ANSWER_FORMATS: tuple[str, ...] = ("text", "json")
 
 
 class Price(BaseModel):
@@ -86,6 +88,10 @@ class ModelSpec(BaseModel):
     max_tokens: int | None = Field(None, ge=1, le=1_000_000)
     temperature: float | None = Field(None, ge=0, le=2)
     timeout_s: float | None = Field(None, gt=0, le=3600)
+    answer_format: AnswerFormat = "text"
+    """``json``: answer, verify and score nodes ask this model for a JSON-schema reply
+    (``response_format``; ``{"reasoning", "answer"}``, ``{"reasoning", "confidence"}``,
+    ``{"difficulty"}``), read as text when the reply does not validate."""
     system_prompt: SystemPrompt = "separate"
     """``separate``: the system part of a prompt is sent as a system message; ``fold``: it is
     put in front of the user turn (for chat templates without a system role)."""
@@ -140,6 +146,8 @@ class PoolEntry:
     domains: tuple[str, ...] = ()
     description: str = ""
     spec: ModelSpec | None = None
+    answer_format: AnswerFormat = "text"
+    """``json``: structured replies are asked for (see :class:`ModelSpec`)."""
     system_prompt: SystemPrompt = "separate"
     """``fold``: calls put the system part of a prompt into the user turn (see
     :func:`colm_graph.prompts.fold_system`)."""
@@ -286,17 +294,24 @@ class ModelPool:
         domains: Iterable[str] = (),
         description: str = "",
         system_prompt: SystemPrompt | None = None,
+        answer_format: AnswerFormat | None = None,
     ) -> ModelPool:
         """Add a model: a :class:`ModelSpec` or any LangChain chat model object. Returns self.
 
         ``system_prompt``: ``"separate"`` (default; a spec's own setting) sends the system part
-        of each prompt as a system message, ``"fold"`` puts it into the user turn."""
+        of each prompt as a system message, ``"fold"`` puts it into the user turn.
+        ``answer_format``: ``"text"`` (default) or ``"json"`` (ask for JSON-schema replies)."""
+        if answer_format is not None and answer_format not in ANSWER_FORMATS:
+            raise PoolError(f"{self.source}: model {name!r}: answer_format: expected"
+                            f" 'text' or 'json', got {answer_format!r}")
         if system_prompt is not None and system_prompt not in SYSTEM_PROMPT_MODES:
             raise PoolError(f"{self.source}: model {name!r}: system_prompt: expected"
                             f" 'separate' or 'fold', got {system_prompt!r}")
         if isinstance(model, ModelSpec):
             if system_prompt is not None and system_prompt != model.system_prompt:
                 model = model.model_copy(update={"system_prompt": system_prompt})
+            if answer_format is not None and answer_format != model.answer_format:
+                model = model.model_copy(update={"answer_format": answer_format})
             entry = _entry_from_spec(model)
         else:
             from langchain_core.language_models import BaseChatModel
@@ -312,7 +327,8 @@ class ModelPool:
             p = price if isinstance(price, Price) else Price(**(price or {}))
             entry = PoolEntry(name=name, tier=tier, price=p, domains=tuple(domains),
                               description=description,
-                              system_prompt=system_prompt or "separate", _model=model)
+                              system_prompt=system_prompt or "separate",
+                              answer_format=answer_format or "text", _model=model)
         self._insert(entry)
         return self
 
@@ -383,7 +399,7 @@ class ModelPool:
 def _entry_from_spec(spec: ModelSpec) -> PoolEntry:
     return PoolEntry(name=spec.name, tier=spec.tier, price=spec.price,
                      domains=tuple(spec.domains), description=spec.description, spec=spec,
-                     system_prompt=spec.system_prompt)
+                     system_prompt=spec.system_prompt, answer_format=spec.answer_format)
 
 
 def _resolve_paths(spec: ModelSpec, base_dir: Path | None) -> ModelSpec:

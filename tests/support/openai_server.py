@@ -47,7 +47,10 @@ DEFAULT_ANSWER = "Answer: 42"
 
 #: A responder receives the parsed request body and returns the assistant text, or
 #: a dict ``{"content": str, "prompt_tokens": int, "completion_tokens": int}``
-#: (the token counts are optional; ``"finish_reason"`` may override ``"stop"``).
+#: (the token counts are optional; ``"finish_reason"`` may override ``"stop"``; a
+#: ``"reasoning_content"`` string is sent beside ``content`` in the message, and in
+#: the streamed deltas before the content, the way vLLM and the DeepSeek API return
+#: a reasoning model's thinking).
 Responder = Callable[[dict[str, Any]], str | dict[str, Any]]
 #: A status hook receives the parsed request body; an int >= 400 makes the server
 #: answer with that status and an OpenAI-shaped error instead of calling the
@@ -112,6 +115,14 @@ def _split_for_stream(text: str, pieces: int) -> list[str]:
         return []
     size = max(1, -(-len(text) // max(1, pieces)))
     return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def _message(content: str, reasoning: str | None) -> dict[str, Any]:
+    """The ``message`` of a non-streamed choice; ``reasoning_content`` only when given."""
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if reasoning is not None:
+        message["reasoning_content"] = reasoning
+    return message
 
 
 def _error_payload(status: int, message: str) -> dict[str, Any]:
@@ -287,7 +298,7 @@ class _Handler(BaseHTTPRequestHandler):
         self,
         record: RecordedRequest,
         body: dict[str, Any],
-        choices: list[tuple[str, str]],
+        choices: list[tuple[str, str, str | None]],
         prompt_tokens: int,
         completion_tokens: int,
     ) -> None:
@@ -300,11 +311,11 @@ class _Handler(BaseHTTPRequestHandler):
             "choices": [
                 {
                     "index": i,
-                    "message": {"role": "assistant", "content": content},
+                    "message": _message(content, reasoning),
                     "finish_reason": finish_reason,
                     "logprobs": None,
                 }
-                for i, (content, finish_reason) in enumerate(choices)
+                for i, (content, finish_reason, reasoning) in enumerate(choices)
             ],
             "usage": {
                 "prompt_tokens": prompt_tokens,
@@ -318,7 +329,7 @@ class _Handler(BaseHTTPRequestHandler):
         self,
         record: RecordedRequest,
         body: dict[str, Any],
-        choices: list[tuple[str, str]],
+        choices: list[tuple[str, str, str | None]],
         prompt_tokens: int,
         completion_tokens: int,
     ) -> None:
@@ -342,8 +353,10 @@ class _Handler(BaseHTTPRequestHandler):
             return out
 
         events: list[dict[str, Any]] = []
-        for i, (content, finish_reason) in enumerate(choices):
+        for i, (content, finish_reason, reasoning) in enumerate(choices):
             events.append(chunk(i, {"role": "assistant", "content": ""}, None))
+            for piece in _split_for_stream(reasoning or "", owner.stream_pieces):
+                events.append(chunk(i, {"reasoning_content": piece}, None))
             for piece in _split_for_stream(content, owner.stream_pieces):
                 events.append(chunk(i, {"content": piece}, None))
             events.append(chunk(i, {}, finish_reason))
@@ -391,7 +404,8 @@ class FakeOpenAIServer:
     Token usage, unless the responder's dict gives it: ``prompt_tokens`` =
     ``max(1, chars // 4)`` over the text of all request messages (string contents
     and ``text`` blocks; images are not counted), ``completion_tokens`` = the sum
-    over choices of ``max(1, len(content) // 4)``.
+    over choices of ``max(1, len(content) // 4)`` (``content`` plus any
+    ``reasoning_content``).
 
     ``responder``, ``latency_s`` and ``status_for`` are plain attributes and may be
     changed while the server runs. The server starts in ``__init__``; use it as a
@@ -471,28 +485,36 @@ class FakeOpenAIServer:
         with self._id_lock:
             return f"chatcmpl-fake-{next(self._ids)}"
 
-    def _answers(self, body: dict[str, Any]) -> tuple[list[tuple[str, str]], int, int]:
-        """Call the responder for each choice; return (choices, prompt, completion)."""
+    def _answers(
+        self, body: dict[str, Any]
+    ) -> tuple[list[tuple[str, str, str | None]], int, int]:
+        """Call the responder for each choice; return (choices, prompt, completion).
+
+        Each choice is ``(content, finish_reason, reasoning_content or None)``.
+        """
         n = body.get("n") or 1
         prompt_tokens: int | None = None
         completion_tokens = 0
-        choices: list[tuple[str, str]] = []
+        choices: list[tuple[str, str, str | None]] = []
         for _ in range(n):
             result = self.responder(body)
+            reasoning: str | None = None
             if isinstance(result, dict):
                 content = str(result.get("content", ""))
                 finish_reason = str(result.get("finish_reason") or "stop")
+                if result.get("reasoning_content") is not None:
+                    reasoning = str(result["reasoning_content"])
                 if prompt_tokens is None and result.get("prompt_tokens") is not None:
                     prompt_tokens = int(result["prompt_tokens"])
                 if result.get("completion_tokens") is not None:
                     completion_tokens += int(result["completion_tokens"])
                 else:
-                    completion_tokens += estimate_tokens(len(content))
+                    completion_tokens += estimate_tokens(len(content) + len(reasoning or ""))
             else:
                 content = str(result)
                 finish_reason = "stop"
                 completion_tokens += estimate_tokens(len(content))
-            choices.append((content, finish_reason))
+            choices.append((content, finish_reason, reasoning))
         if prompt_tokens is None:
             prompt_tokens = estimate_tokens(count_prompt_chars(body.get("messages") or []))
         return choices, prompt_tokens, completion_tokens
