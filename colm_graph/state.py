@@ -35,8 +35,8 @@ class Response(TypedDict):
     reasoning: NotRequired[str]
     """Reasoning the provider returned apart from the content (``reasoning_content``):
     kept for the trace, never read for the answer."""
-    parsed: NotRequired[bool]
-    """The answer came from a validated structured (JSON-schema) reply."""
+    truncated: NotRequired[bool]
+    """The reply was cut off at its token limit (only explicit statements were read)."""
 
 
 class Guidance(TypedDict):

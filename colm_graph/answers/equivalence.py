@@ -17,6 +17,7 @@ import logging
 import math
 import re
 import threading
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -140,7 +141,7 @@ def _letter(text: str, choices: tuple[str, ...] | None = None) -> str | None:
 
 
 def _text(text: str) -> str:
-    words = re.sub(r"[^\w\s]", " ", text.lower())
+    words = re.sub(r"[^\w\s]", " ", unicodedata.normalize("NFKC", text).lower())
     return " ".join(w for w in words.split() if w not in {"the", "a", "an"})
 
 

@@ -20,6 +20,8 @@ import json
 import re
 from dataclasses import dataclass
 
+from .equivalence import number_value
+
 __all__ = ["Extraction", "boxed_content", "extract_answer", "read_answer", "strip_reasoning"]
 
 KINDS = ("auto", "number", "choice", "math", "text")
@@ -57,10 +59,16 @@ _LEADS = re.compile(r"^(?:(?:so|thus|therefore|hence)[,\s]+)?(?:the\s+)?(?:final
                     r"(?:answer|option)\s+(?:is|would be)\s*[:：]?\s*", re.IGNORECASE)
 _TRAILERS = re.compile(r"(?:\s*[.;,]?\s*(?:i hope (?:it|this) is correct|hope this helps|"
                        r"let me know[^\n]*)[.!]*\s*)+$", re.IGNORECASE)
+_TEXT_CMD = re.compile(r"^\\(?:text|textbf|mathrm|mathbf|operatorname)\s*\{([^{}]*)\}$")
+_INNER_BOLD = re.compile(r"\*\*([^*\n]{1,60})\*\*")
+_COPULA = re.compile(r"^(?:(?:so|thus|hence|therefore|then)[,\s]+)?(?:the|that|this|it|each|"
+                     r"in total|altogether)\b[^=\n]{0,80}?\s(?:is|are|was|equals|comes to|"
+                     r"makes|gives|totals)\s+(?P<v>[^\s].{0,60})$", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"^<[^<>]{2,80}>$")
 _LABEL = re.compile(r"^(?:\*\*|__)?(?:final\s+)?answer\s*(?:\*\*|__)?\s*[:：]\s*",
                     re.IGNORECASE)
-_REMARK = re.compile(r"^(?P<keep>.+?)\s+\((?=[^()]*[A-Za-z]{3,})[^()]*\)$")
+_REMARK = re.compile(r"^(?P<keep>.+?)\s+\((?:(?=[^()]*[A-Za-z]{3,})|or\s|i\.e\.|≈|~|approx)"
+                     r"[^()]*\)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -138,8 +146,28 @@ def _clean(raw: str) -> str:
         remark = _REMARK.match(t)
         if remark:
             t = remark.group("keep").strip()
+        t = _TEXT_CMD.sub(r"\1", t).strip()
+        t = _value_of_sentence(t)
         if t == before:
             break
+    return t
+
+
+def _value_of_sentence(t: str) -> str:
+    """The value a concluding sentence states: its bold part ("Janet makes **$18** a
+    day"), the result of an equation ("7 × 8 = 56"), or what follows its verb ("The area
+    is 12 cm²")."""
+    bold = _INNER_BOLD.findall(t)
+    if bold and not (t.startswith("**") and t.endswith("**")):
+        return bold[-1].strip()
+    if "=" in t:
+        last = t.rsplit("=", 1)[1].strip()
+        if number_value(last) is not None and re.search(r"\d", t.rsplit("=", 1)[0]):
+            return last
+    if len(t.split()) >= 3:
+        m = _COPULA.match(t)
+        if m:
+            return m.group("v").strip()
     return t
 
 
@@ -174,9 +202,11 @@ def _candidates(text: str) -> list[tuple[int, int, str, str]]:
     found: list[tuple[int, int, str, str]] = []
     for m in _LINE.finditer(text):
         found.append((m.end("ans"), m.start("ans"), m.group("ans"), "answer_line"))
-    for m in _PHRASE.finditer(text):
+    pos = 0
+    while (m := _PHRASE.search(text, pos)) is not None:  # overlapping: "not B ... is D"
         raw = _sentence(m.group("ans"))
         found.append((m.start("ans") + len(raw), m.start("ans"), raw, "phrase"))
+        pos = m.start("ans")
     for m in _GSM.finditer(text):
         found.append((m.end("ans"), m.start("ans"), m.group("ans"), "gsm8k"))
     for m in _HEADING.finditer(text):
@@ -195,6 +225,24 @@ def _candidates(text: str) -> list[tuple[int, int, str, str]]:
 def _fallback(text: str, kind: str, choices: tuple[str, ...] | None
               ) -> tuple[str, int, int, str] | None:
     if _DECLINE.search(text):
+        return None
+    short = text.strip()
+    if short and "\n" not in short and len(short.split()) <= 4 and len(short) <= 60 \
+            and kind != "choice" and (kind != "number" or number_value(short) is not None) \
+            and "\\boxed" not in short:
+        start = text.find(short)  # a bare reply is its own answer ("Venus", "H₂O", "56")
+        return short, start, start + len(short), "bare"
+    if kind == "text":
+        bold = list(_INNER_BOLD.finditer(text))
+        if bold:
+            m = bold[-1]
+            return m.group(1), m.start(1), m.end(1), "bold"
+        first = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0].rstrip(".!")
+        m = _COPULA.match(first)
+        if m:
+            start = text.find(m.group("v"))
+            v = re.split(r",\s|\s(?:which|that|because|with)\s", m.group("v"))[0]
+            return v, start, start + len(v), "sentence"
         return None
     if kind == "choice":
         letters = list(_LETTER_LINE.finditer(text))
@@ -217,10 +265,13 @@ def _fallback(text: str, kind: str, choices: tuple[str, ...] | None
 
 
 def read_answer(text: str | None, *, kind: str = "auto",
-                choices: tuple[str, ...] | list[str] | None = None) -> Extraction | None:
+                choices: tuple[str, ...] | list[str] | None = None,
+                truncated: bool = False) -> Extraction | None:
     """The final answer of a reply, with where it was found; ``None``: no answer stated.
 
-    Never raises, whatever the text."""
+    ``truncated``: the reply was cut off (``finish_reason: length``): only an explicit
+    statement counts, never a fallback (the last number of a cut-off sentence is not a
+    conclusion). Never raises, whatever the text."""
     if not text or not isinstance(text, str):
         return None
     text = text[:_MAX_CHARS]
@@ -237,13 +288,16 @@ def read_answer(text: str | None, *, kind: str = "auto",
     while found:
         end, start, raw, how = max(found, key=lambda c: (c[0], -c[1]))
         answer = _clean(raw)
+        if answer.lower().startswith("not "):  # "the answer is not B": a denial
+            found.remove((end, start, raw, how))
+            continue
         if answer.lower().rstrip(".") in _NO_ANSWER or _DECLINE.fullmatch(answer.lower()) \
                 or _PLACEHOLDER.match(answer):  # the prompt's format rule echoed back
             return None
         if answer:
             return Extraction(answer, (start, end), how)
         found.remove((end, start, raw, how))
-    fb = _fallback(visible, kind, opts)
+    fb = None if truncated else _fallback(visible, kind, opts)
     if fb is None:
         return None
     answer = _clean(fb[0])
@@ -251,7 +305,8 @@ def read_answer(text: str | None, *, kind: str = "auto",
 
 
 def extract_answer(text: str | None, *, kind: str = "auto",
-                   choices: tuple[str, ...] | list[str] | None = None) -> str | None:
+                   choices: tuple[str, ...] | list[str] | None = None,
+                   truncated: bool = False) -> str | None:
     """The raw final answer of a reply (see :func:`read_answer`), or ``None``."""
-    found = read_answer(text, kind=kind, choices=choices)
+    found = read_answer(text, kind=kind, choices=choices, truncated=truncated)
     return found.answer if found else None

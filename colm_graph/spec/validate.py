@@ -193,7 +193,8 @@ def check_spec(spec: GraphSpec, where: Where) -> None:
 _CLIENT = {"client_name", "client_domains", "question"}
 _PROMPT_VALUES: dict[str, set[str]] = {
     "answer": _CLIENT, "plan": {"question"}, "execute": {"question", "plan"},
-    "guide": {"question", "drafts", "round", "rounds", "previous_guidance", "answers_so_far"}, "aggregate": {"question", "answers"},
+    "guide": {"question", "drafts", "round", "rounds", "previous_guidance", "answers_so_far"},
+    "aggregate": {"question", "answers"},
     "verify": {"question", "candidate"}, "score": {"question"},
     "select": {"question", "clients", "k"},
 }
