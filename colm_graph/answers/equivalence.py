@@ -18,8 +18,6 @@ import math
 import re
 import threading
 import unicodedata
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -189,18 +187,6 @@ def _numbers_equal(a: _Value, b: _Value) -> bool:
     return False
 
 
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _executor() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="colm-math-verify")
-        return _pool
-
-
 def _verify(gold: str, pred: str) -> bool:
     import math_verify.grader
     import math_verify.parser
@@ -224,15 +210,24 @@ def _math_equal(a: str, b: str) -> bool:
     if len(a) > _MATH_MAX_CHARS or len(b) > _MATH_MAX_CHARS or _TOWER.search(a) \
             or _TOWER.search(b):
         return False
-    future = _executor().submit(_verify, a, b)
-    try:
-        return future.result(timeout=MATH_TIMEOUT_S)
-    except FutureTimeout:
+    # A daemon thread per comparison: a runaway one is abandoned (it never holds up the
+    # caller past the bound, nor the interpreter's exit, as a pool's worker would).
+    result: list[bool] = []
+
+    def work() -> None:
+        try:
+            result.append(_verify(a, b))
+        except Exception:  # noqa: BLE001 - a parser failure on odd input: not shown equal
+            result.append(False)
+
+    worker = threading.Thread(target=work, name="colm-math-verify", daemon=True)
+    worker.start()
+    worker.join(MATH_TIMEOUT_S)
+    if worker.is_alive():
         log.warning("math-verify took over %.1f s comparing two answers; counted as different",
                     MATH_TIMEOUT_S)
         return False
-    except Exception:  # noqa: BLE001 - a parser failure on odd input means "not shown equal"
-        return False
+    return bool(result and result[0])
 
 
 def equivalent(a: str | None, b: str | None, *, kind: str = "auto",

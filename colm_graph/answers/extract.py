@@ -203,10 +203,10 @@ def _candidates(text: str) -> list[tuple[int, int, str, str]]:
     for m in _LINE.finditer(text):
         found.append((m.end("ans"), m.start("ans"), m.group("ans"), "answer_line"))
     pos = 0
-    while (m := _PHRASE.search(text, pos)) is not None:  # overlapping: "not B ... is D"
-        raw = _sentence(m.group("ans"))
-        found.append((m.start("ans") + len(raw), m.start("ans"), raw, "phrase"))
-        pos = m.start("ans")
+    while (p := _PHRASE.search(text, pos)) is not None:  # overlapping: "not B ... is D"
+        raw = _sentence(p.group("ans"))
+        found.append((p.start("ans") + len(raw), p.start("ans"), raw, "phrase"))
+        pos = p.start("ans")
     for m in _GSM.finditer(text):
         found.append((m.end("ans"), m.start("ans"), m.group("ans"), "gsm8k"))
     for m in _HEADING.finditer(text):
@@ -238,10 +238,10 @@ def _fallback(text: str, kind: str, choices: tuple[str, ...] | None
             m = bold[-1]
             return m.group(1), m.start(1), m.end(1), "bold"
         first = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0].rstrip(".!")
-        m = _COPULA.match(first)
-        if m:
-            start = text.find(m.group("v"))
-            v = re.split(r",\s|\s(?:which|that|because|with)\s", m.group("v"))[0]
+        c = _COPULA.match(first)
+        if c:
+            start = text.find(c.group("v"))
+            v = re.split(r",\s|\s(?:which|that|because|with)\s", c.group("v"))[0]
             return v, start, start + len(v), "sentence"
         return None
     if kind == "choice":
