@@ -251,10 +251,10 @@ def _fallback(text: str, kind: str, choices: tuple[str, ...] | None
             return m.group("ans"), m.start("ans"), m.end("ans"), "letter"
         if choices:
             low = text.lower()
-            hits = [(low.rfind(c.lower()), c) for c in choices if c.strip() and c.lower() in low]
+            hits = [(low.rfind(o.lower()), o) for o in choices if o.strip() and o.lower() in low]
             if len(hits) == 1:
-                pos, c = hits[0]
-                return c, pos, pos + len(c), "option"
+                pos, option = hits[0]
+                return option, pos, pos + len(option), "option"
         return None
     if kind == "number":
         nums = list(_NUM.finditer(text))
