@@ -60,6 +60,24 @@ class SimSettings(BaseModel):
     seed: int = 0
     reachable: bool = True
     """False simulates a paid endpoint that cannot be reached."""
+    style: str = "terse"
+    """How replies state their answer: ``terse`` (``Answer: 439``), ``markdown``, ``latex``,
+    ``gsm8k``, ``think``, ``verbose``, ``formatted``, or ``mixed`` (one per call); see
+    :mod:`colm_graph.providers._sim_styles`."""
+    score_style: str = "plain"
+    """How a verifier's confidence and a router's difficulty are written: ``plain``
+    (``Confidence: 0.9``), ``percent`` (``90%``), ``bold`` (``**Confidence:** 0.9``),
+    ``fraction`` (``9/10``), ``word`` (``high``), ``bare`` (the number alone), or ``mixed``."""
+
+    @field_validator("style", "score_style")
+    @classmethod
+    def _known_style(cls, v: str, info: Any) -> str:
+        from .providers._sim_styles import MIXED, SCORE_FORMS, STYLES
+
+        known = (*(STYLES if info.field_name == "style" else SCORE_FORMS), MIXED)
+        if v not in known:
+            raise ValueError(f"{info.field_name} must be one of {', '.join(known)}; got {v!r}")
+        return v
 
     @field_validator("skills")
     @classmethod

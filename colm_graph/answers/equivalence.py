@@ -46,7 +46,7 @@ _UNIT = re.compile(
     r"(?:\s*(?:\^\s*\{?\d\}?|[²³]))?(?:\s+[A-Za-z]{1,12}){0,2}|\\%|%|\^\s*\{?\\circ\}?|°)$")
 _LETTER = re.compile(r"^(?:\(?(?:option|choice|answer)\s*)?\(?(?P<l>[A-Ja-j])\)?(?:[.):]|\s|$)",
                      re.IGNORECASE)
-_MATHY = re.compile(r"\\|\^|sqrt|\bpi\b|π|√|[a-z]\s*[-+*/]|[-+*/]\s*[a-z]|\(.*[,)]|\[|\{",
+_MATHY = re.compile(r"\\|\^|sqrt|\bpi\b|π|√|[a-z] ?[-+*/]|[-+*/] ?[a-z]|\([^()]{0,80}[,)]|\[|\{",
                     re.IGNORECASE)
 _REMARK = re.compile(r"^(?P<keep>.+?)\s+\((?=[^()]*[A-Za-z]{3,})[^()]*\)$")
 _TOWER = re.compile(r"\^\s*\{?[^{}]*\^|\^\s*\{?\s*\(?\s*\d{4,}|\d{40,}|!\s*!|\d{3,}\s*!")
@@ -68,6 +68,8 @@ def _clean(text: str) -> str:
 
 
 def _number(text: str) -> _Value | None:
+    if len(text) > 400:
+        return None
     t = _clean(text)
     assign = _ASSIGN.match(t)
     if assign:
@@ -158,6 +160,7 @@ def normalize_answer(answer: str | None, kind: str = "auto",
     answers, else lower-cased text without punctuation and articles."""
     if answer is None or not answer.strip():
         return None
+    answer = answer[:2000]
     opts = tuple(choices) if choices else None
     if kind == "choice":
         letter = _letter(answer, opts)

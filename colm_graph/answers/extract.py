@@ -31,19 +31,20 @@ _BLOCKS = (("<think>", "</think>"), ("<thinking>", "</thinking>"),
            ("<|begin_of_thought|>", "<|end_of_thought|>"))
 _MAX_CHARS = 200_000
 
-_LINE = re.compile(
-    r"^[ \t>*_#-]*(?:\*\*|__)?\s*(?:(?:my|the|your)\s+)?"
-    r"(?:final|correct|revised|best[- ]supported)?"
-    r"\s*answer\s*(?:\*\*|__)?\s*(?:\([^)\n]{0,40}\))?\s*[:：]\s*(?P<ans>[^\n]*)$",
+_LINE = re.compile(  # each part starts where the one before cannot go on: no backtracking
+    r"^[ \t>*_#-]*(?:(?:my|the|your)[ \t]+)?(?:(?:final|correct|revised|best[- ]supported)"
+    r"[ \t]*)?answer[ \t]*(?:(?:\*\*|__)[ \t]*)?(?:\([^)\n]{0,40}\)[ \t]*)?[:：]"
+    r"(?P<ans>[^\n]{0,500})",
     re.IGNORECASE | re.MULTILINE)
 _PHRASE = re.compile(
-    r"(?:the|my|our)\s+(?:final\s+|correct\s+|right\s+|best\s+)?"
-    r"(?:answer|option|choice|result|value)\s*(?:\([^)\n]{0,40}\)\s*)?"
-    r"(?:is|would\s+be|will\s+be|=|should\s+be)\s*[:：]?\s*(?P<ans>[^\n]+)",
+    r"\b(?:the|my|our)[ \t]+(?:(?:final|correct|right|best)[ \t]+)?"
+    r"(?:answer|option|choice|result|value)[ \t]*(?:\([^)\n]{0,40}\)[ \t]*)?"
+    r"(?:is|would[ \t]+be|will[ \t]+be|=|should[ \t]+be)(?:[ \t]*[:：])?"
+    r"(?P<ans>[^\n]{1,300})",
     re.IGNORECASE)
-_GSM = re.compile(r"^[ \t]*####[ \t]*(?P<ans>[^\n#]+?)[ \t]*$", re.MULTILINE)
-_HEADING = re.compile(r"^[ \t]*(?:#{1,6}|\*\*)[ \t]*(?:final[ \t]+)?answer[ \t]*:?[ \t]*(?:\*\*)?"
-                      r"[ \t]*$\n+(?P<ans>[^\n]+)", re.IGNORECASE | re.MULTILINE)
+_GSM = re.compile(r"^[ \t]*####(?P<ans>[^\n#]{1,300})", re.MULTILINE)
+_HEADING = re.compile(r"^[ \t]*(?:#{1,6}|\*\*)[ \t]*(?:final[ \t]+)?answer:?(?:\*\*)?[ \t]*\n"
+                      r"\s{0,40}(?P<ans>[^\n]{1,500})", re.IGNORECASE | re.MULTILINE)
 _BOLD = re.compile(r"\*\*(?P<ans>[^*\n]{1,80})\*\*")
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _NUM = re.compile(r"(?<![\w.])[-−–+]?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\w])")
@@ -57,8 +58,8 @@ _NO_ANSWER = {"", "none", "n/a", "na", "unknown", "cannot answer", "can't answer
               "cannot determine", "?", "..."}
 _LEADS = re.compile(r"^(?:(?:so|thus|therefore|hence)[,\s]+)?(?:the\s+)?(?:final\s+|correct\s+)?"
                     r"(?:answer|option)\s+(?:is|would be)\s*[:：]?\s*", re.IGNORECASE)
-_TRAILERS = re.compile(r"(?:\s*[.;,]?\s*(?:i hope (?:it|this) is correct|hope this helps|"
-                       r"let me know[^\n]*)[.!]*\s*)+$", re.IGNORECASE)
+_TRAILERS = re.compile(r"(?:[\s.;,]*(?:i hope (?:it|this) is correct|hope this helps|"
+                       r"let me know[^\n]*)[.!\s]*)+$", re.IGNORECASE)
 _TEXT_CMD = re.compile(r"^\\(?:text|textbf|mathrm|mathbf|operatorname)\s*\{([^{}]*)\}$")
 _INNER_BOLD = re.compile(r"\*\*([^*\n]{1,60})\*\*")
 _COPULA = re.compile(r"^(?:(?:so|thus|hence|therefore|then)[,\s]+)?(?:the|that|this|it|each|"
@@ -89,7 +90,7 @@ def boxed_content(text: str) -> str | None:
 
 
 def _last_boxed(text: str) -> tuple[str, int, int] | None:
-    for m in reversed(list(_BOXED.finditer(text))):
+    for m in reversed(list(_BOXED.finditer(text))[-20:]):  # the last few, bounded
         depth, i = 1, m.end()
         while i < len(text):
             ch = text[i]
@@ -98,6 +99,12 @@ def _last_boxed(text: str) -> tuple[str, int, int] | None:
                 return text[m.end():i], m.start(), i + 1
             i += 1
     return None
+
+
+def _blank(part: str) -> str:
+    """As many newlines as ``part`` has characters: positions are kept, and no long line of
+    blanks is left for a pattern to backtrack over."""
+    return "\n" * len(part)
 
 
 def strip_reasoning(text: str) -> str:
@@ -111,7 +118,7 @@ def strip_reasoning(text: str) -> str:
             j = lower.find(closing, start)
             if j != -1 and (i == -1 or j < i):  # a closing tag with no opening: cut before it
                 cut = j + len(closing)
-                out = " " * cut + out[cut:]
+                out = _blank(out[:cut]) + out[cut:]
                 lower = out.lower()
                 start = cut
                 continue
@@ -119,14 +126,14 @@ def strip_reasoning(text: str) -> str:
                 break
             j = lower.find(closing, i + len(opening))
             end = len(out) if j == -1 else j + len(closing)
-            out = out[:i] + " " * (end - i) + out[end:]
+            out = out[:i] + _blank(out[i:end]) + out[end:]
             lower = out.lower()
             start = end
     return out
 
 
 def _clean(raw: str) -> str:
-    t = raw.strip()
+    t = raw.strip()[:500]  # an answer is short: longer captures are cut, keeping work bounded
     for _ in range(3):
         before = t
         t = t.strip().strip("`").strip()

@@ -19,16 +19,16 @@ WORDS = {"very low": 0.1, "very unlikely": 0.1, "low": 0.25, "unlikely": 0.25,
          "medium": 0.5, "moderate": 0.5, "uncertain": 0.5, "likely": 0.75, "high": 0.85,
          "very high": 0.95, "very likely": 0.9, "certain": 1.0, "none": 0.0,
          "easy": 0.2, "very easy": 0.1, "hard": 0.8, "very hard": 0.95, "trivial": 0.0}
-_VALUE = (r"(?P<v>(?:very\s+)?(?:low|medium|moderate|high|likely|unlikely|certain|uncertain|"
-          r"easy|hard|trivial)\b|[-+]?\d+(?:\.\d+)?\s*(?:%|/\s*\d+(?:\.\d+)?|out\s+of\s+\d+)?|"
-          r"[-+]?\.\d+\s*%?)")
+_VALUE = (r"(?P<v>(?:very )?(?:low|medium|moderate|high|likely|unlikely|certain|uncertain|"
+          r"easy|hard|trivial)\b|[-+]?\d+(?:\.\d+)?(?: ?%| ?/ ?\d+(?:\.\d+)?| out of \d+)?|"
+          r"[-+]?\.\d+ ?%?)")
 _BARE = re.compile(r"^[ \t*_>#-]*" + _VALUE + r"[ \t*_.]*$", re.IGNORECASE | re.MULTILINE)
 
 
 def _labelled(field: str) -> re.Pattern[str]:
-    return re.compile(rf"(?:\*\*|__)?\s*{field}(?:\s+(?:score|level|rating))?\s*(?:\*\*|__)?"
-                      rf"[\"']?\s*(?:[:=：]|\bis\b|\bof\b)\s*(?:\*\*|__)?\s*(?:about\s+|~)?"
-                      + _VALUE, re.IGNORECASE)
+    return re.compile(rf"\b{field}(?: (?:score|level|rating))?(?:\*\*|__)?[\"']?[ \t]*"
+                      rf"(?:[:=：]|\bis\b|\bof\b)[ \t]*(?:(?:\*\*|__)[ \t]*)?"
+                      rf"(?:(?:about|around|roughly) |~)?" + _VALUE, re.IGNORECASE)
 
 
 def _value(raw: str, scale: float) -> float | None:
@@ -64,7 +64,7 @@ def parse_score(text: str | None, *, field: str = "confidence",
     a value (``0.9``, ``**90%**``) counts as the score."""
     if not text or not isinstance(text, str):
         return None
-    visible = strip_reasoning(text[:100_000])
+    visible = strip_reasoning(text[-100_000:])
     s = scale if scale is not None else SCALES.get(field.lower(), 1.0)
     found = list(_labelled(re.escape(field)).finditer(visible))
     if found:

@@ -61,7 +61,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 
 __all__ = [
@@ -79,7 +79,7 @@ CANNOT = "cannot answer"
 
 _NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
 _QUESTION_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w])")
-_OPTION = re.compile(r"^\s*\(?([A-J])\)\s*(.+?)\s*$", re.MULTILINE)
+_OPTION = re.compile(r"^[ \t]*\(?([A-J])\)[ \t]*([^\n]*\S)", re.MULTILINE)
 _UNITS = {
     "millimeters": "mm", "centimeters": "cm", "decimeters": "dm", "meters": "m",
     "kilometers": "km", "inches": "in", "feet": "ft", "grams": "g", "kilograms": "kg",
@@ -116,9 +116,7 @@ def _unit(word: str) -> str | None:
 
 
 def _context(question: str) -> _Context:
-    ctx = _read_context(question)
-    return _Context(ctx.money, ctx.percent, ctx.unit, ctx.unit_words, ctx.options,
-                    ctx.numbers, question)
+    return replace(_read_context(question), text=question)
 
 
 def _read_context(question: str) -> _Context:
@@ -176,7 +174,7 @@ def _grouped(d: Decimal, sep: str = ",") -> str:
     text = _plain(d)
     sign = "-" if text.startswith("-") else ""
     whole, _, frac = text.lstrip("-").partition(".")
-    groups = []
+    groups: list[str] = []
     while len(whole) > 3:
         groups.insert(0, whole[-3:])
         whole = whole[:-3]
@@ -330,7 +328,7 @@ def _given(ctx: _Context) -> list[str]:
 
 def _cannot(style: str) -> str:
     if style == "terse":
-        return "Nothing here I can work out.\nAnswer: cannot answer"
+        return "Worked through the question.\nAnswer: cannot answer"
     if style == "markdown":
         return ("**Reasoning**\n- The question is outside what I can work out.\n\n"
                 "**Answer:** cannot be determined")
@@ -418,8 +416,8 @@ def render_solution(style: str, answer: str | None, *, question: str = "",
     if style == "terse":
         return f"{lines[-1]}\n{final}"
     if style == "markdown":
-        bullets = "\n".join(f"- {s}" for s in _given(ctx) + lines
-                            + ([f"First, {calc}."] if calc else []))
+        bullets = "\n".join(f"- {s}" for s in _given(ctx) + ([f"First, {calc}."] if calc
+                                                             else []) + lines)
         return f"**Solution**\n{bullets}\n\n{final}"
     if style == "latex":
         work = " ".join(_given(ctx) + lines)
@@ -427,11 +425,11 @@ def render_solution(style: str, answer: str | None, *, question: str = "",
             work += f" For instance, {calc}."
         return f"{work}\n\n{final}"
     if style == "gsm8k":
-        work = _given(ctx) + lines + ([calc] if calc else [])
-        return "\n".join(work) + f"\nCarrying the steps through gives {answer}.\n{final}"
+        working = _given(ctx) + ([calc] if calc else []) + lines
+        return "\n".join(working) + f"\nCarrying the steps through gives {answer}.\n{final}"
     if style == "think":
         wrong = decoy if decoy is not None and decoy != answer else _decoy(answer, ctx, rng)
-        inner = [" ".join(_given(ctx) + lines)]
+        inner = [" ".join(_given(ctx))] if ctx.numbers else ["Let me work through it."]
         if calc:
             inner.append(f"First, {calc}.")
         if wrong is not None:
@@ -443,7 +441,9 @@ def render_solution(style: str, answer: str | None, *, question: str = "",
             ]))
         inner.append(f"Redoing it carefully gives {answer}." if wrong is not None
                      else f"Working it through gives {answer}.")
-        return "<think>\n" + "\n".join(inner) + "\n</think>\n\n" + final
+        # the reasoning in the block; what the reply shows: its steps, then the answer
+        return "<think>\n" + "\n".join(inner) + "\n</think>\n\n" + " ".join(lines) + \
+            "\n" + final
     if style == "verbose":
         parts = []
         if ctx.numbers:
@@ -459,21 +459,24 @@ def render_solution(style: str, answer: str | None, *, question: str = "",
                      f" arrive at {answer}.")
         return " ".join(parts) + "\n\n" + final
     # formatted
-    work = " ".join(_given(ctx) + lines)
-    if calc:
-        work += f" ({calc}.)"
+    work = " ".join(_given(ctx) + ([f"({calc}.)"] if calc else []) + lines)
     return f"Working: {work}\n{final}"
 
 
 def render_guidance(style: str, body: str, answer: str | None, rng: random.Random, *,
-                    question: str = "") -> str:
+                    question: str = "", decoy: str | None = None) -> str:
     """Server guidance in ``style``: the analysis ``body`` (plain sentences, no answer
-    statement), then the best-supported ``answer`` stated last."""
-    if style == "markdown" and answer is not None and answer.strip().lower() != CANNOT:
-        ctx = _context(question)
-        written = _written(style, answer, ctx, rng)
+    statement), then the best-supported ``answer`` stated last (``decoy``: as for
+    :func:`render_solution`)."""
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; expected one of {', '.join(STYLES)}")
+    if answer is None or answer.strip().lower() == CANNOT:
+        return f"{body}\n\n{_cannot(style)}"
+    if style == "markdown":
+        written = _written(style, answer, _context(question), rng)
         return f"## Guidance\n{body}\n\n**Best-supported answer:** {written}"
-    return render_solution(style, answer, question=question, rng=rng, steps=[body])
+    return render_solution(style, answer, question=question, rng=rng, steps=[body],
+                           decoy=decoy)
 
 
 def render_plan(style: str, target: str, rng: random.Random) -> str:

@@ -179,3 +179,31 @@ def test_cascade_escalates_on_what_the_verifier_wrote(reply: str, escalates: boo
     assert (ledger_totals(out["ledger"])["paid_calls"] == 1) is escalates
     assert len(paid.calls) == int(escalates)
     assert out["score_unknown"] is (reply == "I would not bet on it.")
+
+
+# --- hostile text: every reader is linear-ish, none backtracks without bound --------------
+_N = 50_000
+HOSTILE = {
+    "spaces": " " * _N + "y\nAnswer: 5", "long_think": "<think>\n" + "x " * (_N // 2) + "</think>",
+    "phrases": "the answer is " * (_N // 14), "boxes": "\\boxed{" * (_N // 7), "braces": "{" * _N,
+    "parens": "(" * _N, "answer_lines": "Answer: \n" * (_N // 9), "bold": "**a** " * (_N // 6),
+    "hashes": "####  " * (_N // 6), "think_tags": "<think></think>" * (_N // 15),
+    "labels": "confidence: " * (_N // 12), "numbers": "1," * (_N // 2), "dollars": "$" * _N,
+    "tabs": "\t \t" * (_N // 3) + "answer", "copulas": "the x is " * (_N // 9),
+    "heading": "### Answer\n" + " " * _N, "unclosed": "<think>" * (_N // 7),
+    "remarks": "5 " + "(abc) " * (_N // 6),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_text_is_read_in_bounded_time(name: str) -> None:
+    text = HOSTILE[name]
+    start = time.monotonic()
+    for kind in ("auto", "number", "choice", "text"):
+        extract_answer(text, kind=kind, choices=["a", "b"])
+    parse_score(text)
+    parse_score(text, field="difficulty")
+    normalize_answer(text)
+    equivalent(text, "5")
+    # generous: catastrophic backtracking on 50,000 characters takes minutes, not seconds
+    assert time.monotonic() - start < 20

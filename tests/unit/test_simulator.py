@@ -4,6 +4,7 @@ and the safe arithmetic parser they use (``colm_graph._arith``)."""
 from __future__ import annotations
 
 import math
+import random
 import re
 import time
 from typing import Any
@@ -12,11 +13,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from langchain_core.messages import BaseMessage
+from pydantic import ValidationError
 
 from colm_graph._arith import parse_arithmetic
-from colm_graph.answers import answers_match, extract_answer, normalize_answer
-from colm_graph.prompts import TAGS, data_block, fence, load_prompts, read_blocks
-from colm_graph.providers.sim import SimulatedChatModel
+from colm_graph.answers import answers_match, extract_answer, normalize_answer, parse_score
+from colm_graph.pool import DEFAULT_POOL_FILE, ModelPool, ModelSpec, SimSettings
+from colm_graph.prompts import TAGS, data_block, fence, fold_system, load_prompts, read_blocks
+from colm_graph.providers._sim_styles import SCORE_FORMS, STYLES, render_guidance, render_solution
+from colm_graph.providers.sim import SimulatedChatModel, build
 from colm_graph.tasks import Task, bundled_tasks
 
 PROMPTS = load_prompts()
@@ -144,11 +148,16 @@ def test_input_tokens_grow_with_prompt_length() -> None:
     assert user_only is not None and user_only["input_tokens"] < short["input_tokens"]
 
 
-def test_unknown_question_cannot_answer() -> None:
-    model = sim(default_skill=1.0)
-    text = content(model, draft_msgs("Who painted the ceiling of the Sistine Chapel?"))
-    assert "Answer:" in text
-    assert extract_answer(text) is None
+@pytest.mark.parametrize("style", [*STYLES, "mixed"])
+def test_unknown_question_cannot_answer(style: str) -> None:
+    model = sim(default_skill=1.0, style=style)
+    for question in ("Who painted the ceiling of the Sistine Chapel?",
+                     "How many people lived in Paris in 1850?"):
+        text = content(model, draft_msgs(question))
+        if style == "terse":
+            assert text.endswith("Answer: cannot answer")
+        assert extract_answer(text) is None, text
+        assert extract_answer(text, kind="number") is None, text
 
 
 def test_arithmetic_outside_task_set() -> None:
@@ -254,6 +263,193 @@ def test_agreeing_or_empty_guidance_keeps_answer() -> None:
     assert answers_match(_revise_answer(model, task, d, d), d)
     msgs = revise_msgs(task.question, f"Answer: {d}", "I have no opinion.")
     assert answers_match(answer(model, msgs), d)
+
+
+# --- writing styles ----------------------------------------------------------------------
+
+
+def expected(task: Task) -> tuple[str, tuple[str, ...] | None]:
+    """The answer type a run over the bundled set reads ``task`` with."""
+    return ("choice", task.choices) if task.choices else ("number", None)
+
+
+def read(text: str, task: Task) -> str | None:
+    kind, choices = expected(task)
+    return extract_answer(text, kind=kind, choices=choices)
+
+
+def same(a: str | None, b: str | None, task: Task) -> bool:
+    kind, choices = expected(task)
+    return answers_match(a, b, kind=kind, choices=choices) and answers_match(a, b)
+
+
+def styled(answer: str, task: Task, style: str, name: str = "peer", seed: int = 0,
+           decoy: str | None = None) -> str:
+    """A reply another (simulated) model might have written."""
+    return f"[simulated {name}] " + render_solution(
+        style, answer, question=task.question, rng=random.Random(seed), decoy=decoy)
+
+
+@pytest.mark.parametrize("style", [*STYLES, "mixed"])
+def test_style_changes_the_writing_not_the_values(style: str) -> None:
+    plain = sim(default_skill=0.5, seed=3)
+    fancy = sim(default_skill=0.5, seed=3, style=style, score_style="mixed")
+    differ = 0
+    for task in TASKS[::4]:
+        a, b = content(plain, draft_msgs(task.question)), content(fancy, draft_msgs(task.question))
+        assert b.startswith("[simulated m] ")
+        assert same(read(b, task), read(a, task), task), (task.id, a, b)
+        assert same(extract_answer(b), extract_answer(a), task), (task.id, a, b)
+        differ += a != b
+    assert (differ == 0) == (style == "terse")
+
+
+def test_mixed_style_varies_per_call() -> None:
+    model = sim(default_skill=0.5, style="mixed", seed=1)
+    texts = [content(model, draft_msgs(t.question)) for t in TASKS[:70]]
+    markers = {"<think>": "think", "\\boxed": "latex", "\n#### ": "gsm8k",
+               "Therefore, the final answer": "verbose", "**Solution**": "markdown",
+               "Working: ": "formatted"}
+    seen = {style for t in texts for marker, style in markers.items() if marker in t}
+    assert seen == set(markers.values())
+    assert any(t.splitlines()[-1].startswith("Answer: ") and "Working" not in t for t in texts)
+
+
+@pytest.mark.parametrize("style", [*STYLES, "mixed"])
+def test_server_reads_drafts_in_every_style(style: str) -> None:
+    """The drafts' think blocks hold a value that would win if they were read."""
+    server = sim(model_name="server", default_skill=0.0, seed=9, style=style)
+    for i, task in enumerate(TASKS[::3]):
+        d0, d1 = task.distractors[0], task.distractors[1]
+        drafts = [("alpha", styled(d1, task, "think", "alpha", i, decoy=d0)),
+                  ("beta", styled(d0, task, STYLES[i % len(STYLES)], "beta", i)),
+                  ("gamma", styled(d1, task, "think", "gamma", i + 1, decoy=d0))]
+        text = content(server, guide_msgs(task.question, drafts))
+        assert same(read(text, task), d1, task), (task.id, text)
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_server_with_full_skill_supports_gold_in_every_style(style: str) -> None:
+    server = sim(model_name="server", default_skill=1.0, seed=9, style=style)
+    for i, task in enumerate(TASKS[::7]):
+        drafts = [(n, styled(task.distractors[0], task, STYLES[(i + j) % len(STYLES)], n, i))
+                  for j, n in enumerate(("a", "b"))]
+        text = content(server, guide_msgs(task.question, drafts))
+        assert same(read(text, task), task.answer, task), (task.id, text)
+        assert same(extract_answer(text), task.answer, task), (task.id, text)
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_revision_reads_styled_previous_answer_and_guidance(style: str) -> None:
+    keeper = sim(default_skill=0.5, adoption=0.0, style=style)
+    adopter = sim(default_skill=0.5, adoption=1.0, style=style)
+    for i, task in enumerate(TASKS[::5]):
+        # the previous answer's think block reaches the gold first, then settles on d0
+        previous = styled(task.distractors[0], task, "think", "m", i, decoy=task.answer)
+        guidance = "[simulated server] " + render_guidance(
+            STYLES[i % len(STYLES)], "Guidance. The drafts conflict.", task.answer,
+            random.Random(i), question=task.question)
+        msgs = revise_msgs(task.question, previous, guidance)
+        assert same(read(content(keeper, msgs), task), task.distractors[0], task), task.id
+        assert same(read(content(adopter, msgs), task), task.answer, task), task.id
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_peers_and_aggregator_read_styled_answers(style: str) -> None:
+    mover = sim(default_skill=0.0, adoption=1.0, style=style)
+    aggregator = sim(default_skill=0.0, style=style)
+    for i, task in enumerate(TASKS[::9]):
+        d0, d1 = task.distractors[0], task.distractors[1]
+        answers = "\n".join(data_block("answer", styled(a, task, STYLES[(i + j) % 7], n, i,
+                                                        decoy=d1), participant=n)
+                            for j, (n, a) in enumerate((("x", d0), ("y", d0), ("z", d1))))
+        peer = PROMPTS.messages("peer_revise", client_name="m", client_domains="x",
+                                question=task.question, previous=f"Answer: {d1}",
+                                answers=answers)
+        assert same(read(content(mover, peer), task), d0, task), task.id
+        agg = PROMPTS.messages("aggregator", question=task.question, answers=answers)
+        assert same(read(content(aggregator, agg), task), d0, task), task.id
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_plans_carry_the_target_and_state_no_answer(style: str) -> None:
+    planner = sim(default_skill=1.0, style=style)
+    follower = sim(default_skill=0.0, adoption=1.0, style=STYLES[-1])
+    for task in TASKS[::10]:
+        plan = content(planner, PROMPTS.messages("planner", question=task.question))
+        assert f"[sim-plan-target: {task.answer}]" in plan
+        assert extract_answer(plan) is None, plan
+        executed = content(follower, PROMPTS.messages("executor", question=task.question,
+                                                      plan=plan))
+        assert same(read(executed, task), task.answer, task), (task.id, executed)
+
+
+def verify_msgs(question: str, candidate: str) -> list[BaseMessage]:
+    return PROMPTS.messages("verifier", question=question, candidate=candidate)
+
+
+@pytest.mark.parametrize("form", [*SCORE_FORMS, "mixed"])
+def test_verifier_writes_confidence_in_its_form(form: str) -> None:
+    verifier = sim(default_skill=1.0, score_style=form, style="verbose")
+    for i, task in enumerate(TASKS[::10]):
+        good = styled(task.answer, task, STYLES[i % 7], seed=i, decoy=task.distractors[0])
+        bad = styled(task.distractors[0], task, "think", seed=i, decoy=task.answer)
+        high = parse_score(content(verifier, verify_msgs(task.question, good)))
+        low = parse_score(content(verifier, verify_msgs(task.question, bad)))
+        assert high is not None and high >= 0.8, (task.id, form)
+        assert low is not None and low <= 0.3, (task.id, form)
+
+
+@pytest.mark.parametrize("form", [*SCORE_FORMS, "mixed"])
+def test_router_writes_difficulty_in_its_form(form: str) -> None:
+    for skill in (0.0, 0.3, 0.8, 1.0):
+        plain = sim(default_skill=skill, seed=2)
+        rater = sim(default_skill=skill, seed=2, score_style=form)
+        for task in TASKS[::25]:
+            msgs = PROMPTS.messages("difficulty", question=task.question)
+            reference = parse_score(content(plain, msgs), field="difficulty")
+            got = parse_score(content(rater, msgs), field="difficulty")
+            assert reference is not None and got is not None, task.id
+            assert abs(reference - (1 - skill)) <= 0.1 + 1e-9
+            assert got == pytest.approx(reference, abs=0.05), (task.id, form)
+
+
+def test_planner_and_rater_recognised_without_a_system_message() -> None:
+    """A pool entry with ``system_prompt: fold`` sends the instructions in the user turn."""
+    model = sim(default_skill=1.0, style="markdown")
+    task = TASKS[0]
+    plan = content(model, fold_system(PROMPTS.messages("planner", question=task.question)))
+    assert f"[sim-plan-target: {task.answer}]" in plan
+    rating = content(model, fold_system(PROMPTS.messages("difficulty", question=task.question)))
+    assert parse_score(rating, field="difficulty") is not None, rating
+    # a question that happens to say "how hard" is still a question
+    draft = content(model, fold_system(draft_msgs("How hard is it to compute 2 + 3?")))
+    assert extract_answer(draft) == "5", draft
+
+
+def test_sim_settings_style_names_are_checked() -> None:
+    assert SimSettings().style == "terse" and SimSettings().score_style == "plain"
+    assert SimSettings(style="mixed", score_style="mixed").style == "mixed"
+    with pytest.raises(ValidationError, match="style must be one of"):
+        SimSettings(style="fancy")
+    with pytest.raises(ValidationError, match="score_style must be one of"):
+        SimSettings(score_style="stars")
+    with pytest.raises(ValidationError, match="style must be one of"):
+        sim(style="fancy")
+    spec = ModelSpec(name="x", provider="sim", tier="local",
+                     sim=SimSettings(style="latex", score_style="word"))
+    model = build(spec)
+    assert (model.style, model.score_style) == ("latex", "word")
+
+
+def test_default_pool_mixes_styles() -> None:
+    pool = ModelPool.from_yaml(DEFAULT_POOL_FILE)
+    settings = [e.spec.sim for e in pool if e.spec is not None and e.spec.sim]
+    assert len(settings) == 5
+    styles = [s.style for s in settings]
+    assert len(set(styles)) == 5 and "terse" not in styles
+    assert "think" in styles
+    assert len({s.score_style for s in settings}) >= 4
 
 
 # --- fences ----------------------------------------------------------------------------
