@@ -134,6 +134,12 @@ def _letter(text: str, choices: tuple[str, ...] | None = None) -> str | None:
         texts = [_text(c) for c in choices]
         if norm and norm in texts:
             return LETTERS[texts.index(norm)]
+        value = _number(t)
+        if value is not None:  # "4.0" for the option "4"
+            same = [i for i, c in enumerate(choices)
+                    if (v := _number(c)) is not None and _numbers_equal(v, value)]
+            if len(same) == 1:
+                return LETTERS[same[0]]
         m = re.match(r"^\(?([A-Ja-j])[).:]\s+(.+)$", t)
         if m and _text(m.group(2)) in texts:
             return m.group(1).upper()

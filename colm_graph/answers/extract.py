@@ -52,10 +52,11 @@ _LETTER_LINE = re.compile(r"^[ \t*]*\(?(?P<ans>[A-J])\)?[ \t.*]*$", re.MULTILINE
 _DECLINE = re.compile(
     r"\b(?:cannot|can't|can not|unable to|not able to)\s+(?:be\s+)?(?:determine|answer|solve|"
     r"compute|calculate|say|tell|know|find)|not enough information|insufficient information|"
-    r"i(?:'m| am) not sure|i don't know|no way to (?:know|tell)", re.IGNORECASE)
+    r"i(?:'m| am) (?:not sure|unsure)|\bnot sure\b|i (?:don't|do not) know|no idea|"
+    r"no way to (?:know|tell)", re.IGNORECASE)
 _NO_ANSWER = {"", "none", "n/a", "na", "unknown", "cannot answer", "can't answer",
               "no answer", "i don't know", "not sure", "undetermined", "cannot be determined",
-              "cannot determine", "?", "..."}
+              "cannot determine", "?", "...", "no idea", "idk"}
 _LEADS = re.compile(r"^(?:(?:so|thus|therefore|hence)[,\s]+)?(?:the\s+)?(?:final\s+|correct\s+)?"
                     r"(?:answer|option)\s+(?:is|would be)\s*[:：]?\s*", re.IGNORECASE)
 _TRAILERS = re.compile(r"(?:[\s.;,]*(?:i hope (?:it|this) is correct|hope this helps|"
