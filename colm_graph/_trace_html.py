@@ -44,6 +44,8 @@ class Card:
     error: str | None
     sample: int | None
     in_ledger: bool
+    notes: tuple[str, ...] = ()
+    """What the ledger says about how the reply was read (score unknown, structured reply)."""
 
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -133,6 +135,8 @@ def _card(c: Card, e: Callable[[Any], str], index: int) -> str:
     answer = extract_answer(c.response) if c.response else None
     if answer is not None:
         out.append(f"<p>Answer: <strong>{e(answer)}</strong></p>")
+    for note in c.notes:
+        out.append(f"<p class='muted note'>{e(note)}</p>")
     if c.prompt is not None:
         out.append(f"<details><summary>Prompt</summary><pre>{e(c.prompt)}</pre></details>")
     else:
@@ -219,6 +223,12 @@ def _summary(result: Mapping[str, Any], e: Callable[[Any], str]) -> str:
     reasons = result.get("degraded_reasons") or []
     items = [("Answer", f"<span class='answer-big'>{e(result.get('answer'))}</span>"),
              ("Stop reason", e(result.get("stop_reason") or "-"))]
+    if result.get("answer_source") not in (None, "majority", "home"):
+        items.append(("Answer from", e(result["answer_source"])))
+    tie = result.get("tie") or {}
+    if tie:
+        items.append(("Tie", e(f"{', '.join(map(str, tie.get('answers', [])))} -> "
+                               f"{tie.get('chosen')} ({tie.get('rule')})")))
     if result.get("rounds"):
         items.append(("Rounds", e(result.get("rounds"))))
     if result.get("stage"):

@@ -191,8 +191,17 @@ def _card(rec: Mapping[str, Any], call: TracedCall | None, text: str | None) -> 
         tokens_estimated=bool(rec.get("tokens_estimated")), simulated=bool(rec.get("simulated")),
         prompt=call.prompt if call else None,
         response=call.response if call else text, error=call.error if call else None,
-        sample=None, in_ledger=True,
+        sample=None, in_ledger=True, notes=_notes(rec),
     )
+
+
+def _notes(rec: Mapping[str, Any]) -> tuple[str, ...]:
+    notes = []
+    if rec.get("score_unknown"):
+        notes.append("No readable score in this reply: the node's 'unknown' value was used.")
+    if rec.get("structured"):
+        notes.append(f"Structured (JSON-schema) reply: {rec['structured']}.")
+    return tuple(notes)
 
 
 def _from_recorder(ledger: list[Mapping[str, Any]], calls: list[TracedCall]) -> list[Card]:

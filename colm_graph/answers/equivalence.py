@@ -67,6 +67,7 @@ def _clean(text: str) -> str:
     return remark.group("keep").strip() if remark else t
 
 
+@lru_cache(maxsize=16384)
 def _number(text: str) -> _Value | None:
     if len(text) > 400:
         return None
@@ -121,6 +122,7 @@ def _format(value: float) -> str:
     return repr(round(value, 9))
 
 
+@lru_cache(maxsize=16384)
 def _letter(text: str, choices: tuple[str, ...] | None = None) -> str | None:
     t = _clean(text).strip("*").strip()
     m = _LETTER.match(t)
@@ -164,6 +166,11 @@ def normalize_answer(answer: str | None, kind: str = "auto",
     """Canonical form of an extracted answer (``None`` stays ``None``): a number's value
     (``"1,234.0"`` -> ``"1234"``), a choice letter, cleaned LaTeX for other mathematical
     answers, else lower-cased text without punctuation and articles."""
+    return _normalize(answer, kind, tuple(choices) if choices else None)
+
+
+@lru_cache(maxsize=16384)
+def _normalize(answer: str | None, kind: str, choices: tuple[str, ...] | None) -> str | None:
     if answer is None or not answer.strip():
         return None
     answer = answer[:2000]
@@ -245,7 +252,11 @@ def equivalent(a: str | None, b: str | None, *, kind: str = "auto",
     answer) equals nothing."""
     if a is None or b is None:
         return False
-    opts = tuple(choices) if choices else None
+    return _equal(a, b, kind, tuple(choices) if choices else None)
+
+
+@lru_cache(maxsize=16384)
+def _equal(a: str, b: str, kind: str, opts: tuple[str, ...] | None) -> bool:
     if kind == "choice":
         la, lb = _letter(a, opts), _letter(b, opts)
         if la is not None or lb is not None:

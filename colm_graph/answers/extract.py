@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .equivalence import number_value
 
@@ -282,7 +283,12 @@ def read_answer(text: str | None, *, kind: str = "auto",
     conclusion). Never raises, whatever the text."""
     if not text or not isinstance(text, str):
         return None
-    text = text[:_MAX_CHARS]
+    return _read(text[:_MAX_CHARS], kind, tuple(choices) if choices else None, truncated)
+
+
+@lru_cache(maxsize=4096)
+def _read(text: str, kind: str, opts: tuple[str, ...] | None, truncated: bool
+          ) -> Extraction | None:
     visible = strip_reasoning(text)
     if not visible.strip():
         return None
@@ -292,7 +298,6 @@ def read_answer(text: str | None, *, kind: str = "auto",
         return None if answer.lower() in _NO_ANSWER else \
             Extraction(answer, (as_json[1], as_json[2]), "json")
     found = _candidates(visible)
-    opts = tuple(choices) if choices else None
     while found:
         end, start, raw, how = max(found, key=lambda c: (c[0], -c[1]))
         answer = _clean(raw)

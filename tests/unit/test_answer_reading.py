@@ -207,3 +207,26 @@ def test_hostile_text_is_read_in_bounded_time(name: str) -> None:
     equivalent(text, "5")
     # generous: catastrophic backtracking on 50,000 characters takes minutes, not seconds
     assert time.monotonic() - start < 20
+
+
+def test_the_trace_shows_unknown_scores_and_ties(tmp_path) -> None:
+    from colm_graph import create_colm_graph
+    from colm_graph.trace import write_trace
+
+    pool, _ = _cascade_pool("I would not bet on it.")
+    params = {"verifier": "self_check", "samples": 1}
+    out = load_graph("cascade", pool=pool, params=params,
+                     roles={"local": "small", "verifier": "checker", "paid": "big"}).invoke(
+        {"question": "What is 3 * 4?"})
+    page = write_trace(tmp_path / "cascade.html", result=out, spec="cascade", pool=pool,
+                       params=params).read_text()
+    assert "No readable score in this reply" in page
+
+    tie_pool = ModelPool()
+    tie_pool.add("a", ScriptedChatModel(reply="Answer: 8"), tier="local")
+    tie_pool.add("b", ScriptedChatModel(reply="Answer: 9"), tier="local")
+    tie_pool.add("big", ScriptedChatModel(reply="Answer: 9"), tier="paid")
+    out = create_colm_graph(pool=tie_pool, rounds=1).invoke({"question": "q"})
+    page = write_trace(tmp_path / "colm.html", result=out, spec="colm", pool=tie_pool
+                       ).read_text()
+    assert "server&#x27;s latest answer" in page or "server's latest answer" in page
