@@ -30,12 +30,12 @@ def _reasoning_model() -> type[BaseChatModel]:
         def _create_chat_result(self, response: Any, generation_info: dict | None = None
                                 ) -> Any:
             result = super()._create_chat_result(response, generation_info)
-            raw = response if isinstance(response, dict) else getattr(response, "model_dump",
-                                                                      lambda **_: {})()
-            choices = raw.get("choices") or [] if isinstance(raw, dict) else []
+            choices = (response.get("choices") if isinstance(response, dict)
+                       else getattr(response, "choices", None)) or []
             for gen, choice in zip(result.generations, choices, strict=False):
-                message = choice.get("message") or {} if isinstance(choice, dict) else {}
-                reasoning = message.get("reasoning_content") or message.get("reasoning")
+                message = (choice.get("message") if isinstance(choice, dict)
+                           else getattr(choice, "message", None))
+                reasoning = _field(message, "reasoning_content") or _field(message, "reasoning")
                 if isinstance(reasoning, str) and reasoning:
                     gen.message.additional_kwargs["reasoning_content"] = reasoning
             return result
@@ -45,6 +45,16 @@ def _reasoning_model() -> type[BaseChatModel]:
 
 
 _REASONING_MODEL: type[BaseChatModel] | None = None
+
+
+def _field(message: Any, name: str) -> Any:
+    """A field of a response message, dict or SDK object (extra fields included)."""
+    if message is None:
+        return None
+    if isinstance(message, dict):
+        return message.get(name)
+    extra = getattr(message, "model_extra", None) or {}
+    return extra.get(name, getattr(message, name, None) if name != "reasoning" else None)
 
 
 def build(spec: ModelSpec) -> BaseChatModel:
