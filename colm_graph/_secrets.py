@@ -22,6 +22,8 @@ def pool_secrets(pool: Any, extra: Iterable[str | None] = ()) -> list[str]:
         env = entry.spec.key_env() if entry.spec is not None else None
         if env:
             values.append(os.environ.get(env, ""))
+    if any(getattr(e.spec, "provider", None) == "openai" for e in pool):
+        values.append(os.environ.get("OPENAI_API_KEY", ""))  # scrubbed even where unsent
     values.extend(v or "" for v in extra)
     return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
 

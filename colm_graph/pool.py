@@ -148,10 +148,17 @@ class ModelSpec(BaseModel):
         return self
 
     def key_env(self) -> str | None:
-        """Environment variable holding this model's API key (openai provider only)."""
+        """Environment variable holding this model's API key (openai provider only).
+
+        A key goes only where its entry names it: ``api_key_env``, else ``OPENAI_API_KEY``
+        for OpenAI's own endpoint (no ``base_url``). An entry with a ``base_url`` and no
+        ``api_key_env`` sends a fixed placeholder, never a variable it was not given (a LAN
+        vLLM or Ollama host must not receive your OpenAI key)."""
         if self.provider != "openai":
             return None
-        return self.api_key_env or "OPENAI_API_KEY"
+        if self.api_key_env is not None:
+            return self.api_key_env
+        return "OPENAI_API_KEY" if self.base_url is None else None
 
 
 @dataclass
@@ -435,6 +442,10 @@ def _is_dir(path: str) -> bool:
 
 
 def _check_environment(spec: ModelSpec, where: str) -> None:
+    if spec.provider == "openai" and spec.tier == "paid" and spec.key_env() is None:
+        raise PoolError(f"{where}: api_key_env: a paid model at base_url {spec.base_url!r}"
+                        " needs the NAME of the variable holding its key (no key is sent to"
+                        " an endpoint whose entry does not name one)")
     env = spec.key_env()
     if env is not None and not os.environ.get(env):
         if spec.api_key_env is not None or spec.tier == "paid":
