@@ -117,7 +117,23 @@ def _check_shape(root: yaml.Node, source: str) -> None:
         if isinstance(node, yaml.SequenceNode):
             todo.extend((child, depth + 1) for child in node.value)
         elif isinstance(node, yaml.MappingNode):
+            _check_keys(node, source)
             todo.extend((child, depth + 1) for pair in node.value for child in pair)
+
+
+def _check_keys(node: yaml.MappingNode, source: str) -> None:
+    """Refuse a key given twice in one mapping: YAML keeps the last silently, so a second
+    ``tier:`` or ``price:`` would override the first unseen."""
+    first: dict[str, int] = {}
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+            continue
+        line = key.start_mark.line + 1
+        if key.value in first:
+            name = key.value if len(key.value) <= 40 else key.value[:37] + "..."
+            raise ColmGraphError(f"{source}:{line}: invalid YAML: duplicate key {name!r}"
+                                 f" (first given at line {first[key.value]})")
+        first[key.value] = line
 
 
 def _unreadable(root: yaml.Node | None) -> yaml.ScalarNode | None:

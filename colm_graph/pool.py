@@ -14,9 +14,17 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ._validation import describe_error
 from ._yaml import YamlDoc, load_yaml
@@ -36,28 +44,41 @@ AnswerFormat = Literal["text", "json"]
 ANSWER_FORMATS: tuple[str, ...] = ("text", "json")
 
 
+def _no_bool(value: Any) -> Any:
+    """``true`` is not a number (pydantic would read it as 1)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {str(value).lower()}")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_no_bool), Field(allow_inf_nan=False)]
+"""A finite number that is not a boolean."""
+Whole = Annotated[int, BeforeValidator(_no_bool)]
+"""An integer that is not a boolean."""
+
+
 class Price(BaseModel):
     """USD per million tokens."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    input: float = Field(0.0, ge=0)
-    output: float = Field(0.0, ge=0)
+    input: Number = Field(0.0, ge=0)
+    output: Number = Field(0.0, ge=0)
 
 
 class SimSettings(BaseModel):
     """Behaviour of a built-in simulated model (provider ``sim``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    skills: dict[str, float] = Field(default_factory=dict)
+    skills: dict[str, Number] = Field(default_factory=dict)
     """Probability of a correct answer, per domain."""
-    default_skill: float = Field(0.5, ge=0, le=1)
+    default_skill: Number = Field(0.5, ge=0, le=1)
     """Probability of a correct answer in domains not listed in ``skills``."""
-    adoption: float = Field(0.7, ge=0, le=1)
+    adoption: Number = Field(0.7, ge=0, le=1)
     """Probability of adopting a different answer that guidance or a plan supports."""
-    latency_s: float = Field(0.0, ge=0, le=60)
-    extra_output_tokens: int = Field(120, ge=0, le=100_000)
+    latency_s: Number = Field(0.0, ge=0, le=60)
+    extra_output_tokens: Whole = Field(120, ge=0, le=100_000)
     """Simulated length of the reasoning that precedes the answer, in tokens."""
-    seed: int = 0
+    seed: Whole = 0
     reachable: bool = True
     """False simulates a paid endpoint that cannot be reached."""
     style: str = "terse"
@@ -103,9 +124,9 @@ class ModelSpec(BaseModel):
     price: Price = Field(default_factory=lambda: Price())
     domains: list[str] = Field(default_factory=list)
     description: str = ""
-    max_tokens: int | None = Field(None, ge=1, le=1_000_000)
-    temperature: float | None = Field(None, ge=0, le=2)
-    timeout_s: float | None = Field(None, gt=0, le=3600)
+    max_tokens: Whole | None = Field(None, ge=1, le=1_000_000)
+    temperature: Number | None = Field(None, ge=0, le=2)
+    timeout_s: Number | None = Field(None, gt=0, le=3600)
     answer_format: AnswerFormat = "text"
     """``json``: answer, verify and score nodes ask this model for a JSON-schema reply
     (``response_format``; ``{"reasoning", "answer"}``, ``{"reasoning", "confidence"}``,
