@@ -61,8 +61,12 @@ def _record(entry: PoolEntry, reply: AIMessage, messages: Sequence[BaseMessage],
             node: str, role: str, round_: int, stage: int, started: float,
             latency: float) -> CallRecord:
     usage = reply.usage_metadata
+    corrected: list[str] = []
     if usage and (usage.get("input_tokens") or usage.get("output_tokens")):
-        tin, tout, estimated = int(usage["input_tokens"]), int(usage["output_tokens"]), False
+        in_bound, out_bound = _usage_bounds(messages, reply)
+        tin = _checked(usage.get("input_tokens"), in_bound, "input", corrected)
+        tout = _checked(usage.get("output_tokens"), out_bound, "output", corrected)
+        estimated = False
     else:
         tin = estimate_tokens(_prompt_text(messages))
         tout = estimate_tokens(message_text(reply))
@@ -78,9 +82,65 @@ def _record(entry: PoolEntry, reply: AIMessage, messages: Sequence[BaseMessage],
     )
     if stage:
         record["stage"] = stage
+    if corrected:
+        record["usage_corrected"] = "; ".join(corrected)
     if reply.response_metadata.get("simulated"):
         record["simulated"] = True
     return record
+
+
+def _content_bytes(content: Any) -> tuple[int, int]:
+    """UTF-8 bytes of a message's text, and its number of non-text blocks (images...)."""
+    if isinstance(content, str):
+        return len(content.encode("utf-8", "replace")), 0
+    size, blocks = 0, 0
+    for block in content if isinstance(content, list) else [content]:
+        if isinstance(block, dict) and block.get("type") == "text":
+            size += len(str(block.get("text", "")).encode("utf-8", "replace"))
+        elif isinstance(block, str):
+            size += len(block.encode("utf-8", "replace"))
+        else:
+            blocks += 1
+    return size, blocks
+
+
+IMAGE_TOKEN_BOUND = 2_000
+"""Most tokens one image may cost (OpenAI's high-detail 2048 px tiling is 1,105)."""
+
+
+def _usage_bounds(messages: Sequence[BaseMessage], reply: AIMessage) -> tuple[int, int]:
+    """Upper bounds of a call's real token counts from what was sent and received. No
+    tokenizer makes more tokens than a text has bytes; the input bound doubles that and adds
+    room for chat templates that inject their own system text (64 a message, 2048 a call),
+    the output bound adds hidden reasoning tokens the provider reports separately."""
+    sent = 2048
+    for m in messages:
+        size, blocks = _content_bytes(m.content)
+        sent += 2 * size + 64 + blocks * IMAGE_TOKEN_BOUND
+    got, _ = _content_bytes(reply.content)
+    for extra in ("reasoning_content",):
+        value = reply.additional_kwargs.get(extra)
+        if isinstance(value, str):
+            got += len(value.encode("utf-8", "replace"))
+    for call in reply.tool_calls or []:
+        got += len(str(call.get("args", "")).encode()) + len(str(call.get("name", "")))
+    usage: dict[str, Any] = dict(reply.usage_metadata or {})
+    details: dict[str, Any] = dict(usage.get("output_token_details") or {})
+    hidden = details.get("reasoning")
+    if isinstance(hidden, int) and not isinstance(hidden, bool) and 0 <= hidden <= 10_000_000:
+        got += hidden
+    return sent, got + 64
+
+
+def _checked(value: Any, bound: int, what: str, corrected: list[str]) -> int:
+    """A reported token count, or ``bound`` (the worst case of what was sent or received)
+    when the report is missing, not a number, negative, or more than could be."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and \
+        value == value and 0 <= value <= bound  # value == value: not NaN
+    if ok:
+        return int(value)
+    corrected.append(f"reported {what} tokens {value!r} replaced by the bound {bound}")
+    return bound
 
 
 def _as_ai(reply: Any) -> AIMessage:

@@ -53,6 +53,9 @@ class CallRecord(TypedDict):
     """The paid model this call stood in for."""
     simulated: NotRequired[bool]
     """True when the built-in simulator produced the response."""
+    usage_corrected: NotRequired[str]
+    """The provider's reported usage was missing, not a number, negative, or more than the
+    call could have used: the worst case of what was sent and received is recorded."""
     structured: NotRequired[str]
     """For models with ``answer_format: json``: ``valid`` when the reply matched the JSON
     schema asked for, else ``invalid: read as text``."""

@@ -1,0 +1,72 @@
+"""Reported usage is checked before it is priced (issue 10, a cap that holds): a provider that
+reports negative or impossible token counts is recorded at the worst case of what was sent and
+received, and the record says so."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from colm_graph.cli import main
+from tests.support.openai_server import FakeOpenAIServer
+
+pytestmark = pytest.mark.integration
+
+
+def pool_file(path: Path, base_url: str) -> Path:
+    path.write_text(textwrap.dedent(f"""\
+        models:
+          - name: small
+            provider: openai
+            model: small
+            base_url: {base_url}
+            tier: local
+          - name: big
+            provider: openai
+            model: big
+            base_url: {base_url}
+            api_key_env: COLM_TEST_KEY
+            tier: paid
+            price: {{input: 2.5, output: 10.0}}
+        """))
+    return path
+
+
+def run_single(tmp_path: Path, capsys, monkeypatch, prompt_tokens: int,
+               completion_tokens: int) -> dict:
+    monkeypatch.setenv("COLM_TEST_KEY", "sk-test-usage")
+    reply = "Answer: 4"
+
+    def responder(body: dict) -> dict:
+        return {"content": reply, "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens}
+
+    with FakeOpenAIServer(responder=responder) as srv:
+        rc = main(["run", "What is 2 + 2?", "--graph", "single", "--json",
+                   "--models", str(pool_file(tmp_path / "pool.yaml", srv.base_url))])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    return json.loads(out)
+
+
+@pytest.mark.parametrize(("prompt_tokens", "completion_tokens"),
+                         [(-1_000_000, 5), (50, 100_000), (10_000_000, -3)])
+def test_impossible_usage_is_replaced_by_the_worst_case(tmp_path, capsys, monkeypatch,
+                                                        prompt_tokens, completion_tokens):
+    out = run_single(tmp_path, capsys, monkeypatch, prompt_tokens, completion_tokens)
+    (call,) = out["ledger"]["calls"]
+    assert call["model"] == "big"
+    assert "usage_corrected" in call
+    assert 0 <= call["output_tokens"] <= len("Answer: 4") + 64
+    assert 0 <= call["input_tokens"] < 10_000          # bounded by the prompt's bytes
+    assert 0 <= out["ledger"]["totals"]["paid_usd"] < 0.05
+
+
+def test_plausible_usage_is_kept_as_reported(tmp_path, capsys, monkeypatch):
+    out = run_single(tmp_path, capsys, monkeypatch, 120, 4)
+    (call,) = out["ledger"]["calls"]
+    assert (call["input_tokens"], call["output_tokens"]) == (120, 4)
+    assert "usage_corrected" not in call
