@@ -110,13 +110,14 @@ IMAGE_TOKEN_BOUND = 2_000
 
 def _usage_bounds(messages: Sequence[BaseMessage], reply: AIMessage) -> tuple[int, int]:
     """Upper bounds of a call's real token counts from what was sent and received. No
-    tokenizer makes more tokens than a text has bytes; the input bound doubles that and adds
-    room for chat templates that inject their own system text (64 a message, 2048 a call),
-    the output bound adds hidden reasoning tokens the provider reports separately."""
-    sent = 2048
+    tokenizer makes more tokens than a text has bytes; the bounds are kept generous (four
+    tokens a byte, 256 a message and 4,096 a call for chat templates and tool schemas,
+    1,024 for a reply's hidden overhead, plus hidden reasoning tokens the provider reports
+    apart) so that no honest report is ever cut, only impossible ones."""
+    sent = 4096
     for m in messages:
         size, blocks = _content_bytes(m.content)
-        sent += 2 * size + 64 + blocks * IMAGE_TOKEN_BOUND
+        sent += 4 * size + 256 + blocks * IMAGE_TOKEN_BOUND
     got, _ = _content_bytes(reply.content)
     for extra in ("reasoning_content",):
         value = reply.additional_kwargs.get(extra)
@@ -127,9 +128,10 @@ def _usage_bounds(messages: Sequence[BaseMessage], reply: AIMessage) -> tuple[in
     usage: dict[str, Any] = dict(reply.usage_metadata or {})
     details: dict[str, Any] = dict(usage.get("output_token_details") or {})
     hidden = details.get("reasoning")
-    if isinstance(hidden, int) and not isinstance(hidden, bool) and 0 <= hidden <= 10_000_000:
-        got += hidden
-    return sent, got + 64
+    if not (isinstance(hidden, int) and not isinstance(hidden, bool)
+            and 0 <= hidden <= 10_000_000):
+        hidden = 0
+    return sent, 4 * got + hidden + 1024
 
 
 def _checked(value: Any, bound: int, what: str, corrected: list[str]) -> int:

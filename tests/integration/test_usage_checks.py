@@ -60,8 +60,8 @@ def test_impossible_usage_is_replaced_by_the_worst_case(tmp_path, capsys, monkey
     (call,) = out["ledger"]["calls"]
     assert call["model"] == "big"
     assert "usage_corrected" in call
-    assert 0 <= call["output_tokens"] <= len("Answer: 4") + 64
-    assert 0 <= call["input_tokens"] < 10_000          # bounded by the prompt's bytes
+    assert 0 <= call["output_tokens"] <= 4 * len("Answer: 4") + 1024
+    assert 0 <= call["input_tokens"] < 50_000          # bounded by the prompt's bytes
     assert 0 <= out["ledger"]["totals"]["paid_usd"] < 0.05
 
 
