@@ -12,6 +12,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
 
 from ._secrets import pool_secrets, scrub
+from .answers import json_object
 from .budget import Allowance, plan_paid_call
 from .errors import ColmGraphError
 from .ledger import CallRecord, call_cost_usd, estimate_tokens
@@ -84,6 +85,8 @@ def _record(entry: PoolEntry, reply: AIMessage, messages: Sequence[BaseMessage],
         record["stage"] = stage
     if corrected:
         record["usage_corrected"] = "; ".join(corrected)
+    if reply.response_metadata.get("finish_reason") == "length":
+        record["truncated"] = True
     if reply.response_metadata.get("simulated"):
         record["simulated"] = True
     return record
@@ -153,18 +156,10 @@ def _as_ai(reply: Any) -> AIMessage:
 
 def _valid(text: str, schema: str) -> bool:
     """Whether ``text`` is a JSON object with the schema's required fields, typed."""
-    import json
-
-    body = text.strip()
-    if body.startswith("```"):
-        body = body.strip("`").removeprefix("json").strip()
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
+    data = json_object(text)
+    if data is None:
         return False
     spec = SCHEMAS[schema]
-    if not isinstance(data, dict):
-        return False
     for key in spec["required"]:
         want = spec["properties"][key]["type"]
         value = data.get(key)
@@ -186,13 +181,23 @@ def _runnable(entry: PoolEntry, schema: str | None, kwargs: dict[str, Any]
         return model, kwargs
     fmt = {"type": "json_schema",
            "json_schema": {"name": schema, "schema": SCHEMAS[schema], "strict": True}}
-    if entry.provider == "openai" or type(model).__name__.endswith("ChatOpenAI"):
+    if entry.provider == "openai" or _is_chat_openai(model):
         return model, {**kwargs, "response_format": fmt}
     try:
         return model.with_structured_output(SCHEMAS[schema] | {"title": schema},
                                             include_raw=True), {}
     except NotImplementedError:  # this chat model has no structured output: plain text
         return model, kwargs
+
+
+def _is_chat_openai(model: Any) -> bool:
+    """A ``ChatOpenAI`` (or subclass) added as an object: it takes ``response_format``.
+    Checked without importing ``langchain_openai`` where nothing has imported it yet."""
+    import sys
+
+    module = sys.modules.get("langchain_openai.chat_models.base")
+    base = getattr(module, "BaseChatOpenAI", None)
+    return base is not None and isinstance(model, base)
 
 
 def _prepared(entry: PoolEntry, messages: Sequence[BaseMessage]) -> list[BaseMessage]:

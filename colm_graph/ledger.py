@@ -53,6 +53,9 @@ class CallRecord(TypedDict):
     """The paid model this call stood in for."""
     simulated: NotRequired[bool]
     """True when the built-in simulator produced the response."""
+    truncated: NotRequired[bool]
+    """The reply was cut off at its token limit (``finish_reason: length``): its answer is
+    read from explicit statements only."""
     usage_corrected: NotRequired[str]
     """The provider's reported usage was missing, not a number, negative, or more than the
     call could have used: the worst case of what was sent and received is recorded."""

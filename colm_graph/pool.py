@@ -93,12 +93,9 @@ class SimSettings(BaseModel):
     @field_validator("style", "score_style")
     @classmethod
     def _known_style(cls, v: str, info: Any) -> str:
-        from .providers._sim_styles import MIXED, SCORE_FORMS, STYLES
+        from .providers._sim_styles import check_setting
 
-        known = (*(STYLES if info.field_name == "style" else SCORE_FORMS), MIXED)
-        if v not in known:
-            raise ValueError(f"{info.field_name} must be one of {', '.join(known)}; got {v!r}")
-        return v
+        return check_setting(info.field_name, v)
 
     @field_validator("skills")
     @classmethod

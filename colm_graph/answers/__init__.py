@@ -17,11 +17,20 @@ from __future__ import annotations
 
 from .agreement import Agreement, agreement, group_answers
 from .equivalence import MATH_TIMEOUT_S, answers_match, equivalent, normalize_answer, number_value
-from .extract import KINDS, Extraction, boxed_content, extract_answer, read_answer, strip_reasoning
+from .extract import (
+    KINDS,
+    Extraction,
+    boxed_content,
+    extract_answer,
+    json_object,
+    read_answer,
+    strip_reasoning,
+)
 from .scores import parse_score
 
 __all__ = [
     "KINDS", "MATH_TIMEOUT_S", "Agreement", "Extraction", "agreement", "answers_match",
-    "boxed_content", "equivalent", "extract_answer", "group_answers", "normalize_answer",
+    "boxed_content", "equivalent", "extract_answer", "group_answers", "json_object",
+    "normalize_answer",
     "number_value", "parse_score", "read_answer", "strip_reasoning",
 ]

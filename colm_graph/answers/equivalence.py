@@ -48,7 +48,14 @@ _LETTER = re.compile(r"^(?:\(?(?:option|choice|answer)\s*)?\(?(?P<l>[A-Ja-j])\)?
                      re.IGNORECASE)
 _MATHY = re.compile(r"\\|\^|sqrt|\bpi\b|π|√|[a-z] ?[-+*/]|[-+*/] ?[a-z]|\([^()]{0,80}[,)]|\[|\{",
                     re.IGNORECASE)
-_REMARK = re.compile(r"^(?P<keep>.+?)\s+\((?=[^()]*[A-Za-z]{3,})[^()]*\)$")
+_REMARK = re.compile(r"^(?P<keep>.+?)\s+\((?:(?=[^()]*[A-Za-z]{3,})|or\s|i\.e\.|≈|~|approx)"
+                     r"[^()]*\)$", re.IGNORECASE)
+
+
+def strip_remark(text: str) -> str:
+    """``439 (computed above)`` -> ``439``; ``3/2 (or 1.5)`` -> ``3/2``; ``(1, 2)`` stays."""
+    remark = _REMARK.match(text)
+    return remark.group("keep").strip() if remark else text
 _TOWER = re.compile(r"\^\s*\{?[^{}]*\^|\^\s*\{?\s*\(?\s*\d{4,}|\d{40,}|!\s*!|\d{3,}\s*!")
 
 
@@ -63,8 +70,7 @@ def _clean(text: str) -> str:
     t = re.sub(r"^\\(?:left)?\(|\\(?:right)?\)$", "", t) if t.startswith("\\(") else t
     t = t.strip().strip("$").strip()
     t = t.rstrip(".").strip()
-    remark = _REMARK.match(t)
-    return remark.group("keep").strip() if remark else t
+    return strip_remark(t)
 
 
 @lru_cache(maxsize=16384)

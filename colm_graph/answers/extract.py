@@ -20,10 +20,12 @@ import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
-from .equivalence import number_value
+from .equivalence import number_value, strip_remark
 
-__all__ = ["Extraction", "boxed_content", "extract_answer", "read_answer", "strip_reasoning"]
+__all__ = ["Extraction", "boxed_content", "extract_answer", "json_object", "read_answer",
+           "strip_reasoning"]
 
 KINDS = ("auto", "number", "choice", "math", "text")
 
@@ -63,16 +65,12 @@ _LEADS = re.compile(r"^(?:(?:so|thus|therefore|hence)[,\s]+)?(?:the\s+)?(?:final
 _TRAILERS = re.compile(r"(?:[\s.;,]*(?:i hope (?:it|this) is correct|hope this helps|"
                        r"let me know[^\n]*)[.!\s]*)+$", re.IGNORECASE)
 _TEXT_CMD = re.compile(r"^\\(?:text|textbf|mathrm|mathbf|operatorname)\s*\{([^{}]*)\}$")
-_INNER_BOLD = re.compile(r"\*\*([^*\n]{1,60})\*\*")
 _COPULA = re.compile(r"^(?:(?:so|thus|hence|therefore|then)[,\s]+)?(?:the|that|this|it|each|"
                      r"in total|altogether)\b[^=\n]{0,80}?\s(?:is|are|was|equals|comes to|"
                      r"makes|gives|totals)\s+(?P<v>[^\s].{0,60})$", re.IGNORECASE)
 _PLACEHOLDER = re.compile(r"^<[^<>]{2,80}>$")
 _LABEL = re.compile(r"^(?:\*\*|__)?(?:final\s+)?answer\s*(?:\*\*|__)?\s*[:：]\s*",
                     re.IGNORECASE)
-_REMARK = re.compile(r"^(?P<keep>.+?)\s+\((?:(?=[^()]*[A-Za-z]{3,})|or\s|i\.e\.|≈|~|approx)"
-                     r"[^()]*\)$", re.IGNORECASE)
-
 
 @dataclass(frozen=True)
 class Extraction:
@@ -152,9 +150,7 @@ def _clean(raw: str) -> str:
                     and (a != "$" or t.count("$") == 2 or t.startswith("$$")):
                 t = t[len(a):len(t) - len(b)].strip("$").strip()
         t = t.rstrip(".!。").strip()
-        remark = _REMARK.match(t)
-        if remark:
-            t = remark.group("keep").strip()
+        t = strip_remark(t)
         t = _TEXT_CMD.sub(r"\1", t).strip()
         t = _value_of_sentence(t)
         if t == before:
@@ -166,7 +162,7 @@ def _value_of_sentence(t: str) -> str:
     """The value a concluding sentence states: its bold part ("Janet makes **$18** a
     day"), the result of an equation ("7 × 8 = 56"), or what follows its verb ("The area
     is 12 cm²")."""
-    bold = _INNER_BOLD.findall(t)
+    bold = [m.group("ans") for m in _BOLD.finditer(t)]
     if bold and not (t.startswith("**") and t.endswith("**")):
         return bold[-1].strip()
     if "=" in t:
@@ -187,7 +183,8 @@ def _sentence(text: str) -> str:
     return text[:m.start()] if m else text
 
 
-def _json_answer(text: str) -> tuple[str, int, int] | None:
+def json_object(text: str) -> dict[str, Any] | None:
+    """The JSON object a reply consists of (bare, or in a ```json fence), else ``None``."""
     stripped = text.strip()
     fence = re.match(r"^```(?:json)?\s*(\{.*\})\s*```$", stripped, re.DOTALL)
     body = fence.group(1) if fence else stripped
@@ -197,7 +194,12 @@ def _json_answer(text: str) -> tuple[str, int, int] | None:
         data = json.loads(body)
     except (ValueError, RecursionError):
         return None
-    if not isinstance(data, dict):
+    return data if isinstance(data, dict) else None
+
+
+def _json_answer(text: str) -> tuple[str, int, int] | None:
+    data = json_object(text)
+    if data is None:
         return None
     value = next((data[k] for k in ("answer", "final_answer", "Answer") if k in data), None)
     if isinstance(value, bool) or value is None or isinstance(value, dict | list):
@@ -242,10 +244,10 @@ def _fallback(text: str, kind: str, choices: tuple[str, ...] | None
         start = text.find(short)  # a bare reply is its own answer ("Venus", "H₂O", "56")
         return short, start, start + len(short), "bare"
     if kind == "text":
-        bold = list(_INNER_BOLD.finditer(text))
+        bold = list(_BOLD.finditer(text))
         if bold:
             m = bold[-1]
-            return m.group(1), m.start(1), m.end(1), "bold"
+            return m.group("ans"), m.start("ans"), m.end("ans"), "bold"
         first = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0].rstrip(".!")
         c = _COPULA.match(first)
         if c:
@@ -297,19 +299,16 @@ def _read(text: str, kind: str, opts: tuple[str, ...] | None, truncated: bool
         answer = _clean(as_json[0])
         return None if answer.lower() in _NO_ANSWER else \
             Extraction(answer, (as_json[1], as_json[2]), "json")
-    found = _candidates(visible)
-    while found:
-        end, start, raw, how = max(found, key=lambda c: (c[0], -c[1]))
+    # the statement that ends last wins; a denial ("the answer is not B") or an empty
+    # capture gives way to the one before it
+    for end, start, raw, how in sorted(_candidates(visible), key=lambda c: (-c[0], c[1])):
         answer = _clean(raw)
-        if answer.lower().startswith("not "):  # "the answer is not B": a denial
-            found.remove((end, start, raw, how))
+        if not answer or answer.lower().startswith("not "):
             continue
         if answer.lower().rstrip(".") in _NO_ANSWER or _DECLINE.fullmatch(answer.lower()) \
                 or _PLACEHOLDER.match(answer):  # the prompt's format rule echoed back
             return None
-        if answer:
-            return Extraction(answer, (start, end), how)
-        found.remove((end, start, raw, how))
+        return Extraction(answer, (start, end), how)
     fb = None if truncated else _fallback(visible, kind, opts)
     if fb is None:
         return None

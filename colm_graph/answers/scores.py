@@ -8,6 +8,7 @@ score (*unknown*): the node that asked decides what unknown means (its ``unknown
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from .extract import strip_reasoning
 
@@ -25,6 +26,7 @@ _VALUE = (r"(?P<v>(?:very )?(?:low|medium|moderate|high|likely|unlikely|certain|
 _BARE = re.compile(r"^[ \t*_>#-]*" + _VALUE + r"[ \t*_.]*$", re.IGNORECASE | re.MULTILINE)
 
 
+@lru_cache(maxsize=16)
 def _labelled(field: str) -> re.Pattern[str]:
     return re.compile(rf"\b{field}(?: (?:score|level|rating))?(?:\*\*|__)?[\"']?[ \t]*"
                       rf"(?:[:=：]|\bis\b|\bof\b)[ \t]*(?:(?:\*\*|__)[ \t]*)?"

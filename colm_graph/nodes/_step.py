@@ -43,27 +43,12 @@ def allowance(state: Any, ctx: NodeContext) -> Allowance:
     return remaining(state, ctx.run.params)
 
 
-def _keep_reasoning(update: dict[str, Any], reply: Any, state: Any,
-                    ctx: NodeContext) -> dict[str, Any]:
+def _keep_reasoning(update: dict[str, Any], reply: Any) -> dict[str, Any]:
     """Reasoning a provider returned apart from the content (``reasoning_content``) goes
-    with the node's responses, for the trace; it is never read for the answer. A reply cut
-    off at its token limit (``finish_reason: length``) states only what it said explicitly:
-    no fallback reading (see :func:`colm_graph.answers.read_answer`)."""
-    if not update.get("responses"):
-        return update
+    with the node's responses, for the trace; it is never read for the answer."""
     reasoning = (getattr(reply, "additional_kwargs", None) or {}).get("reasoning_content")
-    if isinstance(reasoning, str) and reasoning:
+    if isinstance(reasoning, str) and reasoning and update.get("responses"):
         update["responses"] = [{**r, "reasoning": reasoning} for r in update["responses"]]
-    meta = getattr(reply, "response_metadata", None) or {}
-    if meta.get("finish_reason") == "length":
-        from ..answers import extract_answer
-        from ._tasks import expect
-
-        kind, choices = expect(state, ctx)
-        update["responses"] = [
-            {**r, "truncated": True,
-             "answer": extract_answer(r["text"], kind=kind, choices=choices, truncated=True)}
-            for r in update["responses"]]
     return update
 
 
@@ -80,8 +65,7 @@ def model_node(prepare: Prepare, finish: Finish) -> tuple[Callable[..., Any], Ca
                                    role=step.role, round_=step.round, stage=ctx.stage,
                                    config=config, schema=SCHEMA_OF_KIND.get(ctx.kind),
                                    **step.kwargs)
-        return _keep_reasoning(finish(state, ctx, step, message_text(reply), record), reply,
-                               state, ctx)
+        return _keep_reasoning(finish(state, ctx, step, message_text(reply), record), reply)
 
     async def afunc(state: Any, config: RunnableConfig, *, ctx: NodeContext) -> dict[str, Any]:
         step = prepare(state, ctx)
@@ -90,7 +74,6 @@ def model_node(prepare: Prepare, finish: Finish) -> tuple[Callable[..., Any], Ca
                                           role=step.role, round_=step.round,
                                           stage=ctx.stage, config=config,
                                           schema=SCHEMA_OF_KIND.get(ctx.kind), **step.kwargs)
-        return _keep_reasoning(finish(state, ctx, step, message_text(reply), record), reply,
-                               state, ctx)
+        return _keep_reasoning(finish(state, ctx, step, message_text(reply), record), reply)
 
     return func, afunc

@@ -43,6 +43,14 @@ def expect(state: Any, ctx: NodeContext) -> tuple[str, list[str] | None]:
     return str(kind), state.get("choices") or None
 
 
+def read_reply(text: str, state: Any, ctx: NodeContext, record: CallRecord) -> str | None:
+    """The answer of a model's reply, read by the run's answer type; a reply the ledger marks
+    as cut off at its token limit counts only explicit statements."""
+    kind, choices = expect(state, ctx)
+    return extract_answer(text, kind=kind, choices=choices,
+                          truncated=bool(record.get("truncated")))
+
+
 def participants(state: ProtocolState, ctx: NodeContext) -> list[tuple[str, str]]:
     if ctx.over == "selected":
         return [(n, n) for n in state.get("selected", [])]
@@ -96,11 +104,12 @@ def with_images(messages: list[BaseMessage], images: Sequence[Any] | None) -> li
 
 def response_update(ctx: NodeContext, task: Task, text: str, record: CallRecord
                     ) -> dict[str, Any]:
-    kind, choices = expect(task, ctx)
     response = Response(client=task["client"], model=task["model"], role=ctx.role or ctx.kind,
                         node=ctx.name, round=task["round"], stage=task["stage"],
                         sample=task["sample"], text=text,
-                        answer=extract_answer(text, kind=kind, choices=choices))
+                        answer=read_reply(text, task, ctx, record))
+    if record.get("truncated"):
+        response["truncated"] = True
     return {"responses": [response], "ledger": [record]}
 
 

@@ -13,12 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from ..answers import extract_answer
 from ..ledger import CallRecord
 from ..prompts import DEFAULTS, clip_middle, data_block
 from ..state import Guidance, ProtocolState, Response
 from ._step import Step, model_node
-from ._tasks import answers_block, expect, latest_responses
+from ._tasks import answers_block, latest_responses, read_reply
 from .context import NodeContext
 
 DEFAULT_MAX_DRAFT_CHARS = 6000
@@ -73,11 +72,6 @@ def answers_so_far(state: ProtocolState, order: Sequence[str], round_: int) -> s
     return "\n".join(lines) or FIRST_ROUND
 
 
-def _read(text: str, state: ProtocolState, ctx: NodeContext) -> str | None:
-    kind, choices = expect(state, ctx)
-    return extract_answer(text, kind=kind, choices=choices)
-
-
 def _prepare_guide(state: ProtocolState, ctx: NodeContext) -> Step:
     assert ctx.role is not None
     r = state.get("rounds", 0) + 1
@@ -97,7 +91,7 @@ def _prepare_guide(state: ProtocolState, ctx: NodeContext) -> Step:
 def _finish_guide(state: ProtocolState, ctx: NodeContext, step: Step, text: str,
                   record: CallRecord) -> dict[str, Any]:
     guidance = Guidance(round=step.round, model=step.model, text=text,
-                        answer=_read(text, state, ctx), node=ctx.name)
+                        answer=read_reply(text, state, ctx, record), node=ctx.name)
     return {"guidance": [guidance], "ledger": [record], "rounds": step.round}
 
 
@@ -117,7 +111,7 @@ def _finish_aggregate(state: ProtocolState, ctx: NodeContext, step: Step, text: 
                       record: CallRecord) -> dict[str, Any]:
     response = Response(client=step.model, model=step.model, role=step.role, node=ctx.name,
                         round=step.round, stage=ctx.stage, sample=0, text=text,
-                        answer=_read(text, state, ctx))
+                        answer=read_reply(text, state, ctx, record))
     return {"responses": [response], "ledger": [record]}
 
 

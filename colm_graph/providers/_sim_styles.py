@@ -65,7 +65,8 @@ from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 
 __all__ = [
-    "CANNOT", "MIXED", "SCORE_FORMS", "STYLES", "pick", "render_guidance", "render_plan",
+    "CANNOT", "MIXED", "SCORE_FORMS", "STYLES", "check_setting", "pick", "render_guidance",
+    "render_plan",
     "render_score", "render_solution",
 ]
 
@@ -75,6 +76,15 @@ STYLES: tuple[str, ...] = ("terse", "markdown", "latex", "gsm8k", "think", "verb
 SCORE_FORMS: tuple[str, ...] = ("plain", "percent", "bold", "fraction", "word", "bare")
 """How a score is written; a setting may also be ``mixed``."""
 MIXED = "mixed"
+
+
+def check_setting(field: str, value: str) -> str:
+    """``value`` if it names a style (``field`` ``style``) or a score form (``score_style``),
+    or ``mixed``; else ``ValueError`` naming the allowed values."""
+    known = (*(STYLES if field == "style" else SCORE_FORMS), MIXED)
+    if value not in known:
+        raise ValueError(f"{field} must be one of {', '.join(known)}; got {value!r}")
+    return value
 CANNOT = "cannot answer"
 
 _NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")

@@ -179,11 +179,7 @@ class SimulatedChatModel(BaseChatModel):
     @field_validator("style", "score_style")
     @classmethod
     def _known(cls, v: str, info: ValidationInfo) -> str:
-        known = (*(styles.STYLES if info.field_name == "style" else styles.SCORE_FORMS),
-                 styles.MIXED)
-        if v not in known:
-            raise ValueError(f"{info.field_name} must be one of {', '.join(known)}; got {v!r}")
-        return v
+        return styles.check_setting(str(info.field_name), v)
 
     @property
     def _llm_type(self) -> str:
