@@ -1,24 +1,52 @@
-"""Every model call of every node goes through here: one place that times the call, reads
-or counts its tokens, prices it and writes its :class:`~colm_graph.ledger.CallRecord`."""
+"""Every model call of every node goes through here: one place that plans, times, counts,
+prices and records calls (:class:`~colm_graph.ledger.CallRecord`).
+
+* **Paid calls** are planned against the run's budget (and the :class:`PaidAccount` runs
+  share, ``configurable["colm_account"]``): their worst case (an upper bound of the prompt's
+  tokens, :mod:`colm_graph.tokens`, plus the output they may write) must fit, their output
+  is capped to it, and the account holds that worst case until the call is settled. Calls
+  to OpenAI-compatible endpoints stream, read under an :class:`OutputGuard` that stops
+  reading (closing the request) once the reply passes what the call may write. A call the
+  budget cannot cover, or that fails (a stream without its end included), is made by the
+  pool's first local model instead, with that model's own prompt (``reprompt``).
+* **Local calls** are retried on transient faults (malformed or cut-off replies, resets,
+  5xx) with LangChain's ``with_retry`` (exponential back-off with jitter); a call that still
+  fails raises :class:`~colm_graph.errors.ModelCallError` naming the model, its endpoint and
+  the fault, secrets scrubbed.
+* Every record is also handed, as soon as it exists, to ``configurable["colm_call_sink"]``
+  when the caller set one (an eval keeps a failed item's calls this way).
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
 
+from ._call_record import build_record, charged_record, message_text
 from ._secrets import pool_secrets, scrub
+from ._stream_guard import IncompleteStream, OutputGuard, astream_guarded, stream_guarded
 from .answers import json_object
-from .budget import Allowance, plan_paid_call
-from .errors import ColmGraphError
-from .ledger import CallRecord, call_cost_usd, estimate_tokens
+from .budget import (
+    FAILED,
+    STREAM_FACTOR,
+    STREAM_SLACK,
+    Allowance,
+    PaidAccount,
+    PaidPlan,
+    Reservation,
+    plan_paid_call,
+)
+from .errors import ColmGraphError, ModelCallError
+from .ledger import CallRecord
 from .pool import ModelPool, PoolEntry
+from .tokens import BYTES, counter, prompt_bound
 
-__all__ = ["SCHEMAS", "call_model", "acall_model", "message_text"]
+__all__ = ["SCHEMAS", "acall_model", "call_model", "endpoint_of", "message_text"]
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "answer": {"type": "object", "additionalProperties": False,
@@ -38,14 +66,86 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 confidence, a router's difficulty rating. Asked for from pool entries with
 ``answer_format: json``; a reply that does not validate is read as text."""
 
+LOCAL_ATTEMPTS = 3
+"""Tries of a local call with a transient fault (on top of the client's own retries)."""
+LOCAL_BACKOFF = {"initial": 0.05, "max": 1.0, "exp_base": 2.0, "jitter": 0.05}
+"""Back-off between them, seconds (LangChain's exponential jitter parameters)."""
 
-def message_text(message: BaseMessage) -> str:
-    """Text of a message whose content is a string or a list of content blocks."""
-    return message.text if isinstance(message.text, str) else str(message.content)
+
+def _backoff() -> dict[str, float]:
+    """:data:`LOCAL_BACKOFF` as the installed tenacity names it: 9.2 renamed ``initial``
+    to ``multiplier`` (and warns on the old name, which LangChain still documents)."""
+    import inspect
+
+    from tenacity import wait_exponential_jitter
+
+    params = inspect.signature(wait_exponential_jitter.__init__).parameters
+    if "multiplier" in params:
+        rest = {k: v for k, v in LOCAL_BACKOFF.items() if k != "initial"}
+        return {**rest, "multiplier": LOCAL_BACKOFF["initial"]}
+    return dict(LOCAL_BACKOFF)
 
 
-def _prompt_text(messages: Sequence[BaseMessage]) -> str:
-    return "\n".join(message_text(m) for m in messages)
+_BACKOFF = _backoff()
+
+Reprompt = Callable[[str], Sequence[BaseMessage]]
+"""``reprompt(model_name)``: the call's messages written for another pool model (a
+fallback), so that it gets its own prompt rather than the paid model's."""
+
+
+def endpoint_of(entry: PoolEntry) -> str:
+    """Where a pool model answers, for error messages (no credentials, no query)."""
+    spec = entry.spec
+    if spec is None:
+        return f"in-process {type(entry._model).__name__}"
+    if spec.provider == "openai":
+        from urllib.parse import urlsplit
+
+        url = urlsplit(spec.base_url or "https://api.openai.com/v1")
+        host = url.hostname or ""
+        return f"{url.scheme}://{host}{f':{url.port}' if url.port else ''}{url.path}"
+    if spec.provider == "sim":
+        return "the simulator"
+    return f"local {spec.provider} {spec.model}"
+
+
+def _transient(exc: BaseException) -> bool:
+    """Faults worth another try: malformed, empty or cut-off replies, dropped connections,
+    rate limits and server errors. Not user mistakes, not 4xx refusals."""
+    if isinstance(exc, ColmGraphError | ModelCallError | NotImplementedError | TypeError):
+        return False
+    if isinstance(exc, IncompleteStream | ValueError | LookupError | ConnectionError |
+                  TimeoutError):
+        return True
+    try:
+        import openai
+    except ImportError:  # pragma: no cover - langchain-openai is a core dependency
+        return False
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in (408, 409, 429) or exc.status_code >= 500
+    if isinstance(exc, openai.APIConnectionError | openai.APIResponseValidationError):
+        return True
+    import httpx
+
+    return isinstance(exc, httpx.TransportError)
+
+
+def _retry_worthy(exc: BaseException) -> bool:
+    """Transient faults the provider client does not retry itself: malformed, empty or
+    cut-off replies, and dropped connections of clients without retries of their own
+    (the ``openai`` client already retried its 429s, 5xx, timeouts and resets)."""
+    if not _transient(exc):
+        return False
+    try:
+        import openai
+    except ImportError:  # pragma: no cover
+        return True
+    return not isinstance(exc, openai.APIStatusError | openai.APIConnectionError)
+
+
+def _fault(pool: ModelPool, exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return scrub(text, pool_secrets(pool)).splitlines()[0][:300]
 
 
 def _call_config(entry: PoolEntry, config: RunnableConfig | None, node: str, role: str,
@@ -58,94 +158,18 @@ def _call_config(entry: PoolEntry, config: RunnableConfig | None, node: str, rol
     return merge_configs(config, extra) if config else extra
 
 
-def _record(entry: PoolEntry, reply: AIMessage, messages: Sequence[BaseMessage], *,
-            node: str, role: str, round_: int, stage: int, started: float,
-            latency: float) -> CallRecord:
-    usage = reply.usage_metadata
-    corrected: list[str] = []
-    if usage and (usage.get("input_tokens") or usage.get("output_tokens")):
-        in_bound, out_bound = _usage_bounds(messages, reply)
-        tin = _checked(usage.get("input_tokens"), in_bound, "input", corrected)
-        tout = _checked(usage.get("output_tokens"), out_bound, "output", corrected)
-        estimated = False
-    else:
-        tin = estimate_tokens(_prompt_text(messages))
-        tout = estimate_tokens(message_text(reply))
-        estimated = True
-    # LangChain marks a reply served from the model's cache with ``total_cost: 0`` in its
-    # usage: the tokens are the cached call's, but nothing was paid for this one.
-    cache_hit = dict(usage or {}).get("total_cost") == 0
-    record = CallRecord(
-        node=node, role=role, model=entry.name, tier=entry.tier, round=round_,
-        input_tokens=tin, output_tokens=tout,
-        usd=0.0 if cache_hit else call_cost_usd(tin, tout, entry.price.model_dump()),
-        latency_s=round(latency, 6), started_at=round(started, 6), tokens_estimated=estimated,
-    )
-    if stage:
-        record["stage"] = stage
-    if corrected:
-        record["usage_corrected"] = "; ".join(corrected)
-    if reply.response_metadata.get("finish_reason") == "length":
-        record["truncated"] = True
-    if reply.response_metadata.get("simulated"):
-        record["simulated"] = True
-    return record
+def _configurable(config: RunnableConfig | None, key: str) -> Any:
+    return ((config or {}).get("configurable") or {}).get(key)
 
 
-def _content_bytes(content: Any) -> tuple[int, int]:
-    """UTF-8 bytes of a message's text, and its number of non-text blocks (images...)."""
-    if isinstance(content, str):
-        return len(content.encode("utf-8", "replace")), 0
-    size, blocks = 0, 0
-    for block in content if isinstance(content, list) else [content]:
-        if isinstance(block, dict) and block.get("type") == "text":
-            size += len(str(block.get("text", "")).encode("utf-8", "replace"))
-        elif isinstance(block, str):
-            size += len(block.encode("utf-8", "replace"))
-        else:
-            blocks += 1
-    return size, blocks
+def _tighter(a: Allowance | None, b: Allowance) -> Allowance:
+    """The smaller of two allowances, limit by limit."""
+    if a is None:
+        return b
 
-
-IMAGE_TOKEN_BOUND = 2_000
-"""Most tokens one image may cost (OpenAI's high-detail 2048 px tiling is 1,105)."""
-
-
-def _usage_bounds(messages: Sequence[BaseMessage], reply: AIMessage) -> tuple[int, int]:
-    """Upper bounds of a call's real token counts from what was sent and received. No
-    tokenizer makes more tokens than a text has bytes; the bounds are kept generous (four
-    tokens a byte, 256 a message and 4,096 a call for chat templates and tool schemas,
-    1,024 for a reply's hidden overhead, plus hidden reasoning tokens the provider reports
-    apart) so that no honest report is ever cut, only impossible ones."""
-    sent = 4096
-    for m in messages:
-        size, blocks = _content_bytes(m.content)
-        sent += 4 * size + 256 + blocks * IMAGE_TOKEN_BOUND
-    got, _ = _content_bytes(reply.content)
-    for extra in ("reasoning_content",):
-        value = reply.additional_kwargs.get(extra)
-        if isinstance(value, str):
-            got += len(value.encode("utf-8", "replace"))
-    for call in reply.tool_calls or []:
-        got += len(str(call.get("args", "")).encode()) + len(str(call.get("name", "")))
-    usage: dict[str, Any] = dict(reply.usage_metadata or {})
-    details: dict[str, Any] = dict(usage.get("output_token_details") or {})
-    hidden = details.get("reasoning")
-    if not (isinstance(hidden, int) and not isinstance(hidden, bool)
-            and 0 <= hidden <= 10_000_000):
-        hidden = 0
-    return sent, 4 * got + hidden + 1024
-
-
-def _checked(value: Any, bound: int, what: str, corrected: list[str]) -> int:
-    """A reported token count, or ``bound`` (the worst case of what was sent or received)
-    when the report is missing, not a number, negative, or more than could be."""
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and \
-        value == value and 0 <= value <= bound  # value == value: not NaN
-    if ok:
-        return int(value)
-    corrected.append(f"reported {what} tokens {value!r} replaced by the bound {bound}")
-    return bound
+    def low(x: Any, y: Any) -> Any:
+        return y if x is None else x if y is None else min(x, y)
+    return Allowance(low(a.usd, b.usd), low(a.tokens, b.tokens), a.down)
 
 
 def _as_ai(reply: Any) -> AIMessage:
@@ -215,104 +239,262 @@ def _mark_structured(record: CallRecord, entry: PoolEntry, schema: str | None,
             "invalid: read as text"
 
 
-def _failure(pool: ModelPool, name: str, exc: BaseException) -> str:
-    text = scrub(f"{type(exc).__name__}: {exc}", pool_secrets(pool)).splitlines()[0][:300]
-    return f"paid model {name} failed: {text}"
+def _streams(entry: PoolEntry, model: Any) -> bool:
+    """Paid calls to OpenAI-compatible endpoints stream (structured ones too), except
+    through a LangChain cache, which only ``invoke`` reads: a cached model's calls are
+    capped by ``max_tokens`` alone."""
+    if entry.provider != "openai" and not _is_chat_openai(model):
+        return False
+    from langchain_core.caches import BaseCache
+    from langchain_core.globals import get_llm_cache
+
+    cache = getattr(model, "cache", None)
+    return not (isinstance(cache, BaseCache) or (cache is None and get_llm_cache()))
 
 
-def _fallback(pool: ModelPool, name: str, reason: str) -> PoolEntry:
-    local = pool.names("local")
-    if not local:
-        raise ColmGraphError(f"{reason}; the pool has no local model to fall back to")
-    return pool.entry(local[0])
+def _stream_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``response_format`` goes in the request body as such: LangChain would otherwise
+    switch to the SDK's parsing stream helper, which hides the chunks."""
+    if "response_format" not in kwargs:
+        return kwargs
+    rest = {k: v for k, v in kwargs.items() if k != "response_format"}
+    return {**rest, "extra_body": {**(kwargs.get("extra_body") or {}),
+                                   "response_format": kwargs["response_format"]}}
 
 
-def _kwargs(entry: PoolEntry, limit: int | None, kwargs: dict[str, Any]) -> dict[str, Any]:
-    return {**kwargs, "max_tokens": limit} if limit is not None else kwargs
+class _Call:
+    """One call of one node: what is asked, of whom, and where its records go."""
+
+    def __init__(self, pool: ModelPool, name: str, messages: Sequence[BaseMessage], *,
+                 node: str, role: str, round_: int, stage: int, config: RunnableConfig | None,
+                 allowance: Allowance | None, schema: str | None, reprompt: Reprompt | None,
+                 kwargs: dict[str, Any]) -> None:
+        self.pool, self.name, self.messages = pool, name, list(messages)
+        self.node, self.role, self.round, self.stage = node, role, round_, stage
+        self.config, self.allowance, self.schema = config, allowance, schema
+        self.reprompt, self.kwargs = reprompt, kwargs
+        self.account: PaidAccount | None = _configurable(config, "colm_account")
+        self.sink: Callable[[CallRecord], None] | None = _configurable(config,
+                                                                       "colm_call_sink")
+
+    # -- shared steps ---------------------------------------------------------------------
+    def emit(self, reply: AIMessage, record: CallRecord) -> tuple[AIMessage, CallRecord]:
+        if self.sink is not None:
+            for earlier in record.get("earlier_calls", []):  # type: ignore[attr-defined]
+                self.sink(earlier)
+            self.sink(record)
+        return reply, record
+
+    def record(self, entry: PoolEntry, reply: AIMessage, messages: Sequence[BaseMessage],
+               started: float, latency: float, counted: tuple[int, int] | None = None
+               ) -> CallRecord:
+        record = build_record(entry, reply, messages, node=self.node, role=self.role,
+                              round_=self.round, stage=self.stage, started=started,
+                              latency=latency, counted=counted)
+        _mark_structured(record, entry, self.schema, reply)
+        return record
+
+    def local_setup(self, entry: PoolEntry, messages: Sequence[BaseMessage]
+                    ) -> tuple[Any, list[BaseMessage], RunnableConfig, dict[str, Any]]:
+        model, kwargs = _runnable(entry, self.schema, self.kwargs)
+        retried = model.with_retry(retry_if_exception_type=_retry_worthy,
+                                   stop_after_attempt=LOCAL_ATTEMPTS,
+                                   exponential_jitter_params=_BACKOFF)  # type: ignore
+        return retried, _prepared(entry, messages), _call_config(
+            entry, self.config, self.node, self.role, self.round), kwargs
+
+    def model_error(self, entry: PoolEntry, exc: BaseException) -> ModelCallError:
+        return ModelCallError(entry.name, endpoint_of(entry), _fault(self.pool, exc),
+                              transient=_transient(exc))
+
+    def plan(self, entry: PoolEntry) -> tuple[PaidPlan, int, Reservation | None]:
+        """The call's plan, its prompt's token bound, and what it holds of the account."""
+        count = counter(entry)
+        worst_in = prompt_bound(_prepared(entry, self.messages), count)
+        allowance = self.allowance
+        if self.account is not None:
+            allowance = _tighter(allowance, self.account.available())
+        streams = _streams(entry, entry.chat_model)
+        plan = plan_paid_call(entry, worst_in, allowance,
+                              stream_factor=STREAM_FACTOR if streams and count is BYTES else 1,
+                              slack=STREAM_SLACK if streams else 0)
+        held = None
+        if plan.refusal is None and self.account is not None:
+            held = self.account.reserve(plan.usd, plan.tokens)
+            if held is None:
+                left = self.account.available()
+                plan = PaidPlan(refusal=f"paid budget: {entry.name} may cost up to"
+                                f" ${plan.usd:.6f}; ${max(left.usd or 0.0, 0.0):.6f} of the"
+                                " shared budget is free")
+        return plan, worst_in, held
+
+    def settle(self, held: Reservation | None, records: Sequence[CallRecord]) -> None:
+        if self.account is not None and held is not None:
+            paid = [r for r in records if r["tier"] == "paid"]
+            self.account.settle(held, sum(r["usd"] for r in paid),
+                                sum(r["input_tokens"] + r["output_tokens"] for r in paid))
+
+    def settle_worst(self, held: Reservation | None) -> None:
+        if self.account is not None and held is not None:
+            self.account.settle(held, held.usd, held.tokens)
+
+    def paid_setup(self, entry: PoolEntry, plan: PaidPlan
+                   ) -> tuple[Any, list[BaseMessage], RunnableConfig, dict[str, Any], bool]:
+        kwargs = self.kwargs if plan.max_tokens is None else \
+            {**self.kwargs, "max_tokens": plan.max_tokens}
+        model, kwargs = _runnable(entry, self.schema, kwargs)
+        streams = _streams(entry, model)
+        return (model, _prepared(entry, self.messages),
+                _call_config(entry, self.config, self.node, self.role, self.round),
+                _stream_kwargs(kwargs) if streams else kwargs, streams)
+
+    def charged(self, entry: PoolEntry, exc: BaseException, worst_in: int, started: float,
+                latency: float) -> list[CallRecord]:
+        if not isinstance(exc, IncompleteStream) or not exc.tokens:
+            return []
+        return [charged_record(entry, node=self.node, role=self.role, round_=self.round,
+                               stage=self.stage, started=started, latency=latency,
+                               input_tokens=worst_in, output_tokens=exc.tokens,
+                               fault=_fault(self.pool, exc))]
+
+    def fallback(self, reason: str) -> tuple[PoolEntry, list[BaseMessage]]:
+        local = self.pool.names("local")
+        if not local:
+            raise ColmGraphError(f"{reason}; the pool has no local model to fall back to")
+        entry = self.pool.entry(local[0])
+        messages = list(self.reprompt(entry.name)) if self.reprompt else self.messages
+        return entry, messages
+
+    def degrade(self, record: CallRecord, reason: str, earlier: list[CallRecord]
+                ) -> CallRecord:
+        record["degraded"] = reason
+        record["fallback_for"] = self.name
+        if earlier:
+            record["earlier_calls"] = earlier  # type: ignore[typeddict-unknown-key]
+        return record
+
+    # -- sync -----------------------------------------------------------------------------
+    def local(self, entry: PoolEntry, messages: Sequence[BaseMessage]
+              ) -> tuple[AIMessage, CallRecord]:
+        model, prepared, config, kwargs = self.local_setup(entry, messages)
+        started, start = time.time(), time.perf_counter()
+        try:
+            reply = _as_ai(model.invoke(prepared, config, **kwargs))
+        except Exception as exc:
+            raise self.model_error(entry, exc) from exc
+        return reply, self.record(entry, reply, messages, started, time.perf_counter() - start)
+
+    def run(self) -> tuple[AIMessage, CallRecord]:
+        entry = self.pool.entry(self.name)
+        if entry.tier != "paid":
+            return self.emit(*self.local(entry, self.messages))
+        plan, worst_in, held = self.plan(entry)
+        reason, earlier = plan.refusal, []
+        if reason is None:
+            model, prepared, config, kwargs, streams = self.paid_setup(entry, plan)
+            started, start = time.time(), time.perf_counter()
+            try:
+                if streams:
+                    guard = OutputGuard(plan.stop_after, counter(entry))
+                    reply = stream_guarded(model.stream(prepared, config, **kwargs), guard)
+                    out = guard.tokens()
+                else:
+                    reply = _as_ai(model.invoke(prepared, config, **kwargs))
+                    out = counter(entry)(message_text(reply))
+                record = self.record(entry, reply, self.messages, started,
+                                     time.perf_counter() - start, (worst_in, out))
+                self.settle(held, [record])
+                return self.emit(reply, record)
+            except ColmGraphError:
+                self.settle(held, [])
+                raise
+            except Exception as exc:  # transient faults were retried by the client already
+                earlier = self.charged(entry, exc, worst_in, started,
+                                       time.perf_counter() - start)
+                self.settle(held, earlier)
+                reason = f"{FAILED}{entry.name} failed: {_fault(self.pool, exc)}"
+            except BaseException:  # cancelled mid-call: counted at its worst case
+                self.settle_worst(held)
+                raise
+        local, messages = self.fallback(reason)
+        reply, record = self.local(local, messages)
+        return self.emit(reply, self.degrade(record, reason, earlier))
+
+    # -- async ----------------------------------------------------------------------------
+    async def alocal(self, entry: PoolEntry, messages: Sequence[BaseMessage]
+                     ) -> tuple[AIMessage, CallRecord]:
+        model, prepared, config, kwargs = self.local_setup(entry, messages)
+        started, start = time.time(), time.perf_counter()
+        try:
+            reply = _as_ai(await model.ainvoke(prepared, config, **kwargs))
+        except Exception as exc:
+            raise self.model_error(entry, exc) from exc
+        return reply, self.record(entry, reply, messages, started, time.perf_counter() - start)
+
+    async def arun(self) -> tuple[AIMessage, CallRecord]:
+        entry = self.pool.entry(self.name)
+        if entry.tier != "paid":
+            return self.emit(*await self.alocal(entry, self.messages))
+        plan, worst_in, held = self.plan(entry)
+        reason, earlier = plan.refusal, []
+        if reason is None:
+            model, prepared, config, kwargs, streams = self.paid_setup(entry, plan)
+            started, start = time.time(), time.perf_counter()
+            try:
+                if streams:
+                    guard = OutputGuard(plan.stop_after, counter(entry))
+                    reply = await astream_guarded(model.astream(prepared, config, **kwargs),
+                                                  guard)
+                    out = guard.tokens()
+                else:
+                    reply = _as_ai(await model.ainvoke(prepared, config, **kwargs))
+                    out = counter(entry)(message_text(reply))
+                record = self.record(entry, reply, self.messages, started,
+                                     time.perf_counter() - start, (worst_in, out))
+                self.settle(held, [record])
+                return self.emit(reply, record)
+            except ColmGraphError:
+                self.settle(held, [])
+                raise
+            except Exception as exc:  # transient faults were retried by the client already
+                earlier = self.charged(entry, exc, worst_in, started,
+                                       time.perf_counter() - start)
+                self.settle(held, earlier)
+                reason = f"{FAILED}{entry.name} failed: {_fault(self.pool, exc)}"
+            except BaseException:  # cancelled mid-call: counted at its worst case
+                self.settle_worst(held)
+                raise
+        local, messages = self.fallback(reason)
+        reply, record = await self.alocal(local, messages)
+        return self.emit(reply, self.degrade(record, reason, earlier))
 
 
 def call_model(pool: ModelPool, name: str, messages: Sequence[BaseMessage], *, node: str,
                role: str, round_: int, stage: int = 0, config: RunnableConfig | None = None,
                allowance: Allowance | None = None, schema: str | None = None,
-               **kwargs: Any) -> tuple[AIMessage, CallRecord]:
+               reprompt: Reprompt | None = None, **kwargs: Any) -> tuple[AIMessage, CallRecord]:
     """Call pool model ``name``; return its reply and ledger record.
 
-    A paid call is first checked against ``allowance`` (its worst-case cost) and capped to
-    it; a paid call the budget cannot cover, or that fails after the client's own retries,
-    is made by the pool's first local model instead and its record says why (``degraded``).
-    A local model's failure propagates. ``schema`` (a key of :data:`SCHEMAS`) asks entries
-    with ``answer_format: json`` for a structured reply.
+    A paid call is first checked against ``allowance`` (and the shared account, if the
+    config has one) at its worst case and capped to it; a paid call the budget cannot
+    cover, or that fails after the client's own retries, is made by the pool's first local
+    model instead (with ``reprompt(name)``'s messages when given) and its record says why
+    (``degraded``; a paid stream cut off after it began is in ``earlier_calls``). A local
+    model's failure, after retries of transient faults, raises ``ModelCallError``.
+    ``schema`` (a key of :data:`SCHEMAS`) asks entries with ``answer_format: json`` for a
+    structured reply.
     """
-    entry = pool.entry(name)
-    if entry.tier != "paid":
-        return _invoke(entry, messages, node, role, round_, stage, config, kwargs, schema)
-    limit, reason = plan_paid_call(entry, _prompt_text(messages), allowance)
-    if reason is None:
-        try:
-            return _invoke(entry, messages, node, role, round_, stage, config,
-                           _kwargs(entry, limit, kwargs), schema)
-        except ColmGraphError:
-            raise
-        except Exception as exc:  # transient faults were retried by the client already
-            reason = _failure(pool, name, exc)
-    local = _fallback(pool, name, reason)
-    reply, record = _invoke(local, messages, node, role, round_, stage, config, kwargs, schema)
-    record["degraded"] = reason
-    record["fallback_for"] = name
-    return reply, record
+    return _Call(pool, name, messages, node=node, role=role, round_=round_, stage=stage,
+                 config=config, allowance=allowance, schema=schema, reprompt=reprompt,
+                 kwargs=kwargs).run()
 
 
 async def acall_model(pool: ModelPool, name: str, messages: Sequence[BaseMessage], *,
                       node: str, role: str, round_: int, stage: int = 0,
                       config: RunnableConfig | None = None, allowance: Allowance | None = None,
-                      schema: str | None = None,
+                      schema: str | None = None, reprompt: Reprompt | None = None,
                       **kwargs: Any) -> tuple[AIMessage, CallRecord]:
     """Async :func:`call_model`."""
-    entry = pool.entry(name)
-    if entry.tier != "paid":
-        return await _ainvoke(entry, messages, node, role, round_, stage, config, kwargs, schema)
-    limit, reason = plan_paid_call(entry, _prompt_text(messages), allowance)
-    if reason is None:
-        try:
-            return await _ainvoke(entry, messages, node, role, round_, stage, config,
-                                  _kwargs(entry, limit, kwargs), schema)
-        except ColmGraphError:
-            raise
-        except Exception as exc:  # transient faults were retried by the client already
-            reason = _failure(pool, name, exc)
-    local = _fallback(pool, name, reason)
-    reply, record = await _ainvoke(local, messages, node, role, round_, stage, config, kwargs,
-                                   schema)
-    record["degraded"] = reason
-    record["fallback_for"] = name
-    return reply, record
-
-
-def _invoke(entry: PoolEntry, messages: Sequence[BaseMessage], node: str, role: str,
-            round_: int, stage: int, config: RunnableConfig | None,
-            kwargs: dict[str, Any], schema: str | None = None) -> tuple[AIMessage, CallRecord]:
-    model, call_kwargs = _runnable(entry, schema, kwargs)
-    started, start = time.time(), time.perf_counter()
-    reply = _as_ai(model.invoke(_prepared(entry, messages),
-                                _call_config(entry, config, node, role, round_), **call_kwargs))
-    latency = time.perf_counter() - start
-    record = _record(entry, reply, messages, node=node, role=role, round_=round_,
-                     stage=stage, started=started, latency=latency)
-    _mark_structured(record, entry, schema, reply)
-    return reply, record
-
-
-async def _ainvoke(entry: PoolEntry, messages: Sequence[BaseMessage], node: str, role: str,
-                   round_: int, stage: int, config: RunnableConfig | None,
-                   kwargs: dict[str, Any], schema: str | None = None
-                   ) -> tuple[AIMessage, CallRecord]:
-    model, call_kwargs = _runnable(entry, schema, kwargs)
-    started, start = time.time(), time.perf_counter()
-    reply = _as_ai(await model.ainvoke(_prepared(entry, messages),
-                                       _call_config(entry, config, node, role, round_),
-                                       **call_kwargs))
-    latency = time.perf_counter() - start
-    record = _record(entry, reply, messages, node=node, role=role, round_=round_,
-                     stage=stage, started=started, latency=latency)
-    _mark_structured(record, entry, schema, reply)
-    return reply, record
+    return await _Call(pool, name, messages, node=node, role=role, round_=round_,
+                       stage=stage, config=config, allowance=allowance, schema=schema,
+                       reprompt=reprompt, kwargs=kwargs).arun()

@@ -62,6 +62,14 @@ class CallRecord(TypedDict):
     structured: NotRequired[str]
     """For models with ``answer_format: json``: ``valid`` when the reply matched the JSON
     schema asked for, else ``invalid: read as text``."""
+    stopped: NotRequired[bool]
+    """A streamed paid reply went on past the call's output limit (the provider ignored
+    ``max_tokens``): the client stopped reading and closed the request; its tokens are the
+    bounds of what was sent and received (see ``usage_corrected``)."""
+    failed: NotRequired[str]
+    """A paid call whose reply began to arrive and then failed (a stream cut off): counted
+    at the bounds of what was sent and received, since providers bill what they sent. The
+    call's stand-in follows it in the ledger."""
     score_unknown: NotRequired[bool]
     """A verifier's or router's reply stated no readable score (the node's ``unknown``
     value was used)."""

@@ -9,7 +9,8 @@ from typing import Annotated, Any, NotRequired, Required, TypedDict
 from .ledger import CallRecord
 
 __all__ = [
-    "ColmInput", "ColmOutput", "ColmState", "Guidance", "PathStep", "Plan", "ProtocolInput",
+    "ColmInput", "ColmOutput", "ColmState", "Failure", "Guidance", "PathStep", "Plan",
+    "ProtocolInput",
     "ProtocolOutput", "ProtocolState", "RUN_RESET", "Reset", "Response", "Task", "add_path",
     "extend", "run_reset",
 ]
@@ -62,6 +63,26 @@ class Plan(TypedDict):
     """The stage whose plan this one reuses (no model call was made for it)."""
 
 
+class Failure(TypedDict):
+    """A participant of a fan-out step whose model call failed after its retries
+    (:class:`colm_graph.errors.ModelCallError`): it is dropped from the rest of the run."""
+
+    node: str
+    client: str
+    """Participant id (as in :class:`Response`)."""
+    model: str
+    """Pool name of the model that failed."""
+    endpoint: str
+    """Where it was called: a URL without secrets, ``simulator`` or ``in-process``."""
+    reason: str
+    """The fault, one line."""
+    round: int
+    stage: int
+    sample: int
+    step: int
+    """The LangGraph step of the fan-out."""
+
+
 class PathStep(TypedDict):
     """A node that ran, and the LangGraph step it ran in."""
 
@@ -79,6 +100,21 @@ def extend(left: list[Any] | None, right: list[Any] | None) -> list[Any]:
     if isinstance(right, Reset):
         return []
     return list(left or []) + list(right or [])
+
+
+def add_records(left: list[Any] | None, right: list[Any] | None) -> list[Any]:
+    """:func:`extend` for ledger records: a record's ``earlier_calls`` (a paid call that was
+    charged and then failed, before its stand-in) go into the ledger ahead of it."""
+    if isinstance(right, Reset):
+        return []
+    out = list(left or [])
+    for record in right or []:
+        earlier = record.get("earlier_calls") if isinstance(record, dict) else None
+        if earlier:
+            out.extend(earlier)
+            record = {k: v for k, v in record.items() if k != "earlier_calls"}
+        out.append(record)
+    return out
 
 
 def add_path(left: list[PathStep] | None, right: list[PathStep] | None) -> list[PathStep]:
@@ -150,11 +186,15 @@ class ProtocolOutput(TypedDict, total=False):
     tie: dict[str, Any]
     """When the final answers tied: the tied answers and the rule that broke the tie."""
     degraded: bool
-    """True when the run fell back to the local tier (budget spent or paid tier unreachable)."""
+    """True when the run fell back to the local tier (budget spent or paid tier unreachable)
+    or went on without a participant whose model failed (``failures``)."""
     degraded_reasons: Annotated[list[str], extend]
+    failures: Annotated[list[Failure], extend]
+    """Participants dropped from the run: their call in a fan-out step failed after its
+    retries; the run went on with the others (at least ``min_participants``)."""
     path: Annotated[list[PathStep], add_path]
     """The nodes that ran, in order."""
-    ledger: Annotated[list[CallRecord], extend]
+    ledger: Annotated[list[CallRecord], add_records]
     """One record per model call."""
 
 
@@ -193,14 +233,15 @@ class Task(TypedDict):
 
 
 RUN_RESET: dict[str, Any] = {
-    "responses": [], "guidance": [], "plans": [], "degraded_reasons": [], "path": [],
+    "responses": [], "guidance": [], "plans": [], "degraded_reasons": [], "failures": [],
+    "path": [],
     "ledger": [], "selected": [], "selection": {}, "answers": {}, "scores": {}, "answer": None,
     "rounds": 0, "stage": None, "stop_reason": None, "degraded": False, "agreement": 0.0,
     "majority": None, "unanimous": False, "score": 0.0, "score_unknown": False,
     "answer_source": None, "tie": {}, "answer_normalized": None,
 }
 """What a new run on a reused thread (checkpointer) starts from: nothing of the last run."""
-_REDUCED = ("responses", "guidance", "plans", "degraded_reasons", "path", "ledger")
+_REDUCED = ("responses", "guidance", "plans", "degraded_reasons", "failures", "path", "ledger")
 
 
 def run_reset() -> dict[str, Any]:

@@ -20,7 +20,8 @@ _PLACEHOLDER_KEY = "not-needed"
 def _reasoning_model() -> type[BaseChatModel]:
     """``ChatOpenAI`` that keeps the ``reasoning_content`` (or ``reasoning``) field that
     vLLM, DeepSeek and Ollama return beside the content, which ``ChatOpenAI`` drops, in
-    ``additional_kwargs["reasoning_content"]``: it goes to the trace, never to extraction."""
+    ``additional_kwargs["reasoning_content"]`` (streamed deltas too, joined as the chunks
+    are added): it goes to the trace, never to extraction."""
     global _REASONING_MODEL
     if _REASONING_MODEL is not None:
         return _REASONING_MODEL
@@ -39,6 +40,19 @@ def _reasoning_model() -> type[BaseChatModel]:
                 if isinstance(reasoning, str) and reasoning:
                     gen.message.additional_kwargs["reasoning_content"] = reasoning
             return result
+
+        def _convert_chunk_to_generation_chunk(self, chunk: dict, default_chunk_class: type,
+                                               base_generation_info: dict | None) -> Any:
+            gen = super()._convert_chunk_to_generation_chunk(chunk, default_chunk_class,
+                                                             base_generation_info)
+            choices = chunk.get("choices") or (chunk.get("chunk") or {}).get("choices") or []
+            delta = choices[0].get("delta") if choices and isinstance(choices[0], dict) \
+                else None
+            if gen is not None and isinstance(delta, dict):
+                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                if isinstance(reasoning, str) and reasoning:
+                    gen.message.additional_kwargs["reasoning_content"] = reasoning
+            return gen
 
     _REASONING_MODEL = ReasoningChatOpenAI
     return ReasoningChatOpenAI

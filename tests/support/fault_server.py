@@ -31,6 +31,11 @@ malformed  200, ``application/json``, a body that is not JSON              not r
 truncated  200, ``application/json``, a valid completion cut in half      not retried
 empty      200 with a valid completion whose ``choices`` list is empty     not retried (a valid
                                                                           response)
+runaway    ignores ``max_tokens``: streams ``runaway_chunks`` chunks of    returns whatever it
+           ``runaway_piece`` (SSE; a JSON body of all of them when not     reads
+           streamed), then usage (``runaway_usage`` or the true count)
+           and ``[DONE]``; records ``chunks_sent`` and ``client_closed``
+           (the client hung up before the end)
 ========== ============================================================= =====================
 
 The exact exceptions LangChain surfaces for the last three are whatever ``openai`` and
@@ -104,7 +109,7 @@ __all__ = [
 
 #: Every behaviour the server knows.
 BEHAVIOURS = ("ok", "429", "500", "502", "503", "timeout", "reset", "malformed", "truncated",
-              "empty")
+              "empty", "runaway")
 #: Behaviours the ``openai`` client retries by itself (``max_retries``); the others reach
 #: the caller on the first attempt.
 CLIENT_RETRIES = frozenset({"429", "500", "502", "503", "timeout", "reset"})
@@ -271,7 +276,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         owner._classify(record, raw)
         behaviour = record["behaviour"]
-        if behaviour in ERROR_STATUS:
+        if behaviour == "runaway":
+            self._runaway(record, body)
+        elif behaviour in ERROR_STATUS:
             self._send_status(record, ERROR_STATUS[behaviour])
         elif behaviour == "reset":
             self._reset(record)
@@ -373,6 +380,58 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
 
 
+    def _runaway(self, record: RecordedRequest, body: dict[str, Any]) -> None:
+        """A provider that ignores ``max_tokens`` and writes on (see the module doc)."""
+        owner = self.server.owner
+        n, piece = owner.runaway_chunks, owner.runaway_piece
+        completion = n * max(1, estimate_tokens(len(piece)))
+        prompt = estimate_tokens(count_prompt_chars(body.get("messages") or []))
+        record["prompt_tokens"], record["completion_tokens"] = prompt, completion
+        record["chunks_sent"], record["client_closed"] = 0, False
+        usage = owner.runaway_usage or {"prompt_tokens": prompt, "completion_tokens": completion}
+        usage = {**usage, "total_tokens": sum(v for v in usage.values()
+                                              if isinstance(v, int))}
+        base = {"id": owner._next_id(), "object": "chat.completion.chunk",
+                "created": int(time.time()), "model": body.get("model", "fake"),
+                "system_fingerprint": None}
+        if not body.get("stream"):
+            payload = {**base, "object": "chat.completion", "usage": usage, "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": piece * n},
+                 "finish_reason": "stop", "logprobs": None}]}
+            record["chunks_sent"] = n
+            self._send_json(record, 200, payload)
+            return
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        record["status"] = 200
+
+        def event(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+            chunk = dict(base, choices=[{"index": 0, "delta": delta, "finish_reason": finish,
+                                         "logprobs": None}], **extra)
+            return f"data: {json.dumps(chunk)}\n\n".encode()
+
+        try:
+            self.wfile.write(event({"role": "assistant", "content": ""}))
+            for _ in range(n):
+                self.wfile.write(event({"content": piece}))
+                self.wfile.flush()
+                record["chunks_sent"] += 1
+                if owner.runaway_delay_s:
+                    time.sleep(owner.runaway_delay_s)
+            self.wfile.write(event({}, "stop"))
+            if (body.get("stream_options") or {}).get("include_usage"):
+                last = dict(base, choices=[], usage=usage)
+                self.wfile.write(f"data: {json.dumps(last)}\n\n".encode())
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+        except OSError:  # the client closed the request: what a stopped reader looks like
+            record["client_closed"] = True
+        record["finished_at"] = time.monotonic()
+
+
 class FaultServer:
     """An OpenAI-compatible server on ``127.0.0.1`` that injects faults; see the module doc.
 
@@ -396,6 +455,9 @@ class FaultServer:
             prefers it over ``Retry-After``; ``"10"`` keeps its back-off short).
         tag_pattern: regex whose first group, searched in the messages' text, is the
             request's ``tag``.
+        runaway_chunks, runaway_piece, runaway_delay_s, runaway_usage: the ``runaway``
+            behaviour's stream: how many chunks of which text, the pause after each, and
+            the usage it reports at the end (default: the true count).
 
     The server starts in ``__init__``; use it as a context manager or call :meth:`close`.
     ``schedule``, ``random_faults``, ``after``, ``responder`` and the timeout settings may be
@@ -415,6 +477,10 @@ class FaultServer:
         timeout_then: str = "drop",
         retry_after_ms: str = "10",
         tag_pattern: str = r"\[tag:([A-Za-z0-9_.-]+)\]",
+        runaway_chunks: int = 20_000,
+        runaway_piece: str = "and so on, ",
+        runaway_delay_s: float = 0.0005,
+        runaway_usage: Mapping[str, int] | None = None,
     ) -> None:
         if timeout_then not in ("drop", "answer"):
             raise ValueError(f"timeout_then: expected 'drop' or 'answer', got {timeout_then!r}")
@@ -434,6 +500,8 @@ class FaultServer:
         self.timeout_then = timeout_then
         self.retry_after_ms = retry_after_ms
         self.tag_re = re.compile(tag_pattern)
+        self.runaway_chunks, self.runaway_piece = runaway_chunks, runaway_piece
+        self.runaway_delay_s, self.runaway_usage = runaway_delay_s, runaway_usage
         self.requests = RequestLog()
         self.errors: list[str] = []
         self._lock = threading.Lock()
