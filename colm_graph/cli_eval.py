@@ -30,9 +30,10 @@ def add_eval_parser(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for the simulated models")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--max-paid-usd", type=number(0), metavar="USD",
-                   help="paid USD the whole eval may spend (items then run local-only)")
+                   help="paid USD the whole eval may spend, failed items included (items"
+                        " then run local-only); --resume keeps the run's cap unless given")
     p.add_argument("--max-paid-tokens", type=integer(0), metavar="N",
-                   help="paid tokens the whole eval may use")
+                   help="paid tokens the whole eval may use (--resume: as --max-paid-usd)")
 
 
 def run_eval_command(args: argparse.Namespace, out: TextIO, err: TextIO = sys.stderr) -> int:
@@ -48,7 +49,8 @@ def run_eval_command(args: argparse.Namespace, out: TextIO, err: TextIO = sys.st
     results = run_eval(entries, items, pool, args.out, concurrency=args.concurrency,
                        resume=args.resume, dataset=args.dataset, models=args.models,
                        seed=args.seed, limit=args.limit, progress=None if args.quiet else err,
-                       max_paid_usd=args.max_paid_usd, max_paid_tokens=args.max_paid_tokens)
+                       max_paid_usd=args.max_paid_usd, max_paid_tokens=args.max_paid_tokens,
+                       notes=err)
     summary = write_report(results.parent)
     out.write(_table(summary) + f"\nwrote {results.parent}/report.md, summary.json,"
               " pareto.png, results.jsonl\n")

@@ -12,13 +12,17 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..errors import ConfigError
 from ..ledger import ledger_totals
 from ..pool import ModelPool
+from .account import CallSink, EvalAccount, merged_records
 from .datasets import Item
 from .scoring import score_answer
+
+if TYPE_CHECKING:
+    from langchain_core.runnables import RunnableConfig
 
 __all__ = ["GraphEntry", "arun_eval", "resolve_graphs", "run_eval", "result_row"]
 
@@ -114,10 +118,13 @@ def _clients(state: Mapping[str, Any], item: Item) -> dict[str, Any]:
 
 
 def result_row(entry: GraphEntry, item: Item, state: Mapping[str, Any] | None,
-               latency: float, error: str | None = None) -> dict[str, Any]:
-    """One results.jsonl line."""
+               latency: float, error: str | None = None,
+               records: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """One results.jsonl line. ``records``: the item's calls as they were made (the
+    item's call sink); merged with the run's ledger, so that a failed item keeps the calls
+    it made before it failed."""
     state = state or {}
-    ledger = list(state.get("ledger", []))
+    ledger = merged_records(records or (), state.get("ledger", []))
     t = ledger_totals(ledger)
     score = score_answer(state.get("answer"), item) if error is None else None
     return {
@@ -130,7 +137,8 @@ def result_row(entry: GraphEntry, item: Item, state: Mapping[str, Any] | None,
         "paid_tokens": t["paid_input_tokens"] + t["paid_output_tokens"],
         "input_tokens": t["input_tokens"], "output_tokens": t["output_tokens"],
         "latency_s": round(latency, 6), "rounds": int(state.get("rounds", 0)),
-        "stage": state.get("stage"), "degraded": bool(state.get("degraded")),
+        "stage": state.get("stage"),
+        "degraded": bool(state.get("degraded")) or any(c.get("degraded") for c in ledger),
         "error": error, "simulated": bool(ledger) and all(c.get("simulated") for c in ledger),
         "clients": _clients(state, item) if error is None else {},
     }
@@ -164,20 +172,60 @@ def _done(path: Path) -> set[tuple[str, str]]:
     return done
 
 
-def _check_resume(out: Path, meta: dict[str, Any], resume: bool) -> set[tuple[str, str]]:
+def _check_resume(out: Path, meta: dict[str, Any], resume: bool
+                  ) -> tuple[set[tuple[str, str]], dict[str, Any] | None]:
+    """Finished (graph, id) pairs, and the meta the run was started with (``None``: a new
+    run, or a resumed one without ``run.json``)."""
     results, run = out / RESULTS, out / RUN
     if not resume:
         if results.exists() and results.stat().st_size > 0:
             raise ConfigError(f"--out {out}: already holds results; pass --resume to continue"
                               " or choose another --out")
-        return set()
+        return set(), None
+    before = None
     if run.exists():
         before = json.loads(run.read_text())
         for key in ("graphs", "dataset", "seed", "models", "limit"):
             if before.get(key) != meta.get(key):
                 raise ConfigError(f"--resume: {out} was started with another {key}"
                                   f" ({before.get(key)!r}, now {meta.get(key)!r})")
-    return _done(results)
+    return _done(results), before
+
+
+def _cap_text(usd: float | None, tokens: int | None) -> str:
+    parts = ([f"${usd:g}"] if usd is not None else []) + \
+        ([f"{tokens} tokens"] if tokens is not None else [])
+    return " and ".join(parts) or "no cap"
+
+
+def _resumed_budget(before: dict[str, Any], usd: float | None, tokens: int | None,
+                    ) -> tuple[float | None, int | None, bool]:
+    """The caps of a resumed eval: those it was started with (recorded in ``run.json``),
+    except a cap given again explicitly (``None``: not given). Whether they changed."""
+    old_usd, old_tokens = before.get("max_paid_usd"), before.get("max_paid_tokens")
+    new_usd = old_usd if usd is None else usd
+    new_tokens = old_tokens if tokens is None else tokens
+    return new_usd, new_tokens, (new_usd, new_tokens) != (old_usd, old_tokens)
+
+
+def _item_config(entry: GraphEntry, sink: CallSink, account: EvalAccount | None
+                 ) -> RunnableConfig:
+    """An item's invoke config: its call sink, and under a cap the eval's account and, as
+    the run's own caps (what ``budget_left_usd_above`` sees), what the account has free
+    now (or the graph's own ``max_paid_usd`` / ``max_paid_tokens``, if lower)."""
+    conf: dict[str, Any] = {"colm_call_sink": sink}
+    if account is not None:
+        conf["colm_account"] = account
+        left = account.available()
+        for key, value in (("max_paid_usd", left.usd), ("max_paid_tokens", left.tokens)):
+            if value is None:
+                continue
+            own = entry.params.get(key)
+            value = max(value, 0)
+            if isinstance(own, int | float) and not isinstance(own, bool):
+                value = min(value, own)
+            conf[key] = value
+    return {"configurable": conf}
 
 
 class Progress:
@@ -217,8 +265,15 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
                     limit: int | None = None, progress: TextIO | None = None,
                     build: Callable[[GraphEntry], Any] | None = None,
                     max_paid_usd: float | None = None,
-                    max_paid_tokens: int | None = None) -> Path:
-    """Run every graph on every item; returns the results file."""
+                    max_paid_tokens: int | None = None,
+                    notes: TextIO | None = None) -> Path:
+    """Run every graph on every item; returns the results file.
+
+    ``max_paid_usd`` / ``max_paid_tokens`` cap the whole eval: one
+    :class:`~colm_graph.budget.PaidAccount` from which every paid call of every item
+    reserves its own worst case. A resumed eval (``resume``) keeps the caps it was started
+    with unless one is given here (``None``: not given); a new cap is recorded in
+    ``run.json`` and said in one line on ``notes``. What earlier parts spent counts."""
     from .. import __version__
     from .._secrets import pool_secrets, scrub
     from ..spec import load_graph
@@ -237,28 +292,49 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
             "max_paid_usd": max_paid_usd, "max_paid_tokens": max_paid_tokens,
             "simulated": pool.simulated, "started_at": time.time(),
             "colm_graph_version": __version__}
-    done = _check_resume(out, meta, resume)
-    if not (resume and (out / RUN).exists()):
+    done, before = _check_resume(out, meta, resume)
+    changed, was = False, ""
+    if before is None:
         (out / RUN).write_text(json.dumps(meta, indent=2))
+    else:
+        max_paid_usd, max_paid_tokens, changed = _resumed_budget(before, max_paid_usd,
+                                                                 max_paid_tokens)
+        if changed:
+            was = _cap_text(before.get("max_paid_usd"), before.get("max_paid_tokens"))
+            before.update(max_paid_usd=max_paid_usd, max_paid_tokens=max_paid_tokens)
+            (out / RUN).write_text(json.dumps(before, indent=2))
     todo = [(e, it) for e in entries for it in items if (e.label, it.id) not in done]
     bar = Progress(len(entries) * len(items), progress, done=len(done))
     sem = asyncio.Semaphore(concurrency)
     secrets = pool_secrets(pool)
-    budget = EvalBudget(max_paid_usd, max_paid_tokens, concurrency, out / RESULTS)
-    fh = (out / RESULTS).open("a", encoding="utf-8")
+    account = EvalAccount(max_paid_usd, max_paid_tokens, out, part=time.time()) \
+        if max_paid_usd is not None or max_paid_tokens is not None else None
+    if changed and notes is not None:
+        spent = f"; earlier parts spent ${account.earlier_usd:.4f}" if account else ""
+        notes.write(f"colm-graph: note: --resume: the eval's paid budget is now"
+                    f" {_cap_text(max_paid_usd, max_paid_tokens)} (it was {was}), recorded in"
+                    f" {out / RUN}{spent}\n")
+        notes.flush()
+    try:
+        fh = (out / RESULTS).open("a", encoding="utf-8")
+    except BaseException:
+        if account is not None:
+            account.close()
+        raise
 
     async def one(entry: GraphEntry, item: Item) -> None:
         async with sem:
             start = time.perf_counter()
-            share = budget.reserve()
-            row: dict[str, Any] | None = None
+            sink = CallSink()
             try:
-                state = await graphs[entry.label].ainvoke(_inputs(item), share.config())
-                row = result_row(entry, item, state, time.perf_counter() - start)
-            except Exception as exc:  # a failed item is recorded, the eval goes on
+                state = await graphs[entry.label].ainvoke(
+                    _inputs(item), _item_config(entry, sink, account))
+                row = result_row(entry, item, state, time.perf_counter() - start,
+                                 records=sink.records)
+            except Exception as exc:  # recorded with the calls it made; the eval goes on
                 message = scrub(f"{type(exc).__name__}: {exc}", secrets).splitlines()[0][:500]
-                row = result_row(entry, item, None, time.perf_counter() - start, message)
-            budget.settle(share, row)
+                row = result_row(entry, item, None, time.perf_counter() - start, message,
+                                 records=sink.records)
             fh.write(json.dumps(row) + "\n")
             fh.flush()
             bar.update(row)
@@ -269,58 +345,13 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
         fh.flush()
         os.fsync(fh.fileno())
         fh.close()
+        if account is not None:
+            account.close()
     return out / RESULTS
-
-
-class _Share:
-    def __init__(self, usd: float | None, tokens: int | None) -> None:
-        self.usd, self.tokens = usd, tokens
-
-    def config(self) -> Any:
-        conf = {k: v for k, v in (("max_paid_usd", self.usd), ("max_paid_tokens", self.tokens))
-                if v is not None}
-        return {"configurable": conf} if conf else None
-
-
-class EvalBudget:
-    """An eval-wide paid budget: each running item reserves a share of what is left (at most
-    1/concurrency of it) and gives back what it did not spend, so the items together never
-    exceed the cap. A resumed eval counts what its earlier rows spent."""
-
-    def __init__(self, usd: float | None, tokens: int | None, concurrency: int,
-                 results: Path) -> None:
-        self.cap_usd, self.cap_tokens, self.slots = usd, tokens, concurrency
-        self.spent_usd, self.spent_tokens = 0.0, 0
-        self.held_usd, self.held_tokens = 0.0, 0
-        if (usd is not None or tokens is not None) and results.exists():
-            for line in results.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    row = json.loads(line)
-                    self.spent_usd += row["paid_usd"]
-                    self.spent_tokens += row.get("paid_tokens", 0)
-
-    def reserve(self) -> _Share:
-        usd = tokens = None
-        if self.cap_usd is not None:
-            left = self.cap_usd - self.spent_usd - self.held_usd
-            usd = max(left, 0.0) / self.slots
-            self.held_usd += usd
-        if self.cap_tokens is not None:
-            left_t = self.cap_tokens - self.spent_tokens - self.held_tokens
-            tokens = max(left_t, 0) // self.slots
-            self.held_tokens += tokens
-        return _Share(usd, tokens)
-
-    def settle(self, share: _Share, row: dict[str, Any]) -> None:
-        if share.usd is not None:
-            self.held_usd -= share.usd
-        if share.tokens is not None:
-            self.held_tokens -= share.tokens
-        self.spent_usd += row["paid_usd"]
-        self.spent_tokens += row.get("paid_tokens", 0)
 
 
 def run_eval(*args: Any, **kwargs: Any) -> Path:
     """Synchronous :func:`arun_eval`."""
     kwargs.setdefault("progress", sys.stderr)
+    kwargs.setdefault("notes", sys.stderr)
     return asyncio.run(arun_eval(*args, **kwargs))
