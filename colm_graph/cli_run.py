@@ -10,7 +10,7 @@ import yaml
 from langchain_core.runnables import RunnableConfig
 
 from ._secrets import pool_secrets, scrub
-from .errors import ColmGraphError, ConfigError
+from .errors import ColmGraphError, ConfigError, RunLimitError
 from .images import image_data_url
 
 __all__ = ["image_data_url", "run_command"]
@@ -155,6 +155,8 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 for line in _event_lines(chunk):
                     stream_to.write(scrub(line, secrets) + "\n")
                     stream_to.flush()
+    except RunLimitError as exc:  # a runaway run, stopped: keep what it did, say what it cost
+        failure = scrub(str(exc), secrets).splitlines()[0]
     except ColmGraphError:
         raise
     except Exception as exc:  # a provider or model failure: report, keep what we have
@@ -163,6 +165,7 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if saver is not None:
             saver.conn.close()
     summary = summarize(state, graph=spec.name)
+    summary["failures"] = [dict(f) for f in state.get("failures") or []]
     if failure:
         summary["error"] = failure
     if args.trace:

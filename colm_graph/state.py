@@ -230,6 +230,10 @@ class Task(TypedDict):
     previous: NotRequired[str]
     answer_type: NotRequired[str]
     choices: NotRequired[list[str] | None]
+    fan_id: NotRequired[str]
+    """Names the fan-out step the task belongs to (its siblings share it)."""
+    fan_size: NotRequired[int]
+    """How many tasks that step sent."""
 
 
 RUN_RESET: dict[str, Any] = {

@@ -57,6 +57,15 @@ SCHEMA_OF_KIND = {"answer": "answer", "revise": "answer", "execute": "answer",
 """The structured reply (``colm_graph.calls.SCHEMAS``) each kind asks of JSON-format models."""
 
 
+def _reprompt(prepare: Prepare, state: Any, ctx: NodeContext
+              ) -> Callable[[str], list[BaseMessage]] | None:
+    """A fan-out task's messages as another model would get them (its own domains in the
+    prompt): what a local stand-in for a failed or unaffordable paid call is sent."""
+    if not (isinstance(state, dict) and "model" in state and "client" in state):
+        return None
+    return lambda name: prepare({**state, "model": name}, ctx).messages
+
+
 def model_node(prepare: Prepare, finish: Finish) -> tuple[Callable[..., Any], Callable[..., Any]]:
     def func(state: Any, config: RunnableConfig, *, ctx: NodeContext) -> dict[str, Any]:
         step = prepare(state, ctx)
@@ -64,7 +73,7 @@ def model_node(prepare: Prepare, finish: Finish) -> tuple[Callable[..., Any], Ca
                                    allowance=allowance(state, ctx),
                                    role=step.role, round_=step.round, stage=ctx.stage,
                                    config=config, schema=SCHEMA_OF_KIND.get(ctx.kind),
-                                   **step.kwargs)
+                                   reprompt=_reprompt(prepare, state, ctx), **step.kwargs)
         return _keep_reasoning(finish(state, ctx, step, message_text(reply), record), reply)
 
     async def afunc(state: Any, config: RunnableConfig, *, ctx: NodeContext) -> dict[str, Any]:
@@ -73,7 +82,9 @@ def model_node(prepare: Prepare, finish: Finish) -> tuple[Callable[..., Any], Ca
                                           allowance=allowance(state, ctx), node=ctx.name,
                                           role=step.role, round_=step.round,
                                           stage=ctx.stage, config=config,
-                                          schema=SCHEMA_OF_KIND.get(ctx.kind), **step.kwargs)
+                                          schema=SCHEMA_OF_KIND.get(ctx.kind),
+                                          reprompt=_reprompt(prepare, state, ctx),
+                                          **step.kwargs)
         return _keep_reasoning(finish(state, ctx, step, message_text(reply), record), reply)
 
     return func, afunc

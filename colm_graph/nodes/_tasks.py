@@ -15,13 +15,24 @@ from ..state import ProtocolState, Response, Task
 from .context import NodeContext
 
 
+def dropped(state: Any) -> set[str]:
+    """Participants dropped from this run: a call of theirs in a fan-out step failed after
+    its retries (``failures``). Later fan-outs do not ask them, and what they wrote
+    earlier is not shown to the server, the aggregator or their peers."""
+    return {f["client"] for f in state.get("failures") or []}
+
+
 def latest_responses(state: ProtocolState, nodes: Iterable[str] | None = None
                      ) -> dict[str, Response]:
-    """Each participant's most recent response (optionally only from ``nodes``)."""
+    """Each participant's most recent response (optionally only from ``nodes``); dropped
+    participants (:func:`dropped`) have none."""
     allowed = set(nodes) if nodes is not None else None
+    gone = dropped(state)
     latest: dict[str, Response] = {}
     for r in state.get("responses", []):
         if allowed is not None and r["node"] not in allowed:
+            continue
+        if r["client"] in gone:
             continue
         if r["client"] not in latest or r["round"] >= latest[r["client"]]["round"]:
             latest[r["client"]] = r
@@ -51,11 +62,19 @@ def read_reply(text: str, state: Any, ctx: NodeContext, record: CallRecord) -> s
                           truncated=bool(record.get("truncated")))
 
 
-def participants(state: ProtocolState, ctx: NodeContext) -> list[tuple[str, str]]:
+def all_participants(state: ProtocolState, ctx: NodeContext) -> list[tuple[str, str]]:
+    """``(participant id, model)`` of a fan-out node: the selected clients or the role's
+    participants, dropped ones included."""
     if ctx.over == "selected":
         return [(n, n) for n in state.get("selected", [])]
     assert ctx.role is not None
     return ctx.run.participants(ctx.role)
+
+
+def participants(state: ProtocolState, ctx: NodeContext) -> list[tuple[str, str]]:
+    """The participants a fan-out node asks: :func:`all_participants` but the dropped."""
+    gone = dropped(state)
+    return [(pid, m) for pid, m in all_participants(state, ctx) if pid not in gone]
 
 
 def tasks(state: ProtocolState, ctx: NodeContext, *, round_: int,

@@ -10,7 +10,7 @@ from ..budget import caps, failed_models
 from ..errors import ConfigError
 from ..ledger import ledger_totals
 from ..state import ProtocolState, Response
-from ._tasks import expect, last_answering_node
+from ._tasks import dropped, expect, last_answering_node
 from .context import NodeContext
 
 
@@ -125,7 +125,8 @@ def finish(state: ProtocolState, *, ctx: NodeContext) -> dict[str, Any]:
 
     A tie between final answers is broken by :func:`_break_tie` and recorded in ``tie``;
     when no participant answered but the server stated an answer, that answer is the
-    output (``answer_source: server``)."""
+    output (``answer_source: server``). A home client dropped from the run (its model
+    failed, ``failures``) has no final answer: the majority is the output then."""
     finals = final_responses(state)
     kind, choices = expect(state, ctx)
     samples = len({r["sample"] for r in finals}) > 1
@@ -135,6 +136,8 @@ def finish(state: ProtocolState, *, ctx: NodeContext) -> dict[str, Any]:
     policy = ctx.option("output", ctx.run.params.get("output", "auto"))
     if policy == "home" and not home:
         raise ConfigError("output policy 'home' needs a home client (input 'home' or --home)")
+    if home and home in dropped(state):
+        home = None
     tie: dict[str, Any] = {}
     if home and policy in ("home", "auto"):
         answer, source = answers.get(home), "home"

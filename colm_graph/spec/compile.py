@@ -1,8 +1,28 @@
-"""Spec + pool -> compiled LangGraph graph. The Python factories use this same path."""
+"""Spec + pool -> compiled LangGraph graph. The Python factories use this same path.
+
+Every node is wrapped here. Before a node runs (before a fan-out node's tasks are sent) the
+run's step and paid-call limits are checked (:mod:`colm_graph.spec.limits`). A fan-out task
+whose model call fails after its retries (:class:`~colm_graph.errors.ModelCallError`)
+returns a ``failures`` entry instead of an answer: its participant is dropped from the rest
+of the run (later fan-outs do not ask it, the server, the aggregator and the peers no longer
+see its answers) and the run is degraded. The step needs ``min_participants`` answers (each
+sample counts as one; a step with fewer tasks needs all of them): the task whose failure
+leaves fewer raises a ``ModelCallError`` naming its model, its endpoint and the fault, so
+the step fails as a whole (under a checkpointer, a resumed run asks again only the tasks
+that failed); so does a later fan-out left with fewer participants than that. Non-fan-out
+nodes fail the run on a model error as before.
+
+Edges that leave a fan-out node and branch, fan out again or end the run start from a
+hidden join node (``_after_<node>``) that runs once after all the node's tasks, so they see
+every task's answer (and failure) and are decided once."""
 
 from __future__ import annotations
 
+import threading
+import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -10,11 +30,13 @@ from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ModelCallError
 from ..nodes import KINDS, NodeContext, RunContext
+from ..nodes._tasks import all_participants
 from ..pool import ModelPool
 from ..prompts import PromptSet, load_prompts
-from ..state import ProtocolInput, ProtocolOutput, ProtocolState
+from ..state import Failure, ProtocolInput, ProtocolOutput, ProtocolState
+from .limits import RunLimits, check_limits, derive_limits, paid_tasks
 from .predicates import evaluate
 from .schema import GraphSpec, RoleBinding
 from .validate import FIELDS, bind_params
@@ -27,11 +49,14 @@ if TYPE_CHECKING:
     from ..routing_scorers import Scorer
     from ..selection import Selector
 
-__all__ = ["compile_spec", "bind_roles"]
+__all__ = ["compile_spec", "bind_roles", "run_limits"]
 
 _ENDPOINTS = {"START": START, "END": END}
 BEGIN = "_begin"
 """The hidden first node every compiled graph starts with (see :func:`_begin`)."""
+AFTER = "_after_"
+"""Prefix of the hidden join node after a fan-out node whose edge branches, fans out again
+or ends the run."""
 
 
 def _source(name: str) -> str:
@@ -108,18 +133,143 @@ def _node_ctx(name: str, spec: GraphSpec, run: RunContext) -> NodeContext:
                        options=resolved)
 
 
-def _recorded(name: str, fn: Callable[..., Any], ctx: NodeContext, with_config: bool
-              ) -> Callable[..., Any]:
+_TALLIES_KEPT = 4096
+"""Fan-out steps whose failures a compiled graph remembers (the oldest are forgotten)."""
+
+
+@dataclass(frozen=True, eq=False)
+class _Guard:
+    """What is checked around the nodes of one compiled graph: the run's limits, and that
+    fan-out steps keep ``min_participants`` answers (each sample counts as one; a step with
+    fewer tasks needs them all)."""
+
+    limits: RunLimits
+    min_participants: int
+    _failed: OrderedDict[str, int] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def need(self, tasks: int) -> int:
+        return min(self.min_participants, tasks)
+
+    def before(self, state: Any, node: str, paid_calls: int | None = None) -> None:
+        """Before ``node`` runs: the last fan-out step kept enough answers, and the run's
+        limits hold."""
+        self.settled(state)
+        check_limits(self.limits, state, node, paid_calls)
+
+    def settled(self, state: Any) -> None:
+        """After a fan-out step where calls failed, enough of its tasks answered. (The task
+        whose failure leaves too few raises already, see :meth:`failure`; this holds when
+        that count was lost, as in a run resumed in another process.)"""
+        path, failures = state.get("path") or [], state.get("failures") or []
+        if not path or not failures:
+            return
+        last = path[-1]
+        mine = [f for f in failures if f["node"] == last["node"] and f["step"] == last["step"]]
+        if not mine:
+            return
+        first = mine[0]
+        answered = sum(1 for r in state.get("responses") or []
+                       if r["node"] == first["node"] and r["round"] == first["round"]
+                       and r.get("stage", 0) == first["stage"])
+        asked = answered + len(mine)
+        if answered < self.need(asked):
+            raise _too_few(first, f"{answered} of {asked} participants answered",
+                           self.need(asked), self.min_participants)
+
+    def fan_out(self, state: Any, target: str, ctx: NodeContext, tasks: list[Any]) -> None:
+        """Before a fan-out's tasks are sent: the run's limits hold for the paid calls they
+        make, and enough participants are left. Names the step in its tasks."""
+        self.before(state, target, paid_tasks(ctx.run, tasks))
+        everyone = all_participants(state, ctx)
+        gone = {pid for pid, _ in everyone} - {t["client"] for t in tasks}
+        need = self.need(len(everyone) * max(int(ctx.samples), 1))
+        if gone and len(tasks) < need:
+            last = [f for f in state.get("failures") or [] if f["client"] in gone][-1]
+            raise _too_few({**last, "node": target},
+                           f"{len(tasks)} of {len(everyone) * ctx.samples} participants left",
+                           need, self.min_participants)
+        step = uuid.uuid4().hex
+        for task in tasks:
+            task["fan_id"], task["fan_size"] = step, len(tasks)
+
+    def failure(self, state: Any) -> tuple[int, int]:
+        """For a fan-out task whose call failed: its step's tasks, and how many of them
+        have failed so far (this one included)."""
+        size = int(state.get("fan_size") or 1)
+        step = state.get("fan_id")
+        if not step:
+            return size, 1
+        with self._lock:
+            count = self._failed.pop(step, 0) + 1
+            self._failed[step] = count
+            while len(self._failed) > _TALLIES_KEPT:
+                self._failed.popitem(last=False)
+        return size, count
+
+
+def _too_few(failure: Mapping[str, Any], what: str, need: int, minimum: int
+             ) -> ModelCallError:
+    return ModelCallError(failure["model"], failure["endpoint"],
+                          f"{failure['reason']}; node {failure['node']!r}: {what}, fewer than"
+                          f" the {need} needed (min_participants {minimum})")
+
+
+def _failed(name: str, state: Any, exc: ModelCallError, config: RunnableConfig,
+            guard: _Guard) -> dict[str, Any]:
+    """A fan-out task's update when its call failed: the participant is dropped. When the
+    step's failures so far leave fewer answers than it needs, the task raises instead, so
+    that the step fails (and a run under a checkpointer resumes by asking again only the
+    tasks that failed)."""
+    step = int((config.get("metadata") or {}).get("langgraph_step", 0))
+    failure = Failure(node=name, client=state["client"],
+                      model=str(getattr(exc, "model", None) or state["model"]),
+                      endpoint=str(getattr(exc, "endpoint", None) or "unknown"),
+                      reason=str(getattr(exc, "fault", None) or exc), round=state["round"],
+                      stage=state.get("stage", 0), sample=state.get("sample", 0), step=step)
+    size, failed = guard.failure(state)
+    if size - failed < guard.need(size):
+        raise _too_few(failure, f"{size - failed} of {size} participants left",
+                       guard.need(size), guard.min_participants) from exc
+    return {"failures": [failure],
+            "degraded_reasons": [f"participant {state['client']} dropped at node {name!r}:"
+                                 f" {exc}"]}
+
+
+def _recorded(name: str, fn: Callable[..., Any], ctx: NodeContext, with_config: bool,
+              guard: _Guard, fan_out: bool) -> Callable[..., Any]:
     def run(state: Any, config: RunnableConfig) -> dict[str, Any]:
-        update = fn(state, config, ctx=ctx) if with_config else fn(state, ctx=ctx)
+        if not fan_out:
+            guard.before(state, name)
+        try:
+            update = fn(state, config, ctx=ctx) if with_config else fn(state, ctx=ctx)
+        except ModelCallError as exc:
+            if not fan_out:
+                raise
+            update = _failed(name, state, exc, config, guard)
         return _mark(update, name, config)
     return run
 
 
-def _arecorded(name: str, fn: Callable[..., Any], ctx: NodeContext) -> Callable[..., Any]:
+def _arecorded(name: str, fn: Callable[..., Any], ctx: NodeContext, guard: _Guard,
+               fan_out: bool) -> Callable[..., Any]:
     async def run(state: Any, config: RunnableConfig) -> dict[str, Any]:
-        return _mark(await fn(state, config, ctx=ctx), name, config)
+        if not fan_out:
+            guard.before(state, name)
+        try:
+            update = await fn(state, config, ctx=ctx)
+        except ModelCallError as exc:
+            if not fan_out:
+                raise
+            update = _failed(name, state, exc, config, guard)
+        return _mark(update, name, config)
     return run
+
+
+def _join(state: Any, *, guard: _Guard) -> dict[str, Any]:
+    """The hidden node after a fan-out node: checks the step kept enough participants."""
+    guard.settled(state)
+    return {}
 
 
 def _mark(update: dict[str, Any], name: str, config: RunnableConfig) -> dict[str, Any]:
@@ -142,7 +292,7 @@ def _runnable(name: str, func: Callable[..., Any], afunc: Callable[..., Any] | N
 
 
 def _router(spec: GraphSpec, source: str, ctxs: Mapping[str, NodeContext],
-            run: RunContext) -> tuple[Callable[..., Any], list[str]]:
+            run: RunContext, guard: _Guard) -> tuple[Callable[..., Any], list[str]]:
     edge = next(e for e in spec.edges if e.source == source)
     branches = [(b.when, b.to) for b in edge.branches or []]
     default = edge.to if edge.to is not None else edge.default
@@ -158,8 +308,9 @@ def _router(spec: GraphSpec, source: str, ctxs: Mapping[str, NodeContext],
             return END
         kind = KINDS[spec.nodes[target].kind]
         if kind.fan_out is not None:
-            return [Send(target, t) for t in kind.fan_out(state, ctxs[target])] or \
-                _empty_fan_out(target)
+            tasks = kind.fan_out(state, ctxs[target])
+            guard.fan_out(state, target, ctxs[target], tasks)
+            return [Send(target, t) for t in tasks] or _empty_fan_out(target)
         return target
 
     targets = sorted({_ENDPOINTS.get(t, t) for t in edge.targets()})
@@ -168,6 +319,21 @@ def _router(spec: GraphSpec, source: str, ctxs: Mapping[str, NodeContext],
 
 def _empty_fan_out(target: str) -> Any:
     raise ConfigError(f"node {target!r}: no participants to fan out to")
+
+
+def run_limits(spec: GraphSpec, *, pool: ModelPool | None = None,
+               params: Mapping[str, Any] | None = None,
+               roles: Mapping[str, RoleBinding | str | list[str]] | None = None) -> RunLimits:
+    """The step and paid-call limits a run of ``spec`` built with these arguments has
+    (see :mod:`colm_graph.spec.limits`)."""
+    pool = pool if pool is not None else ModelPool.default()
+    values = bind_params(spec, params)
+    role_models, counts = bind_roles(spec, pool, roles, values)
+    run = RunContext(pool=pool, roles=role_models, counts=counts, params=values,
+                     prompts=load_prompts(None), spec_name=spec.name)
+    ctxs = {n: _node_ctx(n, spec, run) for n in spec.nodes}
+    return derive_limits(spec, ctxs, {n: KINDS[c.kind].fan_out is not None
+                                      for n, c in ctxs.items()})
 
 
 def compile_spec(
@@ -204,24 +370,33 @@ def compile_spec(
                            embeddings=embeddings) if "score" in kinds else None,
     )
     ctxs = {n: _node_ctx(n, spec, run) for n in spec.nodes}
+    fans = {n: KINDS[ctx.kind].fan_out is not None for n, ctx in ctxs.items()}
+    guard = _Guard(derive_limits(spec, ctxs, fans), int(values.get("min_participants", 1)))
     graph = StateGraph(ProtocolState, input_schema=ProtocolInput, output_schema=ProtocolOutput)
     for n, ctx in ctxs.items():
         kind = KINDS[ctx.kind]
-        func = _recorded(n, kind.func, ctx, kind.calls_model)
-        afunc = _arecorded(n, kind.afunc, ctx) if kind.afunc else None
+        func = _recorded(n, kind.func, ctx, kind.calls_model, guard, fans[n])
+        afunc = _arecorded(n, kind.afunc, ctx, guard, fans[n]) if kind.afunc else None
         graph.add_node(n, _runnable(n, func, afunc))
     # A first step that clears the previous run's fields, so that a thread reused under a
     # checkpointer (LangGraph Server, Studio, SQLite) starts each new run afresh.
     graph.add_node(BEGIN, _runnable(BEGIN, partial(_begin, params=values), None))
     graph.add_edge(START, BEGIN)
     for edge in spec.edges:
-        fan_target = edge.to is not None and edge.to in spec.nodes and \
-            KINDS[spec.nodes[edge.to].kind].fan_out is not None
+        fan_target = edge.to is not None and edge.to in spec.nodes and fans[edge.to]
+        source = _source(edge.source)
+        if fans.get(edge.source) and (edge.to is None or fan_target or edge.to == "END"):
+            # decided once, after all the fan-out's tasks (a branch of the fan-out node
+            # itself would run once per task, on that task's update only)
+            join = AFTER + edge.source
+            graph.add_node(join, _runnable(join, partial(_join, guard=guard), None))
+            graph.add_edge(source, join)
+            source = join
         if edge.to is not None and not fan_target:
-            graph.add_edge(_source(edge.source), _ENDPOINTS.get(edge.to, edge.to))
+            graph.add_edge(source, _ENDPOINTS.get(edge.to, edge.to))
         else:
-            route, targets = _router(spec, edge.source, ctxs, run)
-            graph.add_conditional_edges(_source(edge.source), route, targets)
+            route, targets = _router(spec, edge.source, ctxs, run, guard)
+            graph.add_conditional_edges(source, route, targets)
     return graph.compile(checkpointer=checkpointer, store=store, name=name or spec.name)
 
 

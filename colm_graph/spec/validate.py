@@ -11,6 +11,21 @@ gets the constraints of every place that uses it (``options: {method: $verifier}
 disagree are refused at load. Spec defaults and literal values are checked at load (one line
 naming file, line and place), ``--param`` values by the CLI, ``params=`` by ``load_graph``
 and the factories, ``--sweep`` values by ``colm-graph eval`` - all with the same reason text.
+
+Loops must have an exit bounded by a parameter (:func:`unbounded_loop`). Every loop of the
+edge graph (a strongly connected set of nodes) must pass, on each of its cycles, through a
+node whose edge is sure to leave the loop once the run's ``rounds`` reach a predicate's
+argument: reading its branches in order, every branch back into the loop has a condition
+that turns false then (``{rounds_left: N}``, ``{not: {rounds_at_least: N}}``, an ``all``
+with such a member), and before the default is reached, if it leads back in, a branch out
+of the loop has a condition that turns true then (``{rounds_at_least: N}``, an ``any`` with
+such a member, ``{not: {rounds_left: N}}``); branches out on other conditions may come
+first. ``N`` is a literal or a ``$parameter`` and is at most ``MAX_ROUNDS`` (20). A loop
+with no such exit (it only stops on ``agreed``, a score, a budget, or not at all) is refused
+at load with one line naming its edge and its nodes. Whether the loop's nodes really advance
+``rounds`` (a ``guide`` node, or a peers ``revise`` followed by a ``vote``) is not decided
+here: a loop that never advances them is stopped at run time by the run's step and paid-call
+limits (:mod:`colm_graph.spec.limits`), which assume at most ``N + 2`` passes of each loop.
 """
 
 from __future__ import annotations
@@ -39,11 +54,13 @@ from ..settings import (
 from .predicates import PREDICATES, check_condition
 from .schema import PARAM_REF, GraphSpec
 
-__all__ = ["FIELDS", "IMPLICIT_PARAMS", "PARAMETERS", "PREDICATE_ARGS", "SpecError",
-           "bind_params", "check_spec", "param_constraints", "param_error"]
+__all__ = ["FIELDS", "IMPLICIT_PARAMS", "PARAMETERS", "PREDICATE_ARGS", "ROUNDS_PREDICATES",
+           "SpecError", "bind_params", "check_spec", "loops", "param_constraints",
+           "param_error", "unbounded_loop"]
 
 IMPLICIT_PARAMS: dict[str, Any] = {"max_paid_usd": None, "max_paid_tokens": None,
-                                   "answer_type": "auto", "max_draft_chars": 6000}
+                                   "answer_type": "auto", "max_draft_chars": 6000,
+                                   "min_participants": 1}
 """Parameters every graph has, whether its spec declares them or not."""
 
 _SHARE = Option("float", low=0, high=1)
@@ -64,6 +81,10 @@ PARAMETERS: dict[str, Option] = {
     "answer_type": Option("enum", ANSWER_TYPES),
     "max_draft_chars": Option("int", low=200, high=1_000_000, nullable=True,
                               doc="longest draft or answer text put into a paid prompt"),
+    "min_participants": Option("int", low=1, high=MAX_COUNT,
+                               doc="participants of a fan-out step that must answer when"
+                                   " others' models fail (at most all the step's"
+                                   " participants)"),
 }
 """Well-known parameter names and their values, whichever graph has them and however it
 uses them."""
@@ -187,6 +208,7 @@ def check_spec(spec: GraphSpec, where: Where) -> None:
     if "START" not in outgoing:
         raise SpecError(f"{where(['edges'])}: no edge leaves START")
     _check_paths(spec, where)
+    _check_loops(spec, where)
     param_constraints(spec, where)
 
 
@@ -240,6 +262,133 @@ def _check_paths(spec: GraphSpec, where: Where) -> None:
             why = "has no outgoing edge" if name not in succ else "loops without an exit"
             raise SpecError(f"{where(['nodes', name])}: the graph can never reach END from"
                             f" node {name!r} (it {why})")
+
+
+# -- loops --------------------------------------------------------------------------------------
+ROUNDS_PREDICATES = ("rounds_at_least", "rounds_left")
+"""The predicates that bound a loop (their argument is at most ``MAX_ROUNDS``)."""
+
+
+def _bound_true(cond: Any) -> bool:
+    """Whether ``cond`` is true whenever the run's rounds reach its rounds argument."""
+    if not isinstance(cond, dict) or len(cond) != 1:
+        return False
+    (name, arg), = cond.items()
+    if name == "rounds_at_least":
+        return True
+    if name == "not":
+        return _bound_false(arg)
+    if name == "any":
+        return isinstance(arg, list) and any(_bound_true(c) for c in arg)
+    if name == "all":
+        return isinstance(arg, list) and bool(arg) and all(_bound_true(c) for c in arg)
+    return False
+
+
+def _bound_false(cond: Any) -> bool:
+    """Whether ``cond`` is false whenever the run's rounds reach its rounds argument."""
+    if not isinstance(cond, dict) or len(cond) != 1:
+        return False
+    (name, arg), = cond.items()
+    if name == "rounds_left":
+        return True
+    if name == "not":
+        return _bound_true(arg)
+    if name == "all":
+        return isinstance(arg, list) and any(_bound_false(c) for c in arg)
+    if name == "any":
+        return isinstance(arg, list) and bool(arg) and all(_bound_false(c) for c in arg)
+    return False
+
+
+def _successors(spec: GraphSpec) -> dict[str, list[str]]:
+    return {name: [] for name in spec.nodes} | {
+        e.source: [t for t in dict.fromkeys(e.targets()) if t in spec.nodes]
+        for e in spec.edges if e.source in spec.nodes}
+
+
+def loops(spec: GraphSpec) -> list[set[str]]:
+    """The loops of the edge graph: each strongly connected set of nodes with a cycle."""
+    succ = _successors(spec)
+    reach: dict[str, set[str]] = {}
+    for start in succ:
+        seen: set[str] = set()
+        todo = list(succ[start])
+        while todo:
+            n = todo.pop()
+            if n not in seen:
+                seen.add(n)
+                todo.extend(succ[n])
+        reach[start] = seen
+    out: list[set[str]] = []
+    done: set[str] = set()
+    for n in succ:
+        if n in done or n not in reach[n]:
+            continue
+        group = {m for m in reach[n] if n in reach[m]}
+        done |= group
+        out.append(group)
+    return out
+
+
+def _leaves(edge: Any, inside: set[str]) -> bool:
+    """Whether ``edge`` surely leads out of ``inside`` once the rounds bound is reached."""
+    if edge.to is not None:
+        return edge.to not in inside
+    for branch in edge.branches or []:
+        if branch.to in inside:
+            if not _bound_false(branch.when):
+                return False
+        elif _bound_true(branch.when):
+            return True
+    return edge.default not in inside
+
+
+def _cycle(nodes: set[str], succ: Mapping[str, Sequence[str]]) -> list[str] | None:
+    """A cycle among ``nodes`` (in edge order), or ``None``."""
+    left = set(nodes)
+    changed = True
+    while changed:  # drop nodes that cannot lie on a cycle within what is left
+        changed = False
+        for n in list(left):
+            if not any(m in left for m in succ[n]):
+                left.discard(n)
+                changed = True
+    if not left:
+        return None
+    order = list(succ)
+    walk: list[str] = [min(left, key=order.index)]
+    while True:
+        nxt = next(m for m in succ[walk[-1]] if m in left)
+        if nxt in walk:
+            return walk[walk.index(nxt):]
+        walk.append(nxt)
+
+
+def unbounded_loop(spec: GraphSpec) -> list[str] | None:
+    """A cycle of ``spec`` with no exit bounded by a rounds predicate (see the module's
+    doc), as its nodes in order; ``None`` when every loop has one."""
+    succ = _successors(spec)
+    edges = {e.source: e for e in spec.edges}
+    for group in loops(spec):
+        exits = {n for n in group if n in edges and _leaves(edges[n], group)}
+        found = _cycle(group - exits, succ)
+        if found:
+            return found
+    return None
+
+
+def _check_loops(spec: GraphSpec, where: Where) -> None:
+    cycle = unbounded_loop(spec)
+    if cycle is None:
+        return
+    index = {e.source: i for i, e in enumerate(spec.edges)}
+    at = next((n for n in cycle if spec.edges[index[n]].to is None), cycle[0])
+    shown = " -> ".join([*cycle, cycle[0]])
+    raise SpecError(f"{where(['edges', index[at]])}: the loop {shown} has no exit bounded by"
+                    " a parameter (expected a branch out of it on {rounds_at_least: N}, or"
+                    " branches back into it only on {rounds_left: N}; N a number or"
+                    f" $parameter of at most {MAX_ROUNDS})")
 
 
 # -- allowed values ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from colm_graph import ModelPool, create_colm_graph, ledger_totals
+from colm_graph import ModelPool, create_colm_graph, ledger_totals, load_graph
 from colm_graph.cli import main
 from colm_graph.durable import (
     DURABILITY,
@@ -451,7 +451,9 @@ def test_half_done_fan_out_keeps_the_finished_tasks(tmp_path):
     pool, models = colm_pool(failing_reviser=failing)
     inputs = {"question": "What is 2 + 2?"}
     with open_checkpointer(tmp_path / "db.sqlite") as saver:
-        graph = create_colm_graph(pool=pool, rounds=1, checkpointer=saver)
+        # both clients are needed: with one, a failing b would be dropped, not retried
+        graph = load_graph("colm", pool=pool, params={"rounds": 1, "min_participants": 2},
+                           checkpointer=saver)
         config = thread_config({}, "fan-out")
         with pytest.raises(RuntimeError, match="b down"):
             graph.invoke(resume_or_start(graph, inputs, config).input, config,

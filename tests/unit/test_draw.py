@@ -263,7 +263,7 @@ edges:
   - {from: a, to: b}
   - from: b
     branches:
-      - {when: agreed, to: g}
+      - {when: {any: [agreed, {rounds_at_least: $rounds}]}, to: g}
       - {when: {rounds_at_least: $rounds}, to: b}
       - {when: {score_above: $t}, to: f}
     default: c

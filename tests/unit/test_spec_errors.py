@@ -359,7 +359,7 @@ BINDING_CASES = {
     "unknown-parameter-override": (
         {"params": {"threshold": 0.3}},
         ("parameter 'threshold': graph 'probe' has no such parameter",
-         "max_paid_usd, rounds, samples, t")),
+         "max_paid_usd, min_participants, rounds, samples, t")),
     "wrong-override-type": (
         {"params": {"rounds": "two"}},
         ("parameter 'rounds': expected an integer from 0 to 20, got 'two'",)),
