@@ -13,7 +13,6 @@ through ``colm-graph run`` and the real ``ChatOpenAI`` client over HTTP:
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ import pytest
 from colm_graph.cli import main
 from colm_graph.ledger import estimate_tokens
 from tests.support.fault_server import FaultServer
+from tests.support.pools import small_big_pool
 
 pytestmark = pytest.mark.integration
 
@@ -30,22 +30,8 @@ KEY = "sk-test-spend-guard-0123456789"
 
 
 def pool_file(path: Path, base_url: str, max_tokens: int | None = None) -> Path:
-    cap = f"\n    max_tokens: {max_tokens}" if max_tokens else ""
-    path.write_text(textwrap.dedent(f"""\
-        models:
-          - name: small
-            provider: openai
-            model: small
-            base_url: {base_url}
-            tier: local
-          - name: big
-            provider: openai
-            model: big
-            base_url: {base_url}
-            api_key_env: COLM_TEST_KEY
-            tier: paid
-            price: {{input: {PRICE_IN}, output: {PRICE_OUT}}}""") + cap + "\n")
-    return path
+    return small_big_pool(path, base_url, price=(PRICE_IN, PRICE_OUT),
+                          big={"max_tokens": max_tokens} if max_tokens else None)
 
 
 def run_json(args: list[str], capsys) -> tuple[int, dict]:
@@ -78,8 +64,6 @@ def test_a_provider_that_ignores_max_tokens_is_stopped_at_the_cap(tmp_path, caps
     assert paid["output_tokens"] > 5
     assert req["client_closed"] is True
     assert req["chunks_sent"] < srv.runaway_chunks / 2, req["chunks_sent"]
-    print(f"cap ${cap_usd}: spent ${totals['paid_usd']:.5f}, server sent"
-          f" {req['chunks_sent']} of {srv.runaway_chunks} chunks before the client hung up")
 
 
 def test_an_honest_reply_under_the_cap_is_read_to_its_end(tmp_path, capsys, monkeypatch):
@@ -114,7 +98,7 @@ def test_the_cut_is_sized_to_the_call_not_only_the_budget(tmp_path, capsys, monk
     assert rc == 0
     (paid,) = [c for c in out["ledger"]["calls"] if c["tier"] == "paid"]
     assert paid["stopped"] is True
-    assert 200 < paid["output_tokens"] <= 200 + len("and so on, ".encode())
+    assert 200 < paid["output_tokens"] <= 200 + len(b"and so on, ")
     assert out["ledger"]["totals"]["paid_usd"] < 0.01
 
 

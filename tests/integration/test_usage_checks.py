@@ -5,34 +5,19 @@ received, and the record says so."""
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from colm_graph.cli import main
 from tests.support.openai_server import FakeOpenAIServer
+from tests.support.pools import small_big_pool
 
 pytestmark = pytest.mark.integration
 
 
 def pool_file(path: Path, base_url: str) -> Path:
-    path.write_text(textwrap.dedent(f"""\
-        models:
-          - name: small
-            provider: openai
-            model: small
-            base_url: {base_url}
-            tier: local
-          - name: big
-            provider: openai
-            model: big
-            base_url: {base_url}
-            api_key_env: COLM_TEST_KEY
-            tier: paid
-            price: {{input: 2.5, output: 10.0}}
-        """))
-    return path
+    return small_big_pool(path, base_url)
 
 
 def run_single(tmp_path: Path, capsys, monkeypatch, prompt_tokens: int,
