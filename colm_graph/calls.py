@@ -412,7 +412,8 @@ class _Call:
                 earlier = self.charged(entry, exc, worst_in, started,
                                        time.perf_counter() - start)
                 self.settle(held, earlier)
-                reason = f"{FAILED}{entry.name} failed: {_fault(self.pool, exc)}"
+                reason = (f"{FAILED}{entry.name} at {endpoint_of(entry)} failed:"
+                          f" {_fault(self.pool, exc)}")
             except BaseException:  # cancelled mid-call: counted at its worst case
                 self.settle_worst(held)
                 raise
@@ -460,7 +461,8 @@ class _Call:
                 earlier = self.charged(entry, exc, worst_in, started,
                                        time.perf_counter() - start)
                 self.settle(held, earlier)
-                reason = f"{FAILED}{entry.name} failed: {_fault(self.pool, exc)}"
+                reason = (f"{FAILED}{entry.name} at {endpoint_of(entry)} failed:"
+                          f" {_fault(self.pool, exc)}")
             except BaseException:  # cancelled mid-call: counted at its worst case
                 self.settle_worst(held)
                 raise
