@@ -99,7 +99,8 @@ class _Text:
         return html.escape(self.scrub("" if value is None else str(value)), quote=True)
 
     def final(self, page: str) -> str:
-        """Last pass over the whole page for long secrets (raw or escaped)."""
+        """Last pass over the whole page: any piece of a secret left (raw or escaped)."""
+        page = scrub(page, self.secrets, REDACTED)
         for s in self.secrets:
             if len(s) >= 8:
                 for form in (s, html.escape(s, quote=True), html.escape(s, quote=False)):

@@ -28,7 +28,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
 
 from ._call_record import build_record, charged_record, message_text
-from ._secrets import pool_secrets, scrub
+from ._secrets import pool_secrets, scrub, scrub_message
 from ._stream_guard import IncompleteStream, OutputGuard, astream_guarded, stream_guarded
 from .answers import json_object
 from .budget import (
@@ -279,6 +279,7 @@ class _Call:
 
     # -- shared steps ---------------------------------------------------------------------
     def emit(self, reply: AIMessage, record: CallRecord) -> tuple[AIMessage, CallRecord]:
+        reply = scrub_message(reply, pool_secrets(self.pool))  # a reply that echoes a key
         if self.sink is not None:
             for earlier in record.get("earlier_calls", []):  # type: ignore[attr-defined]
                 self.sink(earlier)

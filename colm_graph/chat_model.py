@@ -34,7 +34,9 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import ensure_config
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 
+from ._secrets import pool_secrets, scrub, scrub_value
 from .errors import ColmGraphError
+from .images import check_image_host
 from .ledger import ledger_totals
 from .messages import messages_to_input, result_text
 from .pool import ModelPool
@@ -180,6 +182,10 @@ class CollaborativeChatModel(BaseChatModel):
     """Accepted for compatibility; ``invoke`` always returns the whole reply at once."""
     api_key: SecretStr | None = Field(default=None, exclude=True)
     """Accepted for compatibility; not used (pool models carry their own credentials)."""
+    allow_image_hosts: list[str] = Field(default_factory=list)
+    """Hosts (exact names or IP addresses) whose ``http(s)`` image URLs messages may carry;
+    without them only ``data:`` image URLs are accepted (see
+    :func:`~colm_graph.images.check_image_url`)."""
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
@@ -191,6 +197,8 @@ class CollaborativeChatModel(BaseChatModel):
     def model_post_init(self, context: Any, /) -> None:
         """Check the variant now (its spec is read; the graph is built on first use)."""
         super().model_post_init(context)
+        self.allow_image_hosts = sorted({check_image_host(h, flag="allow_image_hosts")
+                                         for h in self.allow_image_hosts})
         if self.compiled is None:
             self._spec = self.graph if isinstance(self.graph, GraphSpec) else \
                 load_spec(self.graph)
@@ -266,13 +274,18 @@ class CollaborativeChatModel(BaseChatModel):
                 self._graphs[key] = graph
         return (self.variant if not key else str(graph.name)), graph
 
+    def _input(self, messages: Sequence[BaseMessage]) -> dict[str, Any]:
+        return messages_to_input(messages, allow_image_hosts=self.allow_image_hosts,
+                                 flag="allow_image_hosts")
+
     def _reply(self, variant: str, state: Mapping[str, Any]) -> AIMessage:
         ledger = list(state.get("ledger") or [])
         totals = ledger_totals(ledger)
+        secrets = pool_secrets(self._pool) if self._pool is not None else []
         return AIMessage(
-            content=result_text(state),
+            content=scrub(result_text(state), secrets),
             usage_metadata=_usage(totals),
-            response_metadata={
+            response_metadata=scrub_value({
                 "model_name": _MODEL_PREFIX + variant,
                 "variant": variant,
                 "answer": state.get("answer_normalized", state.get("answer")),
@@ -282,12 +295,12 @@ class CollaborativeChatModel(BaseChatModel):
                 "degraded": bool(state.get("degraded", False)),
                 "stop_reason": state.get("stop_reason"),
                 "simulated": any(r.get("simulated") for r in ledger),
-            },
+            }, secrets),
         )
 
     def _run(self, messages: Sequence[BaseMessage], callbacks: CallbackManager | None,
              model: Any) -> AIMessage:
-        question = messages_to_input(messages)
+        question = self._input(messages)
         variant, graph = self._graph_for(model)
         config: RunnableConfig = {"callbacks": callbacks} if callbacks is not None else {}
         events = callbacks is not None and callbacks.parent_run_id is not None
@@ -307,7 +320,7 @@ class CollaborativeChatModel(BaseChatModel):
 
     async def _arun(self, messages: Sequence[BaseMessage],
                     callbacks: AsyncCallbackManager | None, model: Any) -> AIMessage:
-        question = messages_to_input(messages)
+        question = self._input(messages)
         variant, graph = self._graph_for(model)
         config: RunnableConfig = {"callbacks": callbacks} if callbacks is not None else {}
         events = callbacks is not None and callbacks.parent_run_id is not None

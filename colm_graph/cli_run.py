@@ -12,10 +12,10 @@ from langchain_core.runnables import RunnableConfig
 from ._secrets import pool_secrets, scrub
 from .errors import ColmGraphError, ConfigError, RunLimitError
 from .images import image_data_url
+from .messages import check_question
 
 __all__ = ["image_data_url", "run_command"]
 
-MAX_QUESTION_CHARS = 20_000
 _FLAG_PARAMS = (("top_k", "--top-k"), ("rounds", "--rounds"), ("selector", "--selector"),
                 ("output", "--output"))
 
@@ -69,12 +69,7 @@ def _roles(args: argparse.Namespace, spec: Any, pool: Any) -> dict[str, Any]:
 
 
 def _inputs(args: argparse.Namespace, spec: Any, pool: Any) -> dict[str, Any]:
-    question = args.question.strip()
-    if not question:
-        raise ConfigError("QUESTION: expected a non-empty question")
-    if len(question) > MAX_QUESTION_CHARS:
-        raise ConfigError(f"QUESTION: {len(question)} characters, expected at most"
-                          f" {MAX_QUESTION_CHARS}")
+    question = check_question(args.question, "QUESTION")
     inputs: dict[str, Any] = {"question": question}
     selects = any(n.kind == "select" for n in spec.nodes.values())
     for flag, value in (("--home", args.home), ("--clients", args.clients)):
@@ -114,7 +109,7 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.checkpoint is not None:
         from .durable import connect_checkpointer
 
-        saver = connect_checkpointer(args.checkpoint)
+        saver = connect_checkpointer(args.checkpoint, secrets=pool_secrets(pool))
     try:
         graph = load_graph(spec, pool=pool, params=params, roles=roles, checkpointer=saver)
     except BaseException:
@@ -165,7 +160,6 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if saver is not None:
             saver.conn.close()
     summary = summarize(state, graph=spec.name)
-    summary["failures"] = [dict(f) for f in state.get("failures") or []]
     if failure:
         summary["error"] = failure
     if args.trace:
@@ -213,5 +207,5 @@ def _event_lines(update: dict[str, Any]) -> list[str]:
 def _emit(summary: dict[str, Any], as_json: bool, out: TextIO, secrets: list[str]) -> None:
     from .report import format_text
 
-    text = json.dumps(summary, indent=2) if as_json else format_text(summary)
+    text = json.dumps(summary, indent=2) if as_json else format_text(summary, secrets)
     out.write(scrub(text, secrets) + "\n")

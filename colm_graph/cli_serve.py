@@ -36,6 +36,9 @@ def add_serve_parser(sub: Any) -> None:
                    help="paid tokens each request's run may use")
     p.add_argument("--max-paid-usd", type=number(0), metavar="USD",
                    help="per request: stop paid calls once this much is spent")
+    p.add_argument("--allow-image-host", action="append", default=[], metavar="HOST",
+                   help="also accept http(s) image URLs on HOST (exact host name or IP"
+                        " address; repeatable). Without it only data: URLs are accepted")
 
 
 def _loopback(host: str) -> bool:
@@ -66,9 +69,11 @@ def run_serve(args: argparse.Namespace, out: TextIO, err: TextIO = sys.stderr) -
     except ImportError as exc:
         raise ConfigError(f"serve: needs the 'serve' extra (pip install 'colm-graph[serve]'):"
                           f" {exc.name or exc} is not installed") from None
+    from .images import check_image_host
     from .pool import ModelPool
 
     token = _token(args.token_env)
+    hosts = [check_image_host(h) for h in args.allow_image_host]
     pool = ModelPool.from_yaml(args.models) if args.models else ModelPool.default()
     graphs = None
     if args.graphs is not None:
@@ -80,7 +85,7 @@ def run_serve(args: argparse.Namespace, out: TextIO, err: TextIO = sys.stderr) -
         params["max_paid_usd"] = args.max_paid_usd
     if args.max_paid_tokens is not None:
         params["max_paid_tokens"] = args.max_paid_tokens
-    app = create_app(pool, graphs=graphs, token=token, params=params)
+    app = create_app(pool, graphs=graphs, token=token, params=params, allow_image_hosts=hosts)
     if not _loopback(args.host) and token is None:
         err.write(f"colm-graph: warning: listening on {args.host} without --token-env: anyone"
                   " who reaches it can spend the pool's paid budget\n")

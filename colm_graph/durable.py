@@ -18,6 +18,12 @@ What a run on a thread does (:func:`resume_or_start`):
 
 The default thread id (:func:`default_thread_id`) is a hash of the graph name, the inputs
 and the parameters, so the same command resumes and a different one starts its own thread.
+
+Nothing secret reaches the database: every blob the saver writes (checkpoints, and the
+pending writes, where LangGraph keeps a failed task's raw exception) goes through
+:class:`ScrubbingSerializer`, which overwrites every piece of an API key (the ``secrets``
+given, plus the environment's key-like variables) with ``*`` before it is stored; the
+metadata column is scrubbed the same way.
 """
 
 from __future__ import annotations
@@ -25,22 +31,25 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
+from ._secrets import environment_secrets, scrub_bytes, scrub_value
 from .errors import ConfigError
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.sqlite import SqliteSaver
     from langgraph.pregel import Pregel
 
-__all__ = ["DURABILITY", "RunStart", "connect_checkpointer", "default_thread_id",
-           "open_checkpointer", "resume_or_start", "thread_config"]
+__all__ = ["DURABILITY", "RunStart", "ScrubbingSerializer", "connect_checkpointer",
+           "default_thread_id", "open_checkpointer", "resume_or_start", "thread_config"]
 
 DURABILITY = "sync"
 """LangGraph's ``durability`` for durable runs: each step is saved before the next starts."""
@@ -66,11 +75,53 @@ def _check_path(path: Path, flag: str) -> None:
         raise ConfigError(f"{flag} {path}: not a SQLite database")
 
 
-def connect_checkpointer(path: str | Path, *, flag: str = "--checkpoint") -> SqliteSaver:
-    """A set-up :class:`SqliteSaver` over ``path`` (created if missing). The caller closes
-    ``saver.conn``; :func:`open_checkpointer` does it for you."""
+class ScrubbingSerializer(JsonPlusSerializer):
+    """LangGraph's serializer, with every piece of a secret in what it writes overwritten by
+    ``*`` (the bytes keep their length, so the msgpack framing holds; see
+    :func:`~colm_graph._secrets.scrub_bytes`). Reading is unchanged."""
+
+    def __init__(self, secrets: Iterable[str] = (), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.secrets = tuple(secrets)
+
+    def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
+        kind, data = super().dumps_typed(obj)
+        return kind, scrub_bytes(bytes(data), self.secrets)
+
+
+_ROW_KEYS = ("thread_id", "checkpoint_ns", "checkpoint_id")
+"""Configurable keys that name the row: stored as given."""
+
+
+@lru_cache(maxsize=1)
+def _saver_class() -> type[SqliteSaver]:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
+    class _Saver(SqliteSaver):
+        """A :class:`SqliteSaver` that scrubs the metadata it stores too (the blobs are
+        scrubbed by its :class:`ScrubbingSerializer`)."""
+
+        def put(self, config: RunnableConfig, checkpoint: Any, metadata: Any,
+                new_versions: Any) -> RunnableConfig:
+            secrets = getattr(self.serde, "secrets", ())
+            conf: dict[str, Any] = dict(config)
+            for key in ("metadata", "configurable"):
+                if isinstance(conf.get(key), Mapping):
+                    conf[key] = {k: v if k in _ROW_KEYS or not isinstance(v, str)
+                                 else scrub_value(v, secrets, "*")
+                                 for k, v in conf[key].items()}
+            return super().put(conf, checkpoint,  # type: ignore[arg-type]
+                               scrub_value(dict(metadata), secrets, "*"), new_versions)
+
+    return _Saver
+
+
+def connect_checkpointer(path: str | Path, *, flag: str = "--checkpoint",
+                         secrets: Iterable[str | None] = ()) -> SqliteSaver:
+    """A set-up :class:`SqliteSaver` over ``path`` (created if missing) whose every write is
+    scrubbed of ``secrets`` (the pool's keys: :func:`~colm_graph._secrets.pool_secrets`) and
+    of the environment's key-like variables. The caller closes ``saver.conn``;
+    :func:`open_checkpointer` does it for you."""
     if not str(path).strip():
         raise ConfigError(f"{flag}: expected a file name, got {str(path)!r}")
     p = Path(path)
@@ -79,7 +130,8 @@ def connect_checkpointer(path: str | Path, *, flag: str = "--checkpoint") -> Sql
     try:
         conn = sqlite3.connect(p, check_same_thread=False)
         _check_tables(conn)
-        saver = SqliteSaver(conn)
+        hidden = {s for s in secrets if s and len(s) >= 4} | set(environment_secrets())
+        saver = _saver_class()(conn, serde=ScrubbingSerializer(sorted(hidden)))
         saver.setup()
     except (sqlite3.Error, ValueError) as exc:
         if conn is not None:
@@ -106,9 +158,10 @@ def _check_tables(conn: sqlite3.Connection) -> None:
 
 
 @contextmanager
-def open_checkpointer(path: str | Path, *, flag: str = "--checkpoint") -> Iterator[SqliteSaver]:
+def open_checkpointer(path: str | Path, *, flag: str = "--checkpoint",
+                      secrets: Iterable[str | None] = ()) -> Iterator[SqliteSaver]:
     """:func:`connect_checkpointer` as a context manager that closes the connection."""
-    saver = connect_checkpointer(path, flag=flag)
+    saver = connect_checkpointer(path, flag=flag, secrets=secrets)
     try:
         yield saver
     finally:

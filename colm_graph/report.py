@@ -1,9 +1,16 @@
-"""Readable text for a run summary (see :func:`colm_graph.result.summarize`)."""
+"""Readable text for a run summary (see :func:`colm_graph.result.summarize`).
+
+Secrets are scrubbed from the summary before anything is cut or wrapped (a key wrapped at its
+hyphen would leave its tail on the next line, out of reach of a scrub of the finished text),
+and lines are wrapped at spaces only: a token is never split across lines."""
 
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterable
 from typing import Any
+
+from ._secrets import scrub_value
 
 __all__ = ["format_text"]
 
@@ -14,7 +21,8 @@ def _short(text: str, width: int = 300) -> str:
 
 
 def _wrapped(text: str) -> list[str]:
-    return textwrap.wrap(_short(text), 96, initial_indent="  | ", subsequent_indent="  | ")
+    return textwrap.wrap(_short(text), 96, initial_indent="  | ", subsequent_indent="  | ",
+                         break_on_hyphens=False, break_long_words=False)
 
 
 def _answers(items: list[dict[str, Any]]) -> list[str]:
@@ -47,7 +55,9 @@ def _stages(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
-def format_text(summary: dict[str, Any]) -> str:
+def format_text(summary: dict[str, Any], secrets: Iterable[str] = ()) -> str:
+    """The summary as text; ``secrets`` (the pool's API keys) are scrubbed from it first."""
+    summary = scrub_value(summary, secrets)
     lines: list[str] = []
     sim = " (simulated models)" if summary.get("simulated") else ""
     lines.append(f"Graph: {summary.get('graph') or '?'}{sim}")

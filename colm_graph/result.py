@@ -58,6 +58,7 @@ def summarize(result: Mapping[str, Any], *, graph: str | None = None) -> dict[st
         "stop_reason": result.get("stop_reason"),
         "degraded": bool(result.get("degraded")),
         "degraded_reasons": list(result.get("degraded_reasons", [])),
+        "failures": [dict(f) for f in result.get("failures") or []],
         "scores": dict(result.get("scores", {})),
         "path": [p["node"] for p in result.get("path", [])],
         "round_detail": rounds,

@@ -14,6 +14,15 @@ model is called; a ``tool_choice`` that forces a tool call is refused, and ``n``
 A stream sends the reply once the run has finished (so a failed run is an HTTP error, not a
 broken stream): a role chunk, content chunks, a chunk with ``finish_reason``, a usage chunk
 with ``stream_options.include_usage``, then ``[DONE]``.
+
+Requests are bounded before they cost anything: the body is read up to
+:data:`MAX_BODY_BYTES` and answered 413 the moment it passes it (a chunked body too; the rest
+is never read into memory); it is parsed and validated in a worker thread, message by message,
+so that other requests are answered meanwhile; the conversation stops being read once its
+question is sure to pass :data:`~colm_graph.messages.MAX_QUESTION_CHARS`; and every image must
+be a ``data:`` URL, or an ``http(s)`` URL on a host given with ``allow_image_hosts``
+(``--allow-image-host``). Replies (JSON and streamed) are scrubbed of the pool's API keys and
+of the bearer token.
 """
 
 from __future__ import annotations
@@ -31,21 +40,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from langchain_core.messages import (
-    AIMessage,
-    BaseMessage,
-    HumanMessage,
-    SystemMessage,
-    ToolMessage,
-)
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from ._secrets import pool_secrets, scrub
+from ._secrets import pool_secrets, scrub, scrub_value
 from ._yaml import format_loc
 from .errors import ColmGraphError, ConfigError
+from .images import check_image_host, check_image_url
 from .ledger import ledger_totals
-from .messages import messages_to_input, result_text
+from .messages import Conversation, Turn, result_text
 from .pool import ModelPool
 from .spec import GraphSpec, load_graph, load_spec
 from .spec.validate import IMPLICIT_PARAMS
@@ -99,15 +103,21 @@ class _StreamOptions(BaseModel):
 
 
 class _ChatRequest(BaseModel):
-    """The fields of a chat completion request the server reads; others are ignored."""
+    """The fields of a chat completion request the server reads; others are ignored. The
+    messages are validated one by one (:data:`_MESSAGE`) as the body is read: ``messages``
+    here only holds a placeholder for them (for the "at least one" check)."""
 
     model_config = _STRICT
     model: str = Field(min_length=1)
-    messages: list[_Message] = Field(min_length=1)
+    messages: list[Any] = Field(min_length=1)
     stream: bool | None = None
     stream_options: _StreamOptions | None = None
     n: int | None = None
     tool_choice: Any = None
+
+
+_MESSAGE: TypeAdapter[_Message] = TypeAdapter(_Message)
+_TOP_FIELDS = tuple(_ChatRequest.model_fields)
 
 
 # -- errors ---------------------------------------------------------------------------------
@@ -151,8 +161,9 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _invalid(exc: ValidationError) -> _ApiError:
-    errors = exc.errors(include_url=False)
+def _invalid(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> _ApiError:
+    errors: list[Any] = [{**e, "loc": (*prefix, *e["loc"])}
+                         for e in exc.errors(include_url=False)]
     err = max(errors, key=lambda e: len(e["loc"]))
     loc = _clean_loc(err["loc"])
     kind, ctx = err["type"], err.get("ctx") or {}
@@ -182,39 +193,180 @@ def _invalid(exc: ValidationError) -> _ApiError:
                      param=where if loc else None)
 
 
-# -- conversation -> protocol input ---------------------------------------------------------
-def _content(message: _Message) -> str | list[str | dict[Any, Any]]:
-    if message.content is None or isinstance(message.content, str):
-        return message.content or ""
-    blocks: list[str | dict[Any, Any]] = []
-    for part in message.content:
-        if isinstance(part, _TextPart):
-            blocks.append({"type": "text", "text": part.text})
-        elif isinstance(part, _ImagePart):
-            blocks.append({"type": "image_url", "image_url": part.image_url.model_dump(
-                exclude_none=True)})
+# -- reading the body ----------------------------------------------------------------------
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, read chunk by chunk and refused (413) as soon as it passes
+    ``limit`` bytes, whatever its declared length or transfer encoding."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _ApiError(413, f"request body of {declared} bytes, expected at most {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _ApiError(413, f"request body of more than {limit} bytes, expected at most"
+                            f" {limit}")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+_WS = re.compile(r"[ \t\n\r]*")
+_KINDS = {"[": "an array", '"': "a string", "t": "a boolean", "f": "a boolean", "n": "null"}
+
+
+def _not_json(message: str, text: str, pos: int) -> _ApiError:
+    return _ApiError(400, f"the request body is not valid JSON:"
+                     f" {json.JSONDecodeError(message, text, pos)}")
+
+
+class _Reader:
+    """Reads the body's JSON object field by field and its ``messages`` array item by item
+    (each item parsed, validated and handed on before the next is read), so that no single
+    step holds the interpreter for long, whatever the body holds."""
+
+    def __init__(self, body: bytes) -> None:
+        try:
+            self.text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _ApiError(400, f"the request body is not valid JSON: not UTF-8 text (byte"
+                            f" {exc.start})") from None
+        self.decoder = json.JSONDecoder()
+
+    def skip(self, pos: int) -> int:
+        return _WS.match(self.text, pos).end()  # type: ignore[union-attr]
+
+    def value(self, pos: int) -> tuple[Any, int]:
+        try:
+            return self.decoder.raw_decode(self.text, pos)
+        except json.JSONDecodeError as exc:
+            raise _ApiError(400, f"the request body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise _ApiError(400, "the request body is not valid JSON: nested too deeply"
+                            ) from None
+
+    def expect(self, pos: int, chars: str, what: str) -> int:
+        if pos < len(self.text) and self.text[pos] in chars:
+            return pos
+        raise _not_json(f"Expecting {what}", self.text, pos)
+
+    def read(self, on_message: Callable[[int, Any, int, int], None]) -> dict[str, Any]:
+        """The top-level fields (``messages`` as a list of ``None`` when it is an array:
+        its items go to ``on_message(index, item, start, end)``)."""
+        text = self.text
+        pos = self.skip(0)
+        if pos == len(text):
+            raise _not_json("Expecting value", text, pos)
+        if text[pos] != "{":
+            kind = _KINDS.get(text[pos], "a number")
+            if kind != "an array":  # a JSON error first, if it is one (an array: not read)
+                self.value(pos)
+            raise _ApiError(400, f"request body: input should be an object, got {kind}")
+        fields: dict[str, Any] = {}
+        pos = self.skip(pos + 1)
+        if text.startswith("}", pos):
+            pos += 1
         else:
-            blocks.append({"type": "text", "text": part.refusal})
-    return blocks
+            while True:
+                self.expect(pos, '"', "property name enclosed in double quotes")
+                key, pos = self.value(pos)
+                pos = self.skip(self.expect(self.skip(pos), ":", "':' delimiter") + 1)
+                if key == "messages" and key in fields:
+                    raise _ApiError(400, "request body: field 'messages' given twice",
+                                    param="messages")
+                if key == "messages" and text.startswith("[", pos):
+                    fields[key], pos = self.items(pos, on_message)
+                else:
+                    fields[key], pos = self.value(pos)
+                pos = self.skip(pos)
+                if text.startswith(",", pos):
+                    pos = self.skip(pos + 1)
+                    continue
+                pos = self.expect(pos, "}", "',' delimiter") + 1
+                break
+        pos = self.skip(pos)
+        if pos != len(text):
+            raise _not_json("Extra data", text, pos)
+        return fields
+
+    def items(self, pos: int, on_message: Callable[[int, Any, int, int], None]
+              ) -> tuple[list[None], int]:
+        count = 0
+        pos = self.skip(pos + 1)
+        if self.text.startswith("]", pos):
+            return [], pos + 1
+        while True:
+            item, end = self.value(pos)
+            on_message(count, item, pos, end)
+            count += 1
+            pos = self.skip(end)
+            if self.text.startswith(",", pos):
+                pos = self.skip(pos + 1)
+                continue
+            pos = self.expect(pos, "]", "',' delimiter")
+            return [None] * count, pos + 1
 
 
-def _to_messages(messages: Iterable[_Message]) -> list[BaseMessage]:
-    """LangChain messages for request messages (tool results become context lines)."""
-    out: list[BaseMessage] = []
-    for m in messages:
-        content = _content(m)
-        if m.role in ("system", "developer"):
-            out.append(SystemMessage(content=content))
-        elif m.role == "user":
-            out.append(HumanMessage(content=content))
-        elif m.role == "assistant":
-            out.append(AIMessage(content=content))
-        else:  # tool / function results: context, never the question
-            out.append(ToolMessage(content=content, tool_call_id=m.tool_call_id or "none"))
-    return out
+# -- conversation -> protocol input ---------------------------------------------------------
+_KIND = {"system": "system", "developer": "system", "user": "human", "assistant": "ai",
+         "tool": "tool", "function": "tool"}
 
 
-def _protocol_input(req: _ChatRequest) -> dict[str, Any]:
+def _turn(message: _Message, i: int, hosts: Sequence[str]) -> Turn:
+    """The message as a turn of the conversation, its image URLs checked."""
+    kind = _KIND[message.role]
+    if message.content is None or isinstance(message.content, str):
+        return Turn(kind, message.content or "")
+    texts: list[str] = []
+    images: list[dict[str, Any]] = []
+    for j, part in enumerate(message.content):
+        if isinstance(part, _TextPart):
+            texts.append(part.text)
+        elif isinstance(part, _ImagePart):
+            where = f"messages[{i}].content[{j}].image_url.url"
+            try:
+                check_image_url(part.image_url.url, where, hosts)
+            except ColmGraphError as exc:
+                raise _ApiError(400, str(exc), param=where) from None
+            images.append({"type": "image_url",
+                           "image_url": part.image_url.model_dump(exclude_none=True)})
+        else:
+            texts.append(part.refusal)
+    return Turn(kind, "\n".join(t for t in texts if t), tuple(images))
+
+
+def _request(body: bytes, hosts: Sequence[str]) -> tuple[_ChatRequest, Conversation]:
+    """The request and its conversation (read up to the point where it is sure to be too
+    long). Runs in a worker thread: a big body must not hold up other requests."""
+    conversation = Conversation()
+    reader = _Reader(body)
+
+    def on_message(i: int, item: Any, start: int, end: int) -> None:
+        try:
+            message = _MESSAGE.validate_python(item)
+        except ValidationError as exc:
+            error = exc
+            try:  # the same errors in the words of JSON (an object, an array)
+                _MESSAGE.validate_json(reader.text[start:end])
+            except ValidationError as in_json:
+                error = in_json
+            raise _invalid(error, ("messages", i)) from None
+        try:
+            conversation.add(_turn(message, i, hosts))
+        except ColmGraphError as exc:
+            raise _ApiError(400, str(exc), param="messages") from None
+
+    fields = reader.read(on_message)
+    top = {k: fields[k] for k in _TOP_FIELDS if k in fields}
+    if isinstance(top.get("messages"), list):
+        top["messages"] = top["messages"][:1]
+    try:
+        req = _ChatRequest.model_validate_json(json.dumps(top))
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    return req, conversation
+
+
+def _protocol_input(req: _ChatRequest, conversation: Conversation) -> dict[str, Any]:
     if req.n is not None and req.n != 1:
         raise _ApiError(400, f"n: only n=1 is supported (a protocol run gives one answer),"
                         f" got {req.n}", param="n")
@@ -222,7 +374,7 @@ def _protocol_input(req: _ChatRequest) -> dict[str, Any]:
         raise _ApiError(400, "tool_choice: tool calls are not supported by colm-graph models",
                         param="tool_choice")
     try:
-        return messages_to_input(_to_messages(req.messages))
+        return conversation.result()
     except ColmGraphError as exc:
         raise _ApiError(400, str(exc), param="messages") from None
 
@@ -307,12 +459,21 @@ def _bundled() -> list[str]:
 
 
 def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | None = None,
-               token: str | None = None, params: Mapping[str, Any] | None = None) -> FastAPI:
+               token: str | None = None, params: Mapping[str, Any] | None = None,
+               allow_image_hosts: Iterable[str] = (),
+               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     """An OpenAI-compatible app serving ``graphs`` (default: every shipped graph) over
     ``pool``; each graph's name is a model id. ``params`` (e.g. ``{"max_paid_usd": 0.01}``)
     go to every graph that has them. With ``token``, every request needs
-    ``Authorization: Bearer <token>``. ``app.state.models`` lists the model ids. Raises
-    :class:`ColmGraphError` for a bad graph or parameter."""
+    ``Authorization: Bearer <token>``. Image URLs must be ``data:`` URLs, or ``http(s)`` URLs
+    on one of ``allow_image_hosts`` (host names or IP addresses, matched exactly); request
+    bodies over ``max_body_bytes`` are refused (413). ``app.state.models`` lists the model
+    ids. Raises :class:`ColmGraphError` for a bad graph, parameter or host."""
+    hosts = sorted({check_image_host(h, flag="allow_image_hosts") for h in allow_image_hosts})
+    if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) \
+            or max_body_bytes < 1:
+        raise ConfigError(f"max_body_bytes: expected a positive number of bytes, got"
+                          f" {max_body_bytes!r}")
     compiled = _compile(pool, graphs, params)
     created = int(time.time())
     app = FastAPI(title="colm-graph", docs_url=None, redoc_url=None, openapi_url=None)
@@ -360,30 +521,23 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
 
     @app.post("/v1/chat/completions", dependencies=auth)
     async def chat_completions(request: Request) -> Response:
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            raise _ApiError(413, f"request body of {declared} bytes, expected at most"
-                            f" {MAX_BODY_BYTES}")
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            raise _ApiError(413, f"request body of {len(body)} bytes, expected at most"
-                            f" {MAX_BODY_BYTES}")
-        try:
-            req = _ChatRequest.model_validate_json(body)
-        except ValidationError as exc:
-            raise _invalid(exc) from None
+        body = await _read_body(request, max_body_bytes)
+        req, conversation = await run_in_threadpool(_request, body, hosts)
+        del body
         graph = graph_for(req.model)
-        inputs = _protocol_input(req)
+        inputs = _protocol_input(req, conversation)
+        secrets = pool_secrets(pool, [token])
         try:
             state = await graph.ainvoke(inputs, {"run_name": f"colm-graph serve {req.model}"})
         except Exception as exc:  # a model or provider failure: one line, no secrets
-            text = scrub(f"{type(exc).__name__}: {exc}", pool_secrets(pool, [token]))
+            text = scrub(f"{type(exc).__name__}: {exc}", secrets)
             status = 500 if isinstance(exc, ColmGraphError) else 502
             message = f"graph {req.model!r} failed: {(text.splitlines() or [''])[0][:500]}"
             raise _ApiError(status, message, type="server_error",
                             code="server_error") from None
-        text = result_text(state)
+        text = scrub(result_text(state), secrets)
         usage, colm = _usage(state)
+        colm = scrub_value(colm, secrets)
         head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()),
                 "model": req.model, "system_fingerprint": None}
         if req.stream:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from .errors import ConfigError
 from .ledger import ledger_totals
+from .messages import MAX_QUESTION_CHARS, check_question
 
 if TYPE_CHECKING:
     from .pool import ModelPool
@@ -36,7 +37,8 @@ _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 class ProtocolToolInput(BaseModel):
     """Arguments of a protocol tool."""
 
-    question: str = Field(description="The question to answer, stated in full.")
+    question: str = Field(description="The question to answer, stated in full (at most"
+                          f" {MAX_QUESTION_CHARS} characters).")
 
 
 def _graph_of(graph_or_variant: Any, pool: ModelPool | None) -> Any:
@@ -91,7 +93,10 @@ def protocol_tool(
 
     Returns:
         A :class:`~langchain_core.tools.StructuredTool` with sync and async forms. Without
-        ``return_details`` it returns the final answer text, or :data:`NO_ANSWER`.
+        ``return_details`` it returns the final answer text, or :data:`NO_ANSWER`. An empty
+        question, or one over :data:`~colm_graph.messages.MAX_QUESTION_CHARS` characters,
+        raises :class:`~colm_graph.errors.ConfigError` (``question: ...``) before any model
+        is called.
     """
     graph = _graph_of(graph_or_variant, pool)
     tool_name = name if name is not None else _default_name(graph)
@@ -110,10 +115,10 @@ def protocol_tool(
                 "degraded": bool(out.get("degraded", False))}
 
     def run(question: str, config: RunnableConfig) -> Any:
-        return result(graph.invoke({"question": question}, config))
+        return result(graph.invoke({"question": check_question(question)}, config))
 
     async def arun(question: str, config: RunnableConfig) -> Any:
-        return result(await graph.ainvoke({"question": question}, config))
+        return result(await graph.ainvoke({"question": check_question(question)}, config))
 
     return StructuredTool.from_function(
         func=run, coroutine=arun, name=tool_name,

@@ -12,6 +12,9 @@ are read and compared; without it the type follows the gold answer: a choice lis
 multiple-choice item, a number a numeric one, a LaTeX or symbolic expression a math one,
 anything else free text.
 
+A question (with its choices listed) has at most
+:data:`~colm_graph.messages.MAX_QUESTION_CHARS` characters, as everywhere else.
+
 The default dataset is the bundled generated task set (``colm_tasks``).
 """
 
@@ -28,6 +31,7 @@ from .._resources import bundled_dir
 from ..answers import boxed_content as _boxed
 from ..answers import normalize_answer, number_value
 from ..errors import ColmGraphError
+from ..messages import MAX_QUESTION_CHARS, question_too_long
 
 __all__ = ["BUNDLED", "Item", "load_dataset"]
 
@@ -116,6 +120,8 @@ def _item(row: Any, where: str, n: int, base: Path | None) -> Item:
     else:
         kind = "numeric" if number_value(gold) is not None else \
             "math" if _MATHY.search(gold) else "text"
+    if len(question.strip()) > MAX_QUESTION_CHARS:  # the limit of every entry point
+        raise question_too_long(f"{where}: 'question'", len(question.strip()))
     image = row.get("image")
     if image is not None:
         if not isinstance(image, str):

@@ -335,7 +335,7 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
                 message = scrub(f"{type(exc).__name__}: {exc}", secrets).splitlines()[0][:500]
                 row = result_row(entry, item, None, time.perf_counter() - start, message,
                                  records=sink.records)
-            fh.write(json.dumps(row) + "\n")
+            fh.write(scrub(json.dumps(row), secrets) + "\n")
             fh.flush()
             bar.update(row)
 

@@ -221,7 +221,8 @@ CLIENT_ERRORS = {"429": "RateLimitError", "500": "InternalServerError",
                  "malformed": "JSONDecodeError", "truncated": "JSONDecodeError"}
 
 
-@pytest.mark.parametrize("behaviour", sorted(set(BEHAVIOURS) - {"ok"}))
+@pytest.mark.parametrize("behaviour", sorted(set(BEHAVIOURS) - {"ok", "runaway"}))  # runaway:
+# a stream-only fault, see test_spend_guard.py
 def test_fault_server_behaviour_as_the_openai_client_sees_it(behaviour: str) -> None:
     import openai
 
@@ -412,7 +413,8 @@ def test_async_runs_behave_alike(tmp_path: Path, key: str, graph: str,
         check_fallback_run(graph, schedule[PAID][0], out, requests)
     else:
         assert out["answer"] == PAID_ANSWER and len(paid_records(out["ledger"])) == 1
-    check_ledger_matches_ok_responses(out["ledger"], requests, exact=True)
+    check_ledger_matches_ok_responses([r for r in out["ledger"] if not r.get("failed")],
+                                      requests, exact=True)
 
 
 # -- a local model's failure fails the run ---------------------------------------------------------

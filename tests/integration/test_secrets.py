@@ -7,8 +7,11 @@ built ``ChatOpenAI`` model.
 
 The paid model is a real ``ChatOpenAI`` client talking to a :class:`FakeOpenAIServer` on
 127.0.0.1; its errors echo the key the way real providers do, in full or masked
-(``sk-abc...wxyz``). Every artefact is searched for the key, its first 12 and last 12
-characters and its base64 form.
+(``sk-abc...wxyz``), and its replies can echo it too ("my key is sk-..."), whole, in pieces,
+in capitals or where the text output wraps its lines. Every artefact is searched for the key,
+every 8-character piece of it (in any letter case, and again with whitespace and the text
+output's ``|`` margins taken out) and its base64 form; the checkpoint database of
+``colm-graph run --checkpoint`` is searched byte by byte, with its WAL file.
 """
 
 from __future__ import annotations
@@ -47,7 +50,9 @@ KEY_ENV = "COLM_LEAK_TEST_KEY"
 KEY = "sk-LEAK-7d3f9a2b1c0e4f5a6b7c8d9e0f1a2b3c"
 NEEDLES = {"the key": KEY, "its first 12 characters": KEY[:12],
            "its last 12 characters": KEY[-12:],
-           "its base64 form": base64.b64encode(KEY.encode()).decode()[:24]}
+           "its base64 form": base64.b64encode(KEY.encode()).decode()[:24],
+           **{f"its piece {KEY[i:i + 8]!r}": KEY[i:i + 8] for i in range(len(KEY) - 7)}}
+_GAPS = re.compile(r"[\s|]+")
 QUESTION = "What is 17 * 23 + 48?"
 DRAFTS = {"m-a": "41", "m-b": "42"}  # the clients disagree: the server is asked for guidance
 
@@ -59,6 +64,12 @@ def assert_clean(what: str, data: str | bytes | None) -> None:
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     for name, needle in NEEDLES.items():
         assert needle not in text, f"{name} leaked into {what}: ...{_around(text, needle)}..."
+    for form, seen in (("in other letter case", text.lower()),
+                       ("split by whitespace or line margins", _GAPS.sub("", text.lower()))):
+        for name, needle in NEEDLES.items():
+            if "base64" not in name:
+                assert needle.lower() not in seen, \
+                    f"{name} leaked into {what} {form}: ...{_around(seen, needle.lower())}..."
 
 
 def _around(text: str, needle: str) -> str:
@@ -67,11 +78,35 @@ def _around(text: str, needle: str) -> str:
 
 
 def test_assert_clean_catches_every_form() -> None:
-    for form in (KEY, f"key {KEY[:12]}****", f"key ...{KEY[-12:]}",
-                 base64.b64encode(KEY.encode())):
+    forms = [KEY, f"key {KEY[:12]}****", f"key ...{KEY[-12:]}", base64.b64encode(KEY.encode()),
+             KEY.upper(), f"{KEY[:20]}\n  | {KEY[20:]}", f"{KEY[:4]} {KEY[4:12]}"]
+    forms += [f"a piece {KEY[i:i + 8]} of it" for i in range(len(KEY) - 7)]
+    for form in forms:
         with pytest.raises(AssertionError, match="leaked into probe"):
             assert_clean("probe", form)
-    assert_clean("probe", "sk-LEAK-**** " + KEY[:11])
+    assert_clean("probe", "sk-LEA**** " + KEY[:7] + " *** " + KEY[-7:])
+
+
+def test_scrub_removes_every_piece_and_keeps_the_rest() -> None:
+    """The scrubber itself: what the artefact tests below rely on."""
+    from colm_graph._secrets import scrub, scrub_bytes
+
+    for text in (f"my key is {KEY}.", f"key {KEY[:12]}{'*' * 24}{KEY[-4:]}.", KEY.lower(),
+                 f"tail {KEY[-9:]} end", f"{KEY[:14]} {KEY[14:]}", f"{KEY[:20]}\n  | {KEY[20:]}",
+                 f"{KEY[:8]}\t{KEY[8:16]} | {KEY[16:]}"):
+        out = scrub(text, [KEY])
+        assert_clean(f"scrub({text!r})", out)
+        assert "***" in out
+    assert scrub("nothing secret here: sk-LEAK is a prefix only", [KEY]) == \
+        "nothing secret here: sk-LEAK is a prefix only"
+    doc = json.dumps({"a": f"x {KEY}\" y", "b": [KEY[3:30]], "c": f"<{KEY}>"})
+    out = scrub(doc, [KEY])
+    assert json.loads(out) == {"a": "x ***\" y", "b": ["***"], "c": "<***>"}
+    blob = b"\xa5\x00" + KEY.encode() + b"\xc4\x03" + KEY[9:21].upper().encode() + b"\x91"
+    clean = scrub_bytes(blob, [KEY])
+    assert len(clean) == len(blob) and clean.startswith(b"\xa5\x00*") and \
+        clean.endswith(b"*\x91")
+    assert_clean("scrub_bytes", clean)
 
 
 # -- the paid endpoint and its errors -----------------------------------------------------
@@ -105,7 +140,7 @@ def cases(names: list[str]) -> list[Any]:
 
 
 def responder(body: dict[str, Any]) -> dict[str, Any]:
-    user = body["messages"][-1]["content"]
+    user = str(body["messages"][-1]["content"])
     if body["model"] == "m-big":
         text = "The drafts conflict; 17 * 23 = 391, plus 48 is 439.\nAnswer: 439" \
             if "<drafts>" in user else "17 * 23 + 48 = 439.\nAnswer: 439"
@@ -117,16 +152,39 @@ def responder(body: dict[str, Any]) -> dict[str, Any]:
             "prompt_tokens": 100, "completion_tokens": 10}
 
 
+ECHO_FORMS = {
+    "whole": f"By the way, my API key is {KEY}.",
+    "pieces": f"Key pieces: {KEY[:15]} {KEY[15:]}; its tail {KEY[-20:]}; shouted {KEY.upper()}.",
+    # the key starts where the text output's first line of a reply ends (92 characters)
+    "wrapped": "word " * 17 + KEY + " and the rest of the sentence",
+}
+"""How a model's reply echoes the key (a prompt that carried it, a proxy that adds it)."""
+
+
 class PaidEndpoint:
     """A FakeOpenAIServer for every model of the pool; ``fail(...)`` makes the paid model's
-    calls fail with an error body that echoes the key."""
+    calls fail with an error body that echoes the key; ``echo(...)`` makes every reply start
+    with a text that carries it, and local model ``m-b`` answer with the key itself."""
 
     def __init__(self, server: FakeOpenAIServer) -> None:
         self.server = server
         self.failure: Failure | None = None
+        self.echoed: str | None = None
 
     def fail(self, failure: Failure | None) -> None:
         self.failure = failure
+
+    def echo(self, text: str | None) -> None:
+        self.echoed = text
+
+    def respond(self, body: dict[str, Any]) -> dict[str, Any]:
+        reply = responder(body)
+        if self.echoed is not None:
+            content = reply["content"]
+            if body["model"] == "m-b" and "<guidance>" not in str(body["messages"][-1]):
+                content = content.replace("Answer: 42", f"Answer: {KEY}")
+            reply = {**reply, "content": f"{self.echoed}\n{content}"}
+        return reply
 
     def status_for(self, body: dict[str, Any]) -> int | None:
         failure = self.failure
@@ -158,7 +216,7 @@ def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[PaidEndpoint]:
 
     monkeypatch.setattr(openai_server, "_error_payload", echoing_payload)
     monkeypatch.setenv(KEY_ENV, KEY)
-    with FakeOpenAIServer(responder=responder) as server:
+    with FakeOpenAIServer(responder=lambda body: holder["endpoint"].respond(body)) as server:
         ep = PaidEndpoint(server)
         holder["endpoint"] = ep
         server.status_for = ep.status_for
@@ -272,7 +330,7 @@ def test_degraded_run_after_failed_paid_call(
                        "--trace", str(trace))
     assert rc == 0, err
     result = json.loads(out)
-    assert result["degraded"] and any("paid model big failed" in reason
+    assert result["degraded"] and any(re.match(r"paid model big\b.* failed", reason)
                                       for reason in result["degraded_reasons"]), result
     assert_clean("the JSON of a degraded run", out)
     assert_clean("the stderr of a degraded run", err)
@@ -311,6 +369,201 @@ def test_failed_run_after_failed_fallback(
         assert_clean(f"the error line of a failed run {flags}", err)
     check_key_went_to_paid_endpoint_only(endpoint)
     assert_clean("the log records of failed runs", logs())
+
+
+# -- the checkpoint database ------------------------------------------------------------------
+
+def assert_database_clean(db: Path) -> None:
+    """The raw bytes of the SQLite database and its journal files hold no piece of the key
+    (checkpoints, pending writes with a failed task's exception, metadata)."""
+    files = [p for p in db.parent.iterdir() if p.name.startswith(db.name)]
+    assert db in files
+    for path in files:
+        data = path.read_bytes()
+        assert_clean(f"the checkpoint file {path.name}", data)
+        low = data.lower()
+        for i in range(len(KEY) - 7):
+            assert KEY[i:i + 8].lower().encode() not in low, (path.name, KEY[i:i + 8])
+
+
+@contextmanager
+def journal_kept(db: Path) -> Iterator[None]:
+    """A second connection to ``db`` held open meanwhile, so that SQLite keeps the WAL file
+    when the run's connection closes (the last one to close folds it into the database and
+    deletes it), and the WAL is searched too."""
+    import sqlite3
+
+    holder = sqlite3.connect(db, isolation_level=None)
+    try:
+        holder.execute("PRAGMA journal_mode=WAL")
+        holder.execute("BEGIN")  # an open read transaction: the WAL cannot go
+        holder.execute("SELECT count(*) FROM sqlite_master").fetchall()
+        yield
+    finally:
+        holder.close()
+
+
+def test_checkpointer_scrubs_a_raw_exception_in_pending_writes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """LangGraph stores a failed task's exception itself in the pending writes: the saver of
+    ``connect_checkpointer`` scrubs it (keys given, and key-like environment variables)."""
+    from typing import TypedDict
+
+    from langgraph.graph import END, START, StateGraph
+
+    from colm_graph.durable import open_checkpointer
+
+    class State(TypedDict, total=False):
+        question: str
+        note: str
+
+    def fail(state: State) -> State:
+        raise RuntimeError(f"upstream said: invalid key {KEY} (masked {KEY[:12]}...)")
+
+    def note(state: State) -> State:
+        return {"note": f"copied {KEY.upper()} and {KEY[5:17]}"}
+
+    builder = StateGraph(State)
+    builder.add_node("note", note)
+    builder.add_node("fail", fail)
+    builder.add_edge(START, "note")
+    builder.add_edge(START, "fail")
+    builder.add_edge("note", END)
+    builder.add_edge("fail", END)
+    for label, secrets, env in (("given", [KEY], "COLM_UNRELATED_NAME"),
+                                ("from the environment", [], "COLM_LEAK_TEST_KEY")):
+        monkeypatch.delenv(KEY_ENV, raising=False)
+        monkeypatch.setenv(env, KEY)
+        db = tmp_path / f"{label.replace(' ', '-')}.sqlite"
+        with journal_kept(db), open_checkpointer(db, secrets=secrets) as saver:
+            graph = builder.compile(checkpointer=saver)
+            config = {"configurable": {"thread_id": f"t-{KEY[:4]}"}}
+            with pytest.raises(RuntimeError, match="invalid key"):
+                graph.invoke({"question": f"what is {KEY}?"}, config, durability="sync")
+            assert any(p.name.endswith("-wal") for p in tmp_path.iterdir())
+            assert_database_clean(db)
+            assert graph.get_state(config).values["question"].startswith("what is ***")
+        monkeypatch.delenv(env)
+
+
+@pytest.mark.parametrize("case", ["failed-run", "degraded-run", "echo-whole", "echo-pieces"])
+def test_checkpoint_database(case: str, pool_file: Path, endpoint: PaidEndpoint,
+                             tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    if case == "failed-run":  # the task's exception is stored in the pending writes
+        endpoint.fail(HARD_FAILURES["401-full-key"])
+    elif case == "degraded-run":
+        endpoint.fail(FAILURES["500-full-key"])
+    else:
+        endpoint.echo(ECHO_FORMS[case.removeprefix("echo-")])
+    db = tmp_path / "run.sqlite"
+    with journal_kept(db):
+        rc, out, err = cli(capfd, "run", QUESTION, "--models", str(pool_file), "--json",
+                           "--checkpoint", str(db))
+        assert rc == (1 if case == "failed-run" else 0), err
+        assert_clean("the JSON of a checkpointed run", out)
+        assert_clean("the stderr of a checkpointed run", err)
+        assert any(p.name.endswith("-wal") for p in tmp_path.iterdir())
+        assert_database_clean(db)
+    if case == "failed-run":  # the failure is what was stored, and the run resumes from it
+        import sqlite3
+
+        with sqlite3.connect(db) as conn:
+            channels = {row[0] for row in conn.execute("SELECT channel FROM writes")}
+        assert "__error__" in channels, channels
+        endpoint.fail(None)
+        rc, out, err = cli(capfd, "run", QUESTION, "--models", str(pool_file), "--json",
+                           "--checkpoint", str(db))
+        assert rc == 0 and "resuming run" in err, err
+        assert json.loads(out)["answer"] == "439"
+        assert_database_clean(db)
+
+
+# -- a model that echoes the key ---------------------------------------------------------------
+
+@pytest.mark.parametrize("form", list(ECHO_FORMS))
+def test_model_echo_in_run_outputs(form: str, pool_file: Path, endpoint: PaidEndpoint,
+                                   tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    endpoint.echo(ECHO_FORMS[form])
+    runs = {
+        "run --json --trace": ["--json", "--trace", str(tmp_path / "json.html")],
+        "run (text)": [],
+        "run --stream --trace": ["--stream", "--trace", str(tmp_path / "stream.html")],
+        "run --json --stream": ["--json", "--stream"],
+    }
+    for label, flags in runs.items():
+        rc, out, err = cli(capfd, "run", QUESTION, "--models", str(pool_file), *flags)
+        assert rc == 0, (label, err)
+        assert "439" in out and "***" in out, (label, out)  # the echo was there, masked
+        assert_clean(f"the stdout of {label} ({form} echo)", out)
+        assert_clean(f"the stderr of {label} ({form} echo)", err)
+    for page in ("json.html", "stream.html"):
+        html = (tmp_path / page).read_text(encoding="utf-8")
+        assert "[redacted]" in html
+        assert_clean(f"the trace page {page} ({form} echo)", html)
+
+
+@pytest.mark.parametrize("form", list(ECHO_FORMS))
+def test_model_echo_stays_out_of_prompts_and_logs(
+        form: str, pool_file: Path, endpoint: PaidEndpoint, capfd: pytest.CaptureFixture[str],
+        logs: Callable[[], str]) -> None:
+    """A reply that echoes the key is scrubbed where it comes in (the model call), so the
+    next prompts (the server reads the drafts, the clients the guidance) and the logs of
+    those requests never carry it."""
+    endpoint.echo(ECHO_FORMS[form])
+    rc, out, err = cli(capfd, "run", QUESTION, "--models", str(pool_file), "--json")
+    assert rc == 0, err
+    assert any("<drafts>" in json.dumps(r["body"]) for r in endpoint.paid_requests())
+    check_key_went_to_paid_endpoint_only(endpoint)
+    assert_clean(f"the log records of the run ({form} echo)", logs())
+
+
+@pytest.mark.parametrize("form", list(ECHO_FORMS))
+def test_model_echo_in_eval_files(form: str, pool_file: Path, endpoint: PaidEndpoint,
+                                  tmp_path: Path, capfd: pytest.CaptureFixture[str],
+                                  logs: Callable[[], str]) -> None:
+    endpoint.echo(ECHO_FORMS[form])
+    out_dir = tmp_path / "eval"
+    rc, out, err = cli(capfd, "eval", "--graphs", "colm,large_only,small_only", "--dataset",
+                       str(write_dataset(tmp_path / "data.jsonl")), "--models",
+                       str(pool_file), "--out", str(out_dir), "--concurrency", "4")
+    assert rc == 0, err
+    rows = [json.loads(line) for line in (out_dir / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 6 and not any(r["error"] for r in rows)
+    for path in sorted(out_dir.rglob("*")):
+        if path.is_file():
+            assert_clean(f"eval output {path.name} ({form} echo)", path.read_bytes())
+    assert_clean("the stdout of eval", out)
+    assert_clean("the stderr of eval", err)
+    check_key_went_to_paid_endpoint_only(endpoint)
+    assert_clean(f"the log records of eval ({form} echo)", logs())
+
+
+@pytest.mark.parametrize("form", list(ECHO_FORMS))
+def test_model_echo_in_serve_replies(form: str, pool_file: Path, endpoint: PaidEndpoint
+                                     ) -> None:
+    import httpx
+
+    endpoint.echo(ECHO_FORMS[form])
+    pool = ModelPool.from_yaml(pool_file)
+    body: dict[str, Any] = {"messages": [{"role": "user", "content": QUESTION}]}
+    with serving(create_app(pool, graphs=["colm", "single"])) as url:
+        for model in ("colm", "single"):
+            r = httpx.post(f"{url}/chat/completions", json={**body, "model": model},
+                           timeout=60)
+            assert r.status_code == 200, r.text
+            assert "***" in r.json()["choices"][0]["message"]["content"]
+            assert_clean(f"the serve reply ({model}, {form} echo)", r.text)
+            with httpx.stream("POST", f"{url}/chat/completions", timeout=60, json={
+                    **body, "model": model, "stream": True,
+                    "stream_options": {"include_usage": True}}) as s:
+                assert s.status_code == 200
+                events = s.read().decode()
+            assert events.rstrip().endswith("data: [DONE]")
+            assert_clean(f"the streamed serve reply ({model}, {form} echo)", events)
+            text = "".join(json.loads(e)["choices"][0]["delta"].get("content") or ""
+                           for e in re.findall(r"^data: (\{.*\})$", events, re.MULTILINE)
+                           if json.loads(e)["choices"])
+            assert_clean(f"the text of the streamed reply ({model}, {form} echo)", text)
 
 
 # -- colm-graph eval --------------------------------------------------------------------------
