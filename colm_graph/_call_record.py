@@ -10,7 +10,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 
 from .ledger import CallRecord, call_cost_usd, estimate_tokens
 from .pool import PoolEntry
-from .tokens import IMAGE_TOKEN_BOUND
+from .tokens import BYTES, IMAGE_TOKEN_BOUND, content_parts
 
 __all__ = ["build_record", "charged_record", "message_text"]
 
@@ -91,17 +91,8 @@ def charged_record(entry: PoolEntry, *, node: str, role: str, round_: int, stage
 
 def _content_bytes(content: Any) -> tuple[int, int]:
     """UTF-8 bytes of a message's text, and its number of non-text blocks (images...)."""
-    if isinstance(content, str):
-        return len(content.encode("utf-8", "replace")), 0
-    size, blocks = 0, 0
-    for block in content if isinstance(content, list) else [content]:
-        if isinstance(block, dict) and block.get("type") == "text":
-            size += len(str(block.get("text", "")).encode("utf-8", "replace"))
-        elif isinstance(block, str):
-            size += len(block.encode("utf-8", "replace"))
-        else:
-            blocks += 1
-    return size, blocks
+    texts, blocks = content_parts(content)
+    return sum(BYTES(t) for t in texts), blocks
 
 
 def _usage_bounds(messages: Sequence[BaseMessage], reply: AIMessage) -> tuple[int, int]:

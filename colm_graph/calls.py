@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
@@ -44,7 +45,7 @@ from .budget import (
 from .errors import ColmGraphError, ModelCallError
 from .ledger import CallRecord
 from .pool import ModelPool, PoolEntry
-from .tokens import BYTES, counter, prompt_bound
+from .tokens import BYTES, Counter, counter, prompt_bound
 
 __all__ = ["SCHEMAS", "acall_model", "call_model", "endpoint_of", "message_text"]
 
@@ -262,6 +263,26 @@ def _stream_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
                                    "response_format": kwargs["response_format"]}}
 
 
+@dataclass
+class _Paid:
+    """A paid call as planned: its model, request, plan and what it holds of the account."""
+
+    entry: PoolEntry
+    plan: PaidPlan
+    worst_in: int
+    held: Reservation | None
+    count: Counter
+    streams: bool
+    model: Any
+    messages: list[BaseMessage]
+    config: RunnableConfig
+    kwargs: dict[str, Any]
+
+    def guard(self) -> OutputGuard | None:
+        """The stream's reader, for streamed calls."""
+        return OutputGuard(self.plan.stop_after, self.count) if self.streams else None
+
+
 class _Call:
     """One call of one node: what is asked, of whom, and where its records go."""
 
@@ -308,10 +329,12 @@ class _Call:
         return ModelCallError(entry.name, endpoint_of(entry), _fault(self.pool, exc),
                               transient=_transient(exc))
 
-    def plan(self, entry: PoolEntry) -> tuple[PaidPlan, int, Reservation | None]:
-        """The call's plan, its prompt's token bound, and what it holds of the account."""
+    def paid(self, entry: PoolEntry) -> _Paid:
+        """Everything a paid call needs, worked out once: its plan against the budget (and
+        the shared account, from which its worst case is then held), the request."""
         count = counter(entry)
-        worst_in = prompt_bound(_prepared(entry, self.messages), count)
+        prepared = _prepared(entry, self.messages)
+        worst_in = prompt_bound(prepared, count)
         allowance = self.allowance
         if self.account is not None:
             allowance = _tighter(allowance, self.account.available())
@@ -327,7 +350,12 @@ class _Call:
                 plan = PaidPlan(refusal=f"paid budget: {entry.name} may cost up to"
                                 f" ${plan.usd:.6f}; ${max(left.usd or 0.0, 0.0):.6f} of the"
                                 " shared budget is free")
-        return plan, worst_in, held
+        kwargs = self.kwargs if plan.max_tokens is None else \
+            {**self.kwargs, "max_tokens": plan.max_tokens}
+        model, kwargs = _runnable(entry, self.schema, kwargs)
+        return _Paid(entry, plan, worst_in, held, count, streams, model, prepared,
+                     _call_config(entry, self.config, self.node, self.role, self.round),
+                     _stream_kwargs(kwargs) if streams else kwargs)
 
     def settle(self, held: Reservation | None, records: Sequence[CallRecord]) -> None:
         if self.account is not None and held is not None:
@@ -339,15 +367,22 @@ class _Call:
         if self.account is not None and held is not None:
             self.account.settle(held, held.usd, held.tokens)
 
-    def paid_setup(self, entry: PoolEntry, plan: PaidPlan
-                   ) -> tuple[Any, list[BaseMessage], RunnableConfig, dict[str, Any], bool]:
-        kwargs = self.kwargs if plan.max_tokens is None else \
-            {**self.kwargs, "max_tokens": plan.max_tokens}
-        model, kwargs = _runnable(entry, self.schema, kwargs)
-        streams = _streams(entry, model)
-        return (model, _prepared(entry, self.messages),
-                _call_config(entry, self.config, self.node, self.role, self.round),
-                _stream_kwargs(kwargs) if streams else kwargs, streams)
+    def paid_done(self, call: _Paid, reply: AIMessage, guard: OutputGuard | None,
+                  started: float, start: float) -> tuple[AIMessage, CallRecord]:
+        out = guard.tokens() if guard is not None else call.count(message_text(reply))
+        record = self.record(call.entry, reply, self.messages, started,
+                             time.perf_counter() - start, (call.worst_in, out))
+        self.settle(call.held, [record])
+        return self.emit(reply, record)
+
+    def paid_failed(self, call: _Paid, exc: BaseException, started: float, start: float
+                    ) -> tuple[str, list[CallRecord]]:
+        """Why the call failed (the fallback's reason), and what of it was charged."""
+        earlier = self.charged(call.entry, exc, call.worst_in, started,
+                               time.perf_counter() - start)
+        self.settle(call.held, earlier)
+        return (f"{FAILED}{call.entry.name} at {endpoint_of(call.entry)} failed:"
+                f" {_fault(self.pool, exc)}"), earlier
 
     def charged(self, entry: PoolEntry, exc: BaseException, worst_in: int, started: float,
                 latency: float) -> list[CallRecord]:
@@ -389,34 +424,26 @@ class _Call:
         entry = self.pool.entry(self.name)
         if entry.tier != "paid":
             return self.emit(*self.local(entry, self.messages))
-        plan, worst_in, held = self.plan(entry)
-        reason, earlier = plan.refusal, []
+        call = self.paid(entry)
+        reason, earlier = call.plan.refusal, []
         if reason is None:
-            model, prepared, config, kwargs, streams = self.paid_setup(entry, plan)
             started, start = time.time(), time.perf_counter()
+            guard = call.guard()
             try:
-                if streams:
-                    guard = OutputGuard(plan.stop_after, counter(entry))
-                    reply = stream_guarded(model.stream(prepared, config, **kwargs), guard)
-                    out = guard.tokens()
+                if guard is not None:
+                    reply = stream_guarded(call.model.stream(call.messages, call.config,
+                                                             **call.kwargs), guard)
                 else:
-                    reply = _as_ai(model.invoke(prepared, config, **kwargs))
-                    out = counter(entry)(message_text(reply))
-                record = self.record(entry, reply, self.messages, started,
-                                     time.perf_counter() - start, (worst_in, out))
-                self.settle(held, [record])
-                return self.emit(reply, record)
+                    reply = _as_ai(call.model.invoke(call.messages, call.config,
+                                                     **call.kwargs))
+                return self.paid_done(call, reply, guard, started, start)
             except ColmGraphError:
-                self.settle(held, [])
+                self.settle(call.held, [])
                 raise
             except Exception as exc:  # transient faults were retried by the client already
-                earlier = self.charged(entry, exc, worst_in, started,
-                                       time.perf_counter() - start)
-                self.settle(held, earlier)
-                reason = (f"{FAILED}{entry.name} at {endpoint_of(entry)} failed:"
-                          f" {_fault(self.pool, exc)}")
+                reason, earlier = self.paid_failed(call, exc, started, start)
             except BaseException:  # cancelled mid-call: counted at its worst case
-                self.settle_worst(held)
+                self.settle_worst(call.held)
                 raise
         local, messages = self.fallback(reason)
         reply, record = self.local(local, messages)
@@ -437,35 +464,26 @@ class _Call:
         entry = self.pool.entry(self.name)
         if entry.tier != "paid":
             return self.emit(*await self.alocal(entry, self.messages))
-        plan, worst_in, held = self.plan(entry)
-        reason, earlier = plan.refusal, []
+        call = self.paid(entry)
+        reason, earlier = call.plan.refusal, []
         if reason is None:
-            model, prepared, config, kwargs, streams = self.paid_setup(entry, plan)
             started, start = time.time(), time.perf_counter()
+            guard = call.guard()
             try:
-                if streams:
-                    guard = OutputGuard(plan.stop_after, counter(entry))
-                    reply = await astream_guarded(model.astream(prepared, config, **kwargs),
-                                                  guard)
-                    out = guard.tokens()
+                if guard is not None:
+                    reply = await astream_guarded(call.model.astream(
+                        call.messages, call.config, **call.kwargs), guard)
                 else:
-                    reply = _as_ai(await model.ainvoke(prepared, config, **kwargs))
-                    out = counter(entry)(message_text(reply))
-                record = self.record(entry, reply, self.messages, started,
-                                     time.perf_counter() - start, (worst_in, out))
-                self.settle(held, [record])
-                return self.emit(reply, record)
+                    reply = _as_ai(await call.model.ainvoke(call.messages, call.config,
+                                                            **call.kwargs))
+                return self.paid_done(call, reply, guard, started, start)
             except ColmGraphError:
-                self.settle(held, [])
+                self.settle(call.held, [])
                 raise
             except Exception as exc:  # transient faults were retried by the client already
-                earlier = self.charged(entry, exc, worst_in, started,
-                                       time.perf_counter() - start)
-                self.settle(held, earlier)
-                reason = (f"{FAILED}{entry.name} at {endpoint_of(entry)} failed:"
-                          f" {_fault(self.pool, exc)}")
+                reason, earlier = self.paid_failed(call, exc, started, start)
             except BaseException:  # cancelled mid-call: counted at its worst case
-                self.settle_worst(held)
+                self.settle_worst(call.held)
                 raise
         local, messages = self.fallback(reason)
         reply, record = await self.alocal(local, messages)

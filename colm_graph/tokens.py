@@ -29,8 +29,8 @@ from typing import Any
 
 from .ledger import estimate_tokens
 
-__all__ = ["CALL_OVERHEAD", "IMAGE_TOKEN_BOUND", "MESSAGE_OVERHEAD", "Counter", "counter",
-           "prompt_bound"]
+__all__ = ["CALL_OVERHEAD", "IMAGE_TOKEN_BOUND", "MESSAGE_OVERHEAD", "Counter", "content_parts",
+           "counter", "prompt_bound"]
 
 MESSAGE_OVERHEAD = 8
 """Tokens a chat template may add around one message (OpenAI's is 3, or 4 with a name)."""
@@ -154,7 +154,9 @@ def counter(entry: Any) -> Counter:
     return BYTES
 
 
-def _content_parts(content: Any) -> tuple[list[str], int]:
+def content_parts(content: Any) -> tuple[list[str], int]:
+    """The texts of a message's content (a string or content blocks), and how many of its
+    blocks are not text (images...)."""
     if isinstance(content, str):
         return [content], 0
     texts, images = [], 0
@@ -172,6 +174,6 @@ def prompt_bound(messages: Sequence[Any], count: Counter) -> int:
     """Upper bound of the input tokens of a call that sends ``messages``."""
     total = CALL_OVERHEAD
     for m in messages:
-        texts, images = _content_parts(getattr(m, "content", m))
+        texts, images = content_parts(getattr(m, "content", m))
         total += MESSAGE_OVERHEAD + sum(count(t) for t in texts) + images * IMAGE_TOKEN_BOUND
     return total

@@ -23,13 +23,11 @@ import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
@@ -42,6 +40,7 @@ from colm_graph.evaluation.datasets import load_dataset
 from colm_graph.messages import MAX_QUESTION_CHARS
 from colm_graph.serve import MAX_BODY_BYTES, create_app
 from colm_graph.tools import protocol_tool
+from tests.support.serving import serving
 
 pytestmark = pytest.mark.integration
 
@@ -50,28 +49,6 @@ LIMIT = f"expected at most {MAX_QUESTION_CHARS}"
 PNG = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAAC0lEQVR4nGNgAAIAA"
        "AUAAXpeqz8AAAAASUVORK5CYII=")
 ALLOWED = "images.example.test"
-
-
-@contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """``app`` under uvicorn on 127.0.0.1 and a free port; yields the ``/v1`` base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws="none",
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(20)
-        sock.close()
 
 
 class Recorder(BaseChatModel):

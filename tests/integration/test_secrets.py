@@ -22,11 +22,9 @@ import logging
 import os
 import queue
 import re
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,13 +33,13 @@ from typing import Any
 
 import openai
 import pytest
-import uvicorn
 
 from colm_graph.cli import main
 from colm_graph.pool import ModelPool
 from colm_graph.serve import create_app
 from tests.support import openai_server
 from tests.support.openai_server import FakeOpenAIServer
+from tests.support.serving import serving
 
 pytestmark = pytest.mark.integration
 
@@ -546,7 +544,8 @@ def test_model_echo_in_serve_replies(form: str, pool_file: Path, endpoint: PaidE
     endpoint.echo(ECHO_FORMS[form])
     pool = ModelPool.from_yaml(pool_file)
     body: dict[str, Any] = {"messages": [{"role": "user", "content": QUESTION}]}
-    with serving(create_app(pool, graphs=["colm", "single"])) as url:
+    with serving(create_app(pool, graphs=["colm", "single"]), log_config=None,
+                 log_level="debug") as url:
         for model in ("colm", "single"):
             r = httpx.post(f"{url}/chat/completions", json={**body, "model": model},
                            timeout=60)
@@ -612,28 +611,6 @@ def test_eval_files(case: str, pool_file: Path, endpoint: PaidEndpoint,
 
 # -- colm-graph serve ------------------------------------------------------------------------
 
-@contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """``app`` under uvicorn on 127.0.0.1 (its log records go to the root logger)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, log_level="debug",
-                                           ws="none", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(20)
-        sock.close()
-
-
 def client(base_url: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=base_url, api_key="colm-serve-client", max_retries=0,
                          timeout=60)
@@ -679,7 +656,8 @@ def serve_round(url: str, endpoint: PaidEndpoint, echo: str) -> list[tuple[str, 
 def test_serve_replies_and_errors(failure: str, pool_file: Path, endpoint: PaidEndpoint,
                                   logs: Callable[[], str]) -> None:
     pool = ModelPool.from_yaml(pool_file)
-    with serving(create_app(pool, graphs=["colm", "single"])) as url:
+    with serving(create_app(pool, graphs=["colm", "single"]), log_config=None,
+                 log_level="debug") as url:
         for what, text in serve_round(url, endpoint, failure):
             assert_clean(what, text)
     check_key_went_to_paid_endpoint_only(endpoint)

@@ -9,20 +9,16 @@ import json
 import os
 import queue
 import re
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import pytest
-import uvicorn
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
@@ -36,6 +32,7 @@ from colm_graph.messages import result_text
 from colm_graph.serve import create_app
 from colm_graph.tasks import bundled_tasks
 from tests.support.fakes import ScriptedChatModel
+from tests.support.serving import serving
 
 pytestmark = pytest.mark.integration
 
@@ -45,29 +42,6 @@ SECRET = "sk-colm-serve-secret-7f3e2d1c"
 TASKS = bundled_tasks().tasks
 QUESTION = TASKS[0].question  # "Compute 32 times 15, plus 60." -> 540
 TOTAL_KEYS = ("calls", "paid_calls", "input_tokens", "output_tokens", "usd", "paid_usd")
-
-
-@contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """Run ``app`` with uvicorn on 127.0.0.1 and a free port; yields the ``/v1`` base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws="none",
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.should_exit = True
-        thread.join(20)
-        sock.close()
-        assert not thread.is_alive(), "server did not stop"
 
 
 def direct(pool: ModelPool, graph: str, question: str = QUESTION) -> dict[str, Any]:

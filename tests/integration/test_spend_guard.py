@@ -13,6 +13,7 @@ through ``colm-graph run`` and the real ``ChatOpenAI`` client over HTTP:
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,15 @@ KEY = "sk-test-spend-guard-0123456789"
 def pool_file(path: Path, base_url: str, max_tokens: int | None = None) -> Path:
     return small_big_pool(path, base_url, price=(PRICE_IN, PRICE_OUT),
                           big={"max_tokens": max_tokens} if max_tokens else None)
+
+
+def finished(request: dict, timeout_s: float = 10.0) -> None:
+    """Wait until the server's handler of ``request`` is done (it learns that the client
+    hung up only at its next write)."""
+    deadline = time.monotonic() + timeout_s
+    while request.get("finished_at") is None:
+        assert time.monotonic() < deadline, "the server never finished the request"
+        time.sleep(0.01)
 
 
 def run_json(args: list[str], capsys) -> tuple[int, dict]:
@@ -54,6 +64,7 @@ def test_a_provider_that_ignores_max_tokens_is_stopped_at_the_cap(tmp_path, caps
                             "--models", str(pool_file(tmp_path / "pool.yaml", srv.base_url))],
                            capsys)
         (req,) = srv.requests_for("big")
+        finished(req)
     assert rc == 0
     totals = out["ledger"]["totals"]
     assert 0 < totals["paid_usd"] <= cap_usd, totals
