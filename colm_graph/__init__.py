@@ -13,23 +13,23 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
-    "CollaborativeChatModel": "chat_model", "protocol_tool": "tools",
-    "agreement": "answers", "extract_answer": "answers", "normalize_answer": "answers",
+    "CollaborativeChatModel": "integrations.chat_model", "protocol_tool": "integrations.tools",
+    "agreement": "core.answers", "extract_answer": "core.answers", "normalize_answer": "core.answers",
     "ColmGraphError": "errors", "ConfigError": "errors", "PoolError": "errors",
-    "create_cascade_graph": "factories", "create_colm_graph": "factories",
-    "create_colm_vlm_graph": "factories", "create_cope_graph": "factories",
-    "create_debate_graph": "factories", "create_moa_graph": "factories",
-    "create_route_graph": "factories", "create_self_consistency_graph": "factories",
-    "create_single_graph": "factories",
-    "CallRecord": "ledger", "LedgerTotals": "ledger", "Usage": "ledger",
-    "ledger_totals": "ledger",
+    "create_cascade_graph": "spec.factories", "create_colm_graph": "spec.factories",
+    "create_colm_vlm_graph": "spec.factories", "create_cope_graph": "spec.factories",
+    "create_debate_graph": "spec.factories", "create_moa_graph": "spec.factories",
+    "create_route_graph": "spec.factories", "create_self_consistency_graph": "spec.factories",
+    "create_single_graph": "spec.factories",
+    "CallRecord": "core.ledger", "LedgerTotals": "core.ledger", "Usage": "core.ledger",
+    "ledger_totals": "core.ledger",
     "ModelPool": "pool", "ModelSpec": "pool", "Price": "pool", "SimSettings": "pool",
-    "summarize": "result",
-    "EmbeddingKNNScorer": "routing_scorers", "HeuristicScorer": "routing_scorers",
-    "LLMDifficultyScorer": "routing_scorers", "calibrate_threshold": "routing_scorers",
-    "load_labelled": "routing_scorers",
-    "EmbeddingSelector": "selection", "LexicalSelector": "selection",
-    "LLMSelector": "selection", "Selector": "selection",
+    "summarize": "core.result",
+    "EmbeddingKNNScorer": "routing.scorers", "HeuristicScorer": "routing.scorers",
+    "LLMDifficultyScorer": "routing.scorers", "calibrate_threshold": "routing.scorers",
+    "load_labelled": "routing.scorers",
+    "EmbeddingSelector": "routing.selectors", "LexicalSelector": "routing.selectors",
+    "LLMSelector": "routing.selectors", "Selector": "routing.selectors",
     "GraphSpec": "spec", "RoleBinding": "spec", "SpecError": "spec",
     "bundled_graphs": "spec", "load_graph": "spec", "load_spec": "spec", "parse_spec": "spec",
 }
@@ -94,10 +94,36 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from .answers import agreement, extract_answer, normalize_answer
-    from .chat_model import CollaborativeChatModel
-    from .errors import ColmGraphError, ConfigError, PoolError
-    from .factories import (
+    from colm_graph.core.answers import agreement, extract_answer, normalize_answer
+    from colm_graph.core.ledger import CallRecord, LedgerTotals, Usage, ledger_totals
+    from colm_graph.core.result import summarize
+    from colm_graph.errors import ColmGraphError, ConfigError, PoolError
+    from colm_graph.integrations.chat_model import CollaborativeChatModel
+    from colm_graph.integrations.tools import protocol_tool
+    from colm_graph.pool import ModelPool, ModelSpec, Price, SimSettings
+    from colm_graph.routing.scorers import (
+        EmbeddingKNNScorer,
+        HeuristicScorer,
+        LLMDifficultyScorer,
+        calibrate_threshold,
+        load_labelled,
+    )
+    from colm_graph.routing.selectors import (
+        EmbeddingSelector,
+        LexicalSelector,
+        LLMSelector,
+        Selector,
+    )
+    from colm_graph.spec import (
+        GraphSpec,
+        RoleBinding,
+        SpecError,
+        bundled_graphs,
+        load_graph,
+        load_spec,
+        parse_spec,
+    )
+    from colm_graph.spec.factories import (
         create_cascade_graph,
         create_colm_graph,
         create_colm_vlm_graph,
@@ -108,24 +134,3 @@ if TYPE_CHECKING:
         create_self_consistency_graph,
         create_single_graph,
     )
-    from .ledger import CallRecord, LedgerTotals, Usage, ledger_totals
-    from .pool import ModelPool, ModelSpec, Price, SimSettings
-    from .result import summarize
-    from .routing_scorers import (
-        EmbeddingKNNScorer,
-        HeuristicScorer,
-        LLMDifficultyScorer,
-        calibrate_threshold,
-        load_labelled,
-    )
-    from .selection import EmbeddingSelector, LexicalSelector, LLMSelector, Selector
-    from .spec import (
-        GraphSpec,
-        RoleBinding,
-        SpecError,
-        bundled_graphs,
-        load_graph,
-        load_spec,
-        parse_spec,
-    )
-    from .tools import protocol_tool

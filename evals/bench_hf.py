@@ -52,7 +52,7 @@ def prompts(n: int) -> list[str]:
 def _measure(model_dir: Path, *, clients: int, items: list[str], max_new_tokens: int,
              max_batch: int, batch_wait_s: float) -> dict[str, Any]:
     from colm_graph.pool import ModelSpec
-    from colm_graph.providers.huggingface import build
+    from colm_graph.pool.providers.huggingface import build
 
     chats = [build(ModelSpec(name=f"client-{i}", provider="huggingface", model=str(model_dir),
                              tier="local", max_tokens=max_new_tokens),
@@ -98,7 +98,7 @@ def run(*, clients: int = 8, n_prompts: int = 32, max_new_tokens: int = 16,
     """
     import torch
 
-    from colm_graph.providers.huggingface import clear_pipeline_cache
+    from colm_graph.pool.providers.huggingface import clear_pipeline_cache
 
     items = prompts(8 if quick else n_prompts)
     repeats = 1 if quick else max(1, repeats)

@@ -1,4 +1,4 @@
-"""An eval's paid budget: one :class:`~colm_graph.budget.PaidAccount` shared by all its
+"""An eval's paid budget: one :class:`~colm_graph.run.budget.PaidAccount` shared by all its
 items, from which every paid call reserves its own worst case (so a cap that affords N
 worst-case calls runs N calls at any concurrency), kept in a journal next to the results so
 that a resumed eval counts everything the earlier part spent, calls in flight at a kill
@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from ..budget import PaidAccount, Reservation
+from colm_graph.run.budget import PaidAccount, Reservation
 
 __all__ = ["CallSink", "EvalAccount", "JOURNAL", "merged_records", "rows_spent"]
 

@@ -13,7 +13,7 @@ multiple-choice item, a number a numeric one, a LaTeX or symbolic expression a m
 anything else free text.
 
 A question (with its choices listed) has at most
-:data:`~colm_graph.messages.MAX_QUESTION_CHARS` characters, as everywhere else.
+:data:`~colm_graph.core.messages.MAX_QUESTION_CHARS` characters, as everywhere else.
 
 The default dataset is the bundled generated task set (``colm_tasks``).
 """
@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .._resources import bundled_dir
-from ..answers import boxed_content as _boxed
-from ..answers import normalize_answer, number_value
-from ..errors import ColmGraphError
-from ..messages import MAX_QUESTION_CHARS, question_too_long
+from colm_graph.core.answers import boxed_content as _boxed
+from colm_graph.core.answers import normalize_answer, number_value
+from colm_graph.core.messages import MAX_QUESTION_CHARS, question_too_long
+from colm_graph.core.resources import bundled_dir
+from colm_graph.errors import ColmGraphError
 
 __all__ = ["BUNDLED", "Item", "load_dataset"]
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ._pareto import ParetoPoint, pareto_frontier, pareto_png
+from colm_graph.evaluation.plots import ParetoPoint, pareto_frontier, pareto_png
 
 __all__ = ["Z95", "load_results", "percentile", "summarize_results", "wilson",
            "write_report"]

@@ -14,12 +14,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..errors import ConfigError
-from ..ledger import ledger_totals
-from ..pool import ModelPool
-from .account import CallSink, EvalAccount, merged_records
-from .datasets import Item
-from .scoring import score_answer
+from colm_graph.core.ledger import ledger_totals
+from colm_graph.errors import ConfigError
+from colm_graph.evaluation.account import CallSink, EvalAccount, merged_records
+from colm_graph.evaluation.datasets import Item
+from colm_graph.evaluation.scoring import score_answer
+from colm_graph.pool import ModelPool
 
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
@@ -52,8 +52,8 @@ def _parse_value(raw: str) -> Any:
 
 def _param_check(spec_name: str, param: str) -> Callable[[Any], str | None]:
     """Why a value cannot be ``param`` of the spec ``spec_name`` (checked before any run)."""
-    from ..spec import load_spec
-    from ..spec.validate import param_constraints, param_error
+    from colm_graph.spec import load_spec
+    from colm_graph.spec.validate import param_constraints, param_error
 
     spec = load_spec(spec_name)
     table = param_constraints(spec)
@@ -149,7 +149,7 @@ def _inputs(item: Item) -> dict[str, Any]:
     if item.choices:
         inputs["choices"] = list(item.choices)
     if item.image:
-        from ..images import image_data_url
+        from colm_graph.core.images import image_data_url
 
         inputs["images"] = [image_data_url(item.image, flag=f"image of item {item.id}")]
     return inputs
@@ -270,13 +270,13 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
     """Run every graph on every item; returns the results file.
 
     ``max_paid_usd`` / ``max_paid_tokens`` cap the whole eval: one
-    :class:`~colm_graph.budget.PaidAccount` from which every paid call of every item
+    :class:`~colm_graph.run.budget.PaidAccount` from which every paid call of every item
     reserves its own worst case. A resumed eval (``resume``) keeps the caps it was started
     with unless one is given here (``None``: not given); a new cap is recorded in
     ``run.json`` and said in one line on ``notes``. What earlier parts spent counts."""
-    from .. import __version__
-    from .._secrets import pool_secrets, scrub
-    from ..spec import load_graph
+    from colm_graph import __version__
+    from colm_graph.core.secrets import pool_secrets, scrub
+    from colm_graph.spec import load_graph
 
     if concurrency < 1:
         raise ConfigError(f"--concurrency: expected at least 1, got {concurrency}")

@@ -1,5 +1,5 @@
 """Scoring a protocol's answer against the gold one, with the same equivalence the protocols
-use to agree (:func:`colm_graph.answers.equivalent`): numbers by value whatever their
+use to agree (:func:`colm_graph.core.answers.equivalent`): numbers by value whatever their
 writing, math symbolically, multiple choice by letter or option text, free text normalised.
 A missing answer is "no answer", counted apart from wrong answers."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..answers import equivalent, normalize_answer
-from .datasets import Item
+from colm_graph.core.answers import equivalent, normalize_answer
+from colm_graph.evaluation.datasets import Item
 
 __all__ = ["Score", "score_answer"]
 

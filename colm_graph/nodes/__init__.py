@@ -12,13 +12,13 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..settings import MAX_TOP_K, OUTPUT_POLICIES, VERIFY_METHODS, Option
-from . import aggregate as _agg
-from . import clients as _clients
-from . import planning as _planning
-from . import routing as _routing
-from . import server as _server
-from .context import NodeContext, RunContext
+from colm_graph.core.settings import MAX_TOP_K, OUTPUT_POLICIES, VERIFY_METHODS, Option
+from colm_graph.nodes import aggregate as _agg
+from colm_graph.nodes import clients as _clients
+from colm_graph.nodes import planning as _planning
+from colm_graph.nodes import routing as _routing
+from colm_graph.nodes import server as _server
+from colm_graph.nodes.context import NodeContext, RunContext
 
 __all__ = ["KINDS", "NodeContext", "NodeKind", "Option", "RunContext"]
 

@@ -14,10 +14,10 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 
-from ..budget import Allowance, remaining
-from ..calls import acall_model, call_model, message_text
-from ..ledger import CallRecord
-from .context import NodeContext
+from colm_graph.core.ledger import CallRecord
+from colm_graph.nodes.context import NodeContext
+from colm_graph.run.budget import Allowance, remaining
+from colm_graph.run.calls import acall_model, call_model, message_text
 
 
 @dataclass
@@ -54,7 +54,7 @@ def _keep_reasoning(update: dict[str, Any], reply: Any) -> dict[str, Any]:
 
 SCHEMA_OF_KIND = {"answer": "answer", "revise": "answer", "execute": "answer",
                   "aggregate": "answer", "verify": "confidence"}
-"""The structured reply (``colm_graph.calls.SCHEMAS``) each kind asks of JSON-format models."""
+"""The structured reply (``colm_graph.run.calls.SCHEMAS``) each kind asks of JSON-format models."""
 
 
 def _reprompt(prepare: Prepare, state: Any, ctx: NodeContext

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..answers import agreement, answers_match, normalize_answer
-from ..budget import caps, failed_models
-from ..errors import ConfigError
-from ..ledger import ledger_totals
-from ..state import ProtocolState, Response
-from ._tasks import dropped, expect, last_answering_node
-from .context import NodeContext
+from colm_graph.core.answers import agreement, answers_match, normalize_answer
+from colm_graph.core.ledger import ledger_totals
+from colm_graph.core.state import ProtocolState, Response
+from colm_graph.errors import ConfigError
+from colm_graph.nodes.context import NodeContext
+from colm_graph.nodes.fanout import dropped, expect, last_answering_node
+from colm_graph.run.budget import caps, failed_models
 
 
 def final_responses(state: ProtocolState) -> list[Response]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..ledger import CallRecord
-from ..state import ProtocolState, Task
-from ._step import Step, model_node
-from ._tasks import (
+from colm_graph.core.ledger import CallRecord
+from colm_graph.core.state import ProtocolState, Task
+from colm_graph.nodes._step import Step, model_node
+from colm_graph.nodes.context import NodeContext
+from colm_graph.nodes.fanout import (
     answers_block,
     latest_responses,
     participants,
@@ -17,7 +18,6 @@ from ._tasks import (
     tasks,
     with_images,
 )
-from .context import NodeContext
 
 
 def _who(ctx: NodeContext, task: Task) -> dict[str, str]:

@@ -9,12 +9,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..pool import ModelPool
-from ..prompts import PromptSet
+from colm_graph.core.prompts import PromptSet
+from colm_graph.pool import ModelPool
 
 if TYPE_CHECKING:
-    from ..routing_scorers import Scorer
-    from ..selection import Selector
+    from colm_graph.routing.scorers import Scorer
+    from colm_graph.routing.selectors import Selector
 
 __all__ = ["NodeContext", "RunContext"]
 

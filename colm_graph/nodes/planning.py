@@ -12,11 +12,11 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
-from ..ledger import CallRecord
-from ..state import Plan, ProtocolState, Task
-from ._step import Step, model_node
-from ._tasks import response_update, sample_kwargs, tasks
-from .context import NodeContext
+from colm_graph.core.ledger import CallRecord
+from colm_graph.core.state import Plan, ProtocolState, Task
+from colm_graph.nodes._step import Step, model_node
+from colm_graph.nodes.context import NodeContext
+from colm_graph.nodes.fanout import response_update, sample_kwargs, tasks
 
 DEFAULT_PROMPT = "planner"
 

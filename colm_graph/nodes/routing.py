@@ -9,17 +9,17 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
-from ..answers import agreement, answers_match, parse_score
-from ..budget import remaining, spent
-from ..calls import call_model, message_text
-from ..errors import ConfigError
-from ..ledger import CallRecord
-from ..selection import Selection
-from ..state import ProtocolState
-from ._step import Step, model_node
-from ._tasks import expect
-from .aggregate import final_responses
-from .context import NodeContext
+from colm_graph.core.answers import agreement, answers_match, parse_score
+from colm_graph.core.ledger import CallRecord
+from colm_graph.core.state import ProtocolState
+from colm_graph.errors import ConfigError
+from colm_graph.nodes._step import Step, model_node
+from colm_graph.nodes.aggregate import final_responses
+from colm_graph.nodes.context import NodeContext
+from colm_graph.nodes.fanout import expect
+from colm_graph.routing.selectors import Selection
+from colm_graph.run.budget import remaining, spent
+from colm_graph.run.calls import call_model, message_text
 
 
 # -- select -----------------------------------------------------------------------------------
@@ -133,7 +133,7 @@ async def ascore(state: ProtocolState, config: RunnableConfig, *,
 # -- verify ------------------------------------------------------------------------------------
 def parse_confidence(text: str) -> float | None:
     """The verifier's confidence in [0, 1] (``Confidence: 90%``, ``**0.9**``, ``high``...),
-    ``None`` when the reply states none (see :func:`colm_graph.answers.parse_score`)."""
+    ``None`` when the reply states none (see :func:`colm_graph.core.answers.parse_score`)."""
     return parse_score(text, field="confidence")
 
 

@@ -4,7 +4,7 @@ writes the final answer).
 
 Every draft or answer entering these prompts is cut to the graph parameter
 ``max_draft_chars`` (default 6000 characters; ``None``: no cap), keeping its head and its
-tail, where the final answer sits (:func:`colm_graph.prompts.clip_middle`). From round 2 on
+tail, where the final answer sits (:func:`colm_graph.core.prompts.clip_middle`). From round 2 on
 the server also sees its guidance of the earlier rounds and each client's extracted answer
 round by round."""
 
@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
-from ..ledger import CallRecord
-from ..prompts import DEFAULTS, clip_middle, data_block
-from ..state import Guidance, ProtocolState, Response
-from ._step import Step, model_node
-from ._tasks import answers_block, latest_responses, read_reply
-from .context import NodeContext
+from colm_graph.core.ledger import CallRecord
+from colm_graph.core.prompts import DEFAULTS, clip_middle, data_block
+from colm_graph.core.state import Guidance, ProtocolState, Response
+from colm_graph.nodes._step import Step, model_node
+from colm_graph.nodes.context import NodeContext
+from colm_graph.nodes.fanout import answers_block, latest_responses, read_reply
 
 DEFAULT_MAX_DRAFT_CHARS = 6000
 """Default of the graph parameter ``max_draft_chars``."""

@@ -30,24 +30,24 @@ from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
-from ..errors import ConfigError, ModelCallError
-from ..nodes import KINDS, NodeContext, RunContext
-from ..nodes._tasks import all_participants
-from ..pool import ModelPool
-from ..prompts import PromptSet, load_prompts
-from ..state import Failure, ProtocolInput, ProtocolOutput, ProtocolState
-from .limits import RunLimits, check_limits, derive_limits, paid_tasks
-from .predicates import evaluate
-from .schema import GraphSpec, RoleBinding
-from .validate import FIELDS, bind_params
+from colm_graph.core.prompts import PromptSet, load_prompts
+from colm_graph.core.state import Failure, ProtocolInput, ProtocolOutput, ProtocolState
+from colm_graph.errors import ConfigError, ModelCallError
+from colm_graph.nodes import KINDS, NodeContext, RunContext
+from colm_graph.nodes.fanout import all_participants
+from colm_graph.pool import ModelPool
+from colm_graph.spec.limits import RunLimits, check_limits, derive_limits, paid_tasks
+from colm_graph.spec.predicates import evaluate
+from colm_graph.spec.schema import GraphSpec, RoleBinding
+from colm_graph.spec.validate import FIELDS, bind_params
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.base import BaseCheckpointSaver
     from langgraph.graph.state import CompiledStateGraph
     from langgraph.store.base import BaseStore
 
-    from ..routing_scorers import Scorer
-    from ..selection import Selector
+    from colm_graph.routing.scorers import Scorer
+    from colm_graph.routing.selectors import Selector
 
 __all__ = ["compile_spec", "bind_roles", "run_limits"]
 
@@ -67,7 +67,7 @@ def _begin(state: Any, config: RunnableConfig, *, params: Mapping[str, Any]) -> 
     """Clear the previous run's fields and fix this run's paid caps: a per-invocation
     ``configurable`` ``max_paid_usd`` / ``max_paid_tokens`` (the eval runner shares an eval's
     budget this way), else the graph's parameters."""
-    from ..state import run_reset
+    from colm_graph.core.state import run_reset
 
     conf = config.get("configurable") or {}
     budget = {"usd": conf.get("max_paid_usd", params.get("max_paid_usd")),
@@ -351,8 +351,8 @@ def compile_spec(
     name: str | None = None,
 ) -> CompiledStateGraph:
     """Build a validated spec into a compiled graph bound to ``pool``."""
-    from ..routing_scorers import make_scorer
-    from ..selection import make_selector
+    from colm_graph.routing.scorers import make_scorer
+    from colm_graph.routing.selectors import make_selector
 
     pool = pool if pool is not None else ModelPool.default()
     if not isinstance(pool, ModelPool):

@@ -30,11 +30,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import RunLimitError
-from ..ledger import ledger_totals
-from ..settings import MAX_ROUNDS
-from .schema import GraphSpec
-from .validate import ROUNDS_PREDICATES, loops
+from colm_graph.core.ledger import ledger_totals
+from colm_graph.core.settings import MAX_ROUNDS
+from colm_graph.errors import RunLimitError
+from colm_graph.spec.schema import GraphSpec
+from colm_graph.spec.validate import ROUNDS_PREDICATES, loops
 
 __all__ = ["RunLimits", "derive_limits", "check_limits", "rounds_bound"]
 

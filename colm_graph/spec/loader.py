@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from .._resources import bundled_dir
-from .._validation import describe_error
-from .._yaml import YamlDoc, load_yaml, parse_yaml
-from ..errors import ColmGraphError
-from .compile import compile_spec
-from .schema import GraphSpec
-from .validate import SpecError, check_spec
+from colm_graph.core.resources import bundled_dir
+from colm_graph.core.validation import describe_error
+from colm_graph.core.yamlfile import YamlDoc, load_yaml, parse_yaml
+from colm_graph.errors import ColmGraphError
+from colm_graph.spec.compile import compile_spec
+from colm_graph.spec.schema import GraphSpec
+from colm_graph.spec.validate import SpecError, check_spec
 
 if TYPE_CHECKING:
     from langgraph.graph.state import CompiledStateGraph

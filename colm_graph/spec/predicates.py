@@ -7,10 +7,10 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..budget import failed_models, remaining
+from colm_graph.run.budget import failed_models, remaining
 
 if TYPE_CHECKING:
-    from ..nodes.context import RunContext
+    from colm_graph.nodes.context import RunContext
 
 __all__ = ["PREDICATES", "Predicate", "evaluate", "check_condition"]
 

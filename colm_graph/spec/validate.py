@@ -33,13 +33,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from .._yaml import format_loc
-from ..errors import ColmGraphError, ConfigError
-from ..nodes import KINDS
-from ..prompts import PLACEHOLDERS
-from ..routing_scorers import SCORERS
-from ..selection import SELECTORS
-from ..settings import (
+from colm_graph.core.prompts import PLACEHOLDERS
+from colm_graph.core.settings import (
     ANSWER_TYPES,
     MAX_COUNT,
     MAX_ROUNDS,
@@ -51,8 +46,13 @@ from ..settings import (
     Option,
     show_value,
 )
-from .predicates import PREDICATES, check_condition
-from .schema import PARAM_REF, GraphSpec
+from colm_graph.core.yamlfile import format_loc
+from colm_graph.errors import ColmGraphError, ConfigError
+from colm_graph.nodes import KINDS
+from colm_graph.routing.scorers import SCORERS
+from colm_graph.routing.selectors import SELECTORS
+from colm_graph.spec.predicates import PREDICATES, check_condition
+from colm_graph.spec.schema import PARAM_REF, GraphSpec
 
 __all__ = ["FIELDS", "IMPLICIT_PARAMS", "PARAMETERS", "PREDICATE_ARGS", "ROUNDS_PREDICATES",
            "SpecError", "bind_params", "check_spec", "loops", "param_constraints",

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from colm_graph.cli import main
+from colm_graph.cli.main import main
 from tests.support.openai_server import FakeOpenAIServer
 
 pytestmark = pytest.mark.integration

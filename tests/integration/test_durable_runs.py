@@ -21,8 +21,9 @@ from typing import Any
 import pytest
 
 from colm_graph import ModelPool, create_colm_graph, ledger_totals, load_graph
-from colm_graph.cli import main
-from colm_graph.durable import (
+from colm_graph.cli.main import main
+from colm_graph.errors import ConfigError
+from colm_graph.integrations.durable import (
     DURABILITY,
     connect_checkpointer,
     default_thread_id,
@@ -30,7 +31,6 @@ from colm_graph.durable import (
     resume_or_start,
     thread_config,
 )
-from colm_graph.errors import ConfigError
 from tests.support.fakes import ScriptedChatModel
 from tests.support.openai_server import FakeOpenAIServer, RecordedRequest
 
@@ -502,7 +502,7 @@ def test_default_thread_id_is_stable_and_specific():
                 default_thread_id("colm", {"question": "q"}, {"rounds": 2},
                                   {"server": "big"})}) == 5
     # the same in another interpreter (no per-process hash seed)
-    code = ("from colm_graph.durable import default_thread_id as t;"
+    code = ("from colm_graph.integrations.durable import default_thread_id as t;"
             "print(t('colm', {'question': 'q'}, {'rounds': 2}, {}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, env={**os.environ, "PYTHONHASHSEED": "123"})

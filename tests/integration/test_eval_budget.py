@@ -9,7 +9,7 @@ against what an OpenAI-compatible server on 127.0.0.1 saw:
   affords N worst-case calls makes N calls at concurrency 1 and at concurrency 32.
 
 The paid model ``big`` reports, for every call, the worst case colm_graph plans for: its
-prompt's token bound (``colm_graph.tokens.prompt_bound``: ``big`` has no known tokenizer, so
+prompt's token bound (``colm_graph.core.tokens.prompt_bound``: ``big`` has no known tokenizer, so
 UTF-8 bytes plus 8 tokens a message plus 16 a call) and the call's whole ``max_tokens``. So
 what each call really costs is what it reserved, and the number of calls a cap affords is
 exact.
@@ -31,8 +31,8 @@ from typing import Any
 
 import pytest
 
-from colm_graph.cli import main
-from colm_graph.tokens import BYTES, prompt_bound
+from colm_graph.cli.main import main
+from colm_graph.core.tokens import BYTES, prompt_bound
 from tests.support.fault_server import FaultServer, message_text
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,7 @@ import yaml
 from PIL import Image
 
 from colm_graph import ModelPool
-from colm_graph.cli import main
+from colm_graph.cli.main import main
 from colm_graph.evaluation import Item, arun_eval, load_dataset, resolve_graphs, score_answer
 from colm_graph.pool import DEFAULT_POOL_FILE
 from tests.support.fakes import ScriptedChatModel

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from colm_graph.cli import main
+from colm_graph.cli.main import main
 from tests.support.fault_server import FaultServer, message_text
 from tests.support.pools import small_big_pool
 

@@ -19,7 +19,7 @@ from langchain_core.messages import HumanMessage
 
 from colm_graph import ModelPool, load_graph
 from colm_graph.pool import ModelSpec
-from colm_graph.providers.huggingface import LocalChatHuggingFace, build, shared_pipeline
+from colm_graph.pool.providers.huggingface import LocalChatHuggingFace, build, shared_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -64,7 +64,7 @@ async def test_tiny_hf_client_completes_and_tokens_are_counted(tmp_path, tiny_hf
 
 
 def pool_prompt_messages(question: str):
-    from colm_graph.prompts import load_prompts
+    from colm_graph.core.prompts import load_prompts
 
     return load_prompts().messages("client_draft", client_name="tiny",
                                    client_domains="arithmetic", question=question)

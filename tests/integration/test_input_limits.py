@@ -34,12 +34,12 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr
 
 from colm_graph import ColmGraphError, ModelPool
-from colm_graph.chat_model import CollaborativeChatModel
-from colm_graph.cli import main
+from colm_graph.cli.main import main
+from colm_graph.core.messages import MAX_QUESTION_CHARS
 from colm_graph.evaluation.datasets import load_dataset
-from colm_graph.messages import MAX_QUESTION_CHARS
-from colm_graph.serve import MAX_BODY_BYTES, create_app
-from colm_graph.tools import protocol_tool
+from colm_graph.integrations.chat_model import CollaborativeChatModel
+from colm_graph.integrations.serve import MAX_BODY_BYTES, create_app
+from colm_graph.integrations.tools import protocol_tool
 from tests.support.serving import serving
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from colm_graph import ModelPool, load_graph
-from colm_graph.cli import main
+from colm_graph.cli.main import main
 from colm_graph.errors import PoolError
 from tests.support.openai_server import FakeOpenAIServer
 

@@ -1,4 +1,4 @@
-"""The deployment entry point (``langgraph.json`` + ``colm_graph.deploy``) and a real
+"""The deployment entry point (``langgraph.json`` + ``colm_graph.integrations.deploy``) and a real
 ``langgraph dev`` server over 127.0.0.1.
 
 The first tests are quick checks of the config and the module. The server test copies the
@@ -34,7 +34,7 @@ from langgraph.graph.state import CompiledStateGraph
 
 from colm_graph import ModelPool, PoolError, bundled_graphs, ledger_totals, load_graph, load_spec
 from colm_graph.pool import DEFAULT_POOL_FILE
-from colm_graph.tasks import bundled_tasks
+from colm_graph.pool.providers.sim.tasks import bundled_tasks
 
 if TYPE_CHECKING:
     from langgraph_sdk.client import LangGraphClient
@@ -72,7 +72,7 @@ def _import_target(target: str) -> tuple[ModuleType, str]:
     return module, attr
 
 
-# --- langgraph.json and colm_graph.deploy (quick) ---------------------------------------
+# --- langgraph.json and colm_graph.integrations.deploy (quick) ---------------------------------------
 
 
 def test_langgraph_json_lists_exactly_the_shipped_variants() -> None:
@@ -104,7 +104,7 @@ def test_langgraph_json_passes_the_cli_validation() -> None:
 
 
 def test_deploy_module_exposes_every_variant() -> None:
-    from colm_graph import deploy
+    from colm_graph.integrations import deploy
 
     assert sorted(deploy.graphs) == bundled_graphs()
     for name, graph in deploy.graphs.items():
@@ -113,7 +113,7 @@ def test_deploy_module_exposes_every_variant() -> None:
 
 
 def test_pool_from_env_reads_only_colm_graph_models(tmp_path: Path) -> None:
-    from colm_graph.deploy import MODELS_ENV, pool_from_env
+    from colm_graph.integrations.deploy import MODELS_ENV, pool_from_env
 
     default = ModelPool.default().names()
     assert pool_from_env({}).names() == default
@@ -129,7 +129,7 @@ def test_pool_from_env_reads_only_colm_graph_models(tmp_path: Path) -> None:
 
 
 def test_build_graphs_uses_the_given_pool() -> None:
-    from colm_graph.deploy import build_graphs
+    from colm_graph.integrations.deploy import build_graphs
 
     pool = ModelPool.default()
     built = build_graphs(pool)
@@ -141,7 +141,7 @@ def test_build_graphs_uses_the_given_pool() -> None:
 
 def test_deploy_import_fails_on_a_bad_pool_file(tmp_path: Path) -> None:
     env = {**os.environ, "COLM_GRAPH_MODELS": str(tmp_path / "nowhere.yaml")}
-    done = subprocess.run([sys.executable, "-c", "import colm_graph.deploy"], env=env, cwd=REPO,
+    done = subprocess.run([sys.executable, "-c", "import colm_graph.integrations.deploy"], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode != 0
     assert "PoolError" in done.stderr and "nowhere.yaml" in done.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from colm_graph.cli import main
+from colm_graph.cli.main import main
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from colm_graph import ModelPool, ledger_totals, load_graph
-from colm_graph.prompts import read_blocks
+from colm_graph.core.prompts import read_blocks
 from tests.support.openai_server import FakeOpenAIServer
 
 pytestmark = pytest.mark.integration

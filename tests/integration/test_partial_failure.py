@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from colm_graph import ModelPool, load_graph
-from colm_graph.cli import main
+from colm_graph.cli.main import main
 from tests.support.fault_server import FaultServer, message_text
 
 pytestmark = pytest.mark.integration

@@ -1,7 +1,7 @@
 """Provider faults on the paid tier, over the real ChatOpenAI client against a fault-injecting
 OpenAI-compatible server on 127.0.0.1 (``tests/support/fault_server.py``).
 
-The contract under test (``colm_graph/calls.py``):
+The contract under test (``colm_graph/run/calls.py``):
 
 * a paid call whose fault the ``openai`` client retries away (429, 5xx, timeout, connection
   reset, then ``ok``) is an ordinary paid call: one ledger record, the run is not degraded,
@@ -52,7 +52,7 @@ PAID, LOCAL_A, LOCAL_B = "m-big", "m-a", "m-b"  # model ids at the endpoint
 POOL_NAME = {PAID: "big", LOCAL_A: "local-a", LOCAL_B: "local-b"}
 MODEL_OF = {name: model for model, name in POOL_NAME.items()}
 LOCAL_NAMES = {"local-a", "local-b"}
-MAX_RETRIES = 2  # colm_graph/providers/openai.py
+MAX_RETRIES = 2  # colm_graph/pool/providers/openai.py
 ATTEMPTS = MAX_RETRIES + 1
 PAID_TIMEOUT_S = 1.0
 QUESTION = "What is 17 * 23 + 48?"

@@ -34,9 +34,9 @@ from typing import Any
 import openai
 import pytest
 
-from colm_graph.cli import main
+from colm_graph.cli.main import main
+from colm_graph.integrations.serve import create_app
 from colm_graph.pool import ModelPool
-from colm_graph.serve import create_app
 from tests.support import openai_server
 from tests.support.openai_server import FakeOpenAIServer
 from tests.support.serving import serving
@@ -87,7 +87,7 @@ def test_assert_clean_catches_every_form() -> None:
 
 def test_scrub_removes_every_piece_and_keeps_the_rest() -> None:
     """The scrubber itself: what the artefact tests below rely on."""
-    from colm_graph._secrets import scrub, scrub_bytes
+    from colm_graph.core.secrets import scrub, scrub_bytes
 
     for text in (f"my key is {KEY}.", f"key {KEY[:12]}{'*' * 24}{KEY[-4:]}.", KEY.lower(),
                  f"tail {KEY[-9:]} end", f"{KEY[:14]} {KEY[14:]}", f"{KEY[:20]}\n  | {KEY[20:]}",
@@ -409,7 +409,7 @@ def test_checkpointer_scrubs_a_raw_exception_in_pending_writes(
 
     from langgraph.graph import END, START, StateGraph
 
-    from colm_graph.durable import open_checkpointer
+    from colm_graph.integrations.durable import open_checkpointer
 
     class State(TypedDict, total=False):
         question: str

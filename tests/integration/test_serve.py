@@ -1,4 +1,4 @@
-"""The OpenAI-compatible server (``colm_graph.serve`` and ``colm-graph serve``) against the
+"""The OpenAI-compatible server (``colm_graph.integrations.serve`` and ``colm-graph serve``) against the
 official ``openai`` client and ``ChatOpenAI``: a real uvicorn server on 127.0.0.1 in a
 background thread (a subprocess for the CLI), the built-in simulated pool."""
 
@@ -26,11 +26,11 @@ from langchain_openai import ChatOpenAI
 from pydantic import PrivateAttr
 
 from colm_graph import ModelPool, bundled_graphs, ledger_totals, load_graph
-from colm_graph.answers import answers_match, extract_answer
+from colm_graph.core.answers import answers_match, extract_answer
+from colm_graph.core.messages import result_text
 from colm_graph.errors import ColmGraphError, ConfigError
-from colm_graph.messages import result_text
-from colm_graph.serve import create_app
-from colm_graph.tasks import bundled_tasks
+from colm_graph.integrations.serve import create_app
+from colm_graph.pool.providers.sim.tasks import bundled_tasks
 from tests.support.fakes import ScriptedChatModel
 from tests.support.serving import serving
 
@@ -414,7 +414,7 @@ def test_cli_serve_subprocess() -> None:
 
 
 def test_cli_serve_refuses_missing_token_env(capsys: pytest.CaptureFixture[str]) -> None:
-    from colm_graph.cli import main
+    from colm_graph.cli.main import main
 
     assert main(["serve", "--token-env", "COLM_SERVE_UNSET_VARIABLE"]) == 2
     assert "COLM_SERVE_UNSET_VARIABLE is not set" in capsys.readouterr().err

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from colm_graph.cli import main
-from colm_graph.ledger import estimate_tokens
+from colm_graph.cli.main import main
+from colm_graph.core.ledger import estimate_tokens
 from tests.support.fault_server import FaultServer
 from tests.support.pools import small_big_pool
 

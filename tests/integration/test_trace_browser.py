@@ -1,4 +1,4 @@
-"""The trace page of a run (``colm_graph.trace``), opened in headless chromium.
+"""The trace page of a run (``colm_graph.viz.trace``), opened in headless chromium.
 
 Real graphs run on the built-in simulated pool with a :class:`TraceRecorder`; the page is
 written, loaded in chromium (DOM dump, net log, screenshot) and checked for what a person
@@ -19,8 +19,8 @@ import yaml
 
 from colm_graph import ModelPool, ledger_totals, load_graph
 from colm_graph.pool import DEFAULT_POOL_FILE
-from colm_graph.tasks import bundled_tasks
-from colm_graph.trace import TraceRecorder, trace_cards, write_trace
+from colm_graph.pool.providers.sim.tasks import bundled_tasks
+from colm_graph.viz.trace import TraceRecorder, trace_cards, write_trace
 from tests.support.browser import (
     Rendered,
     details_text,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from colm_graph.cli import main
+from colm_graph.cli.main import main
 from tests.support.openai_server import FakeOpenAIServer
 from tests.support.pools import small_big_pool
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from colm_graph import ModelPool, ledger_totals, load_graph
-from colm_graph.answers import (
+from colm_graph.core.answers import (
     agreement,
     equivalent,
     extract_answer,
@@ -211,7 +211,7 @@ def test_hostile_text_is_read_in_bounded_time(name: str) -> None:
 
 def test_the_trace_shows_unknown_scores_and_ties(tmp_path) -> None:
     from colm_graph import create_colm_graph
-    from colm_graph.trace import write_trace
+    from colm_graph.viz.trace import write_trace
 
     pool, _ = _cascade_pool("I would not bet on it.")
     params = {"verifier": "self_check", "samples": 1}

@@ -1,4 +1,4 @@
-"""Answer extraction, normalisation and agreement (``colm_graph.answers``)."""
+"""Answer extraction, normalisation and agreement (``colm_graph.core.answers``)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from colm_graph.answers import Agreement, agreement, answers_match, extract_answer, normalize_answer
-from colm_graph.tasks import bundled_tasks
+from colm_graph.core.answers import (
+    Agreement,
+    agreement,
+    answers_match,
+    extract_answer,
+    normalize_answer,
+)
+from colm_graph.pool.providers.sim.tasks import bundled_tasks
 
 # --- extract_answer -----------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from colm_graph import ModelPool, bundled_graphs, ledger_totals, load_graph
-from colm_graph.tasks import bundled_tasks
+from colm_graph.pool.providers.sim.tasks import bundled_tasks
 
 TASKS = bundled_tasks().tasks
 VARIANTS = bundled_graphs()
@@ -127,7 +127,7 @@ def test_parallel_paid_calls_share_the_budget():
 def test_an_eval_never_exceeds_its_budget(tmp_path, capsys, cap):
     import json
 
-    from colm_graph.cli import main
+    from colm_graph.cli.main import main
 
     out = tmp_path / f"eval-{cap}"
     assert main(["eval", "--out", str(out), "--graphs", "colm,large_only", "--limit", "30",
@@ -148,7 +148,7 @@ def test_an_eval_never_exceeds_its_budget(tmp_path, capsys, cap):
     (["serve", "--max-paid-tokens", "x"], "--max-paid-tokens"),
 ])
 def test_budget_flags_are_checked(capsys, argv, needle):
-    from colm_graph.cli import main
+    from colm_graph.cli.main import main
 
     assert main(argv) == 2
     err = capsys.readouterr().err
@@ -158,7 +158,7 @@ def test_budget_flags_are_checked(capsys, argv, needle):
 def test_run_token_budget_flag(capsys):
     import json
 
-    from colm_graph.cli import main
+    from colm_graph.cli.main import main
 
     assert main(["run", TASKS[0].question, "--graph", "single", "--max-paid-tokens", "10",
                  "--json"]) == 0

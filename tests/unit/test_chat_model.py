@@ -21,11 +21,11 @@ from langchain_core.prompts import ChatPromptTemplate
 from pydantic import ValidationError
 
 from colm_graph import ColmGraphError, ModelPool, ledger_totals, load_graph
-from colm_graph._resources import bundled_dir
-from colm_graph.answers import answers_match, extract_answer
-from colm_graph.chat_model import STEP_EVENT, CollaborativeChatModel
-from colm_graph.messages import result_text
-from colm_graph.tasks import bundled_tasks
+from colm_graph.core.answers import answers_match, extract_answer
+from colm_graph.core.messages import result_text
+from colm_graph.core.resources import bundled_dir
+from colm_graph.integrations.chat_model import STEP_EVENT, CollaborativeChatModel
+from colm_graph.pool.providers.sim.tasks import bundled_tasks
 
 QUESTION = bundled_tasks().tasks[0].question  # an arithmetic task the simulator answers
 _TIMING = ("latency_s",)

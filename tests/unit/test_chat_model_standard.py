@@ -26,7 +26,7 @@ from typing import Any
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 from langchain_tests.unit_tests import ChatModelUnitTests
 
-from colm_graph.chat_model import CollaborativeChatModel
+from colm_graph.integrations.chat_model import CollaborativeChatModel
 
 
 class _Setup:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from colm_graph.cli import main
+from colm_graph.cli.main import main
 from colm_graph.pool import ModelPool
 
 QUESTION = "What is 17 * 23 + 48?"

@@ -11,7 +11,7 @@ import zlib
 import pytest
 
 from colm_graph import bundled_graphs, ledger_totals
-from colm_graph.cli import main
+from colm_graph.cli.main import main
 
 QUESTION = "Find the greatest common divisor of 198 and 36."
 
@@ -112,14 +112,14 @@ def test_image_must_be_an_image(capsys, tmp_path):
 def test_image_reaches_the_clients_as_a_data_url(capsys, tmp_path):
     img = tmp_path / "x.png"
     img.write_bytes(tiny_png())
-    from colm_graph.cli_run import image_data_url
+    from colm_graph.cli.run import image_data_url
 
     url = image_data_url(img)
     assert url == "data:image/png;base64," + base64.b64encode(tiny_png()).decode()
 
 
 def test_calibrate_then_route_hits_the_target_share(capsys, tmp_path):
-    from colm_graph.tasks import bundled_tasks
+    from colm_graph.pool.providers.sim.tasks import bundled_tasks
 
     tasks = bundled_tasks().tasks
     labelled = tmp_path / "labelled.jsonl"

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from colm_graph import ConfigError, ModelPool, create_colm_graph, ledger_totals
-from colm_graph.answers import extract_answer
+from colm_graph.core.answers import extract_answer
 from tests.support.fakes import BagOfWordsEmbeddings, ScriptedChatModel
 
 

@@ -1,6 +1,6 @@
 """A protocol graph used from the user's own LangGraph graphs: as a node (subgraph), inside a
 function node of a parent with other key names, streamed with ``subgraphs=True``, and as a
-LangChain tool called by an agent (``colm_graph.tools.protocol_tool``)."""
+LangChain tool called by an agent (``colm_graph.integrations.tools.protocol_tool``)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 
 from colm_graph import ConfigError, ModelPool, create_colm_graph, ledger_totals, load_graph
-from colm_graph.state import ProtocolState
-from colm_graph.tools import NO_ANSWER, ProtocolToolInput, protocol_tool
+from colm_graph.core.state import ProtocolState
+from colm_graph.integrations.tools import NO_ANSWER, ProtocolToolInput, protocol_tool
 from tests.support.fakes import ScriptedChatModel
 
 QUESTION = "What is 17 * 23 + 48?"

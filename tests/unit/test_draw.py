@@ -20,8 +20,10 @@ from typing import Any
 import pytest
 
 from colm_graph import ConfigError, ModelPool, bundled_graphs, load_graph, load_spec
-from colm_graph.cli_draw import add_draw_parser, run_draw
-from colm_graph.draw import (
+from colm_graph.cli.draw import add_draw_parser, run_draw
+from colm_graph.errors import ColmGraphError
+from colm_graph.spec.loader import parse_spec
+from colm_graph.viz.draw import (
     condition_text,
     graph_info,
     highlighted_edges,
@@ -29,8 +31,6 @@ from colm_graph.draw import (
     to_png,
     to_svg,
 )
-from colm_graph.errors import ColmGraphError
-from colm_graph.spec.loader import parse_spec
 
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "snapshots"
 VARIANTS = bundled_graphs()
@@ -448,7 +448,7 @@ def test_cli_draw_errors(tmp_path: Path) -> None:
 
 
 def test_main_draw(capsys: pytest.CaptureFixture[str]) -> None:
-    from colm_graph.cli import main
+    from colm_graph.cli.main import main
 
     assert main(["draw", "cope"]) == 0
     assert "n_execute1(" in capsys.readouterr().out

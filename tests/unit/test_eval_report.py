@@ -1,5 +1,5 @@
 """Evaluation summaries, the markdown report and the Pareto chart
-(``colm_graph.evaluation.report`` and ``colm_graph.evaluation._pareto``)."""
+(``colm_graph.evaluation.report`` and ``colm_graph.evaluation.plots``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from colm_graph.evaluation._pareto import ParetoPoint, nice_ticks, pareto_frontier, pareto_png
+from colm_graph.evaluation.plots import ParetoPoint, nice_ticks, pareto_frontier, pareto_png
 from colm_graph.evaluation.report import (
     Z95,
     load_results,

@@ -24,11 +24,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from colm_graph.cli import main
+from colm_graph.cli.main import main
 from colm_graph.errors import ColmGraphError
 from colm_graph.evaluation import load_dataset
 from colm_graph.pool import ModelPool
-from colm_graph.routing_scorers import load_labelled
+from colm_graph.routing.scorers import load_labelled
 from colm_graph.spec import load_graph, load_spec, parse_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,7 +112,7 @@ SPECS = [yaml.safe_load(p.read_text(encoding="utf-8"))
          for p in sorted((ROOT / "graphs").glob("*.yaml"))] + [yaml.safe_load(PROBE_SPEC)]
 
 POOLS: list[dict[str, Any]] = [
-    yaml.safe_load((ROOT / "colm_graph" / "default_pool.yaml").read_text(encoding="utf-8")),
+    yaml.safe_load((ROOT / "colm_graph" / "pool" / "default_pool.yaml").read_text(encoding="utf-8")),
     {"models": [
         {"name": "local-a", "provider": "openai", "model": "m-a",
          "base_url": "http://127.0.0.1:9/v1", "tier": "local", "domains": ["arithmetic"]},

@@ -1,4 +1,4 @@
-"""The cost ledger (``colm_graph.ledger``)."""
+"""The cost ledger (``colm_graph.core.ledger``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from colm_graph.ledger import Usage, call_cost_usd, estimate_tokens, ledger_totals
+from colm_graph.core.ledger import Usage, call_cost_usd, estimate_tokens, ledger_totals
 
 # --- call_cost_usd -------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from colm_graph import (
     create_self_consistency_graph,
     create_single_graph,
 )
-from colm_graph.cli import main
+from colm_graph.cli.main import main
 from colm_graph.errors import ColmGraphError
 from colm_graph.evaluation import resolve_graphs
 from colm_graph.nodes import KINDS, NodeKind, Option

@@ -58,14 +58,14 @@ def test_wheel_ships_prompts_graphs_and_tasks_and_runs_outside_the_repo(tmp_path
     for required in ("colm_graph/_bundled/graphs/colm.yaml",
                      "colm_graph/_bundled/prompts/server_guide.md",
                      "colm_graph/_bundled/datasets/colm_tasks.jsonl",
-                     "colm_graph/default_pool.yaml", "colm_graph/py.typed"):
+                     "colm_graph/pool/default_pool.yaml", "colm_graph/py.typed"):
         assert required in names, required
     assert not any(n.startswith("tests/") for n in names)
     # run from the unpacked wheel, far from the source tree
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
-    code = ("import colm_graph, colm_graph.prompts as p; "
+    code = ("import colm_graph, colm_graph.core.prompts as p; "
             "assert '_bundled' in str(p.load_prompts().directory), p.load_prompts().directory; "
-            "from colm_graph.cli import main; raise SystemExit(main(['run', "
+            "from colm_graph.cli.main import main; raise SystemExit(main(['run', "
             "'What is 17 * 23 + 48?', '--json']))")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=120)
@@ -96,5 +96,5 @@ def test_no_eval_exec_or_pickle_in_the_package():
             if bad.search(line.split("#")[0]):
                 hits.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
     assert hits == []
-    loader = (ROOT / "colm_graph" / "_yaml.py").read_text(encoding="utf-8")
+    loader = (ROOT / "colm_graph" / "core" / "yamlfile.py").read_text(encoding="utf-8")
     assert "class _Loader(yaml.SafeLoader)" in loader

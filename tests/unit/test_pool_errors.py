@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from colm_graph.cli import main
+from colm_graph.cli.main import main
 from colm_graph.errors import ColmGraphError, PoolError
 from colm_graph.pool import ModelPool, ModelSpec, Price
 

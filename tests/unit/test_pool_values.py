@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from colm_graph.cli import main
+from colm_graph.cli.main import main
 
 BASE = "models:\n  - name: a\n    provider: sim\n    tier: local\n"
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from colm_graph.core.prompts import load_prompts
 from colm_graph.nodes import RunContext
 from colm_graph.pool import ModelPool
-from colm_graph.prompts import load_prompts
 from colm_graph.spec.predicates import (
     COMBINATORS,
     PREDICATES,

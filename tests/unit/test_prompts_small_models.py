@@ -25,12 +25,7 @@ from colm_graph import (
     create_moa_graph,
     load_graph,
 )
-from colm_graph._resources import bundled_dir
-from colm_graph.errors import PoolError
-from colm_graph.nodes.context import NodeContext, RunContext
-from colm_graph.nodes.server import _prepare_aggregate, _prepare_guide
-from colm_graph.pool import ModelSpec
-from colm_graph.prompts import (
+from colm_graph.core.prompts import (
     PLACEHOLDERS,
     TAGS,
     clip_middle,
@@ -40,6 +35,11 @@ from colm_graph.prompts import (
     load_prompts,
     read_blocks,
 )
+from colm_graph.core.resources import bundled_dir
+from colm_graph.errors import PoolError
+from colm_graph.nodes.context import NodeContext, RunContext
+from colm_graph.nodes.server import _prepare_aggregate, _prepare_guide
+from colm_graph.pool import ModelSpec
 from tests.support.fakes import ScriptedChatModel
 
 PROMPTS = load_prompts()

@@ -22,7 +22,7 @@ from colm_graph import (
     ledger_totals,
     load_labelled,
 )
-from colm_graph.tasks import bundled_tasks
+from colm_graph.pool.providers.sim.tasks import bundled_tasks
 from tests.support.fakes import BagOfWordsEmbeddings, ScriptedChatModel
 
 QUESTIONS = [

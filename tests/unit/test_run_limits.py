@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from colm_graph import ModelPool, load_graph
-from colm_graph.cli import main
+from colm_graph.cli.main import main
+from colm_graph.core.settings import MAX_ROUNDS
 from colm_graph.errors import RunLimitError
-from colm_graph.settings import MAX_ROUNDS
 from colm_graph.spec import SpecError, bundled_graphs, load_spec, parse_spec
 from colm_graph.spec.compile import run_limits
 from tests.support.fakes import ScriptedChatModel

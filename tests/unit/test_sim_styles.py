@@ -1,4 +1,4 @@
-"""How simulated models write (``colm_graph.providers._sim_styles``), read back through the
+"""How simulated models write (``colm_graph.pool.providers.sim.styles``), read back through the
 real answer layer: every style states the same value as the gold, "cannot answer" reads as
 no answer, a ``think`` reply changes its mind inside the block and its final answer wins,
 and every score form reads back to the value written."""
@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from colm_graph.answers import (
+from colm_graph.core.answers import (
     answers_match,
     extract_answer,
     number_value,
@@ -19,7 +19,7 @@ from colm_graph.answers import (
     read_answer,
     strip_reasoning,
 )
-from colm_graph.providers._sim_styles import (
+from colm_graph.pool.providers.sim.styles import (
     CANNOT,
     MIXED,
     SCORE_FORMS,
@@ -30,7 +30,7 @@ from colm_graph.providers._sim_styles import (
     render_score,
     render_solution,
 )
-from colm_graph.tasks import Task, bundled_tasks
+from colm_graph.pool.providers.sim.tasks import Task, bundled_tasks
 
 TASKS: list[Task] = bundled_tasks().tasks
 SEEDS = range(5)

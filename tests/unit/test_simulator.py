@@ -1,5 +1,5 @@
-"""The simulated chat models (``colm_graph.providers.sim``) driven through the real prompts,
-and the safe arithmetic parser they use (``colm_graph._arith``)."""
+"""The simulated chat models (``colm_graph.pool.providers.sim.model``) driven through the real prompts,
+and the safe arithmetic parser they use (``colm_graph.pool.providers.sim.arithmetic``)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,18 @@ from hypothesis import strategies as st
 from langchain_core.messages import BaseMessage
 from pydantic import ValidationError
 
-from colm_graph._arith import parse_arithmetic
-from colm_graph.answers import answers_match, extract_answer, normalize_answer, parse_score
+from colm_graph.core.answers import answers_match, extract_answer, normalize_answer, parse_score
+from colm_graph.core.prompts import TAGS, data_block, fence, fold_system, load_prompts, read_blocks
 from colm_graph.pool import DEFAULT_POOL_FILE, ModelPool, ModelSpec, SimSettings
-from colm_graph.prompts import TAGS, data_block, fence, fold_system, load_prompts, read_blocks
-from colm_graph.providers._sim_styles import SCORE_FORMS, STYLES, render_guidance, render_solution
-from colm_graph.providers.sim import SimulatedChatModel, build
-from colm_graph.tasks import Task, bundled_tasks
+from colm_graph.pool.providers.sim.arithmetic import parse_arithmetic
+from colm_graph.pool.providers.sim.model import SimulatedChatModel, build
+from colm_graph.pool.providers.sim.styles import (
+    SCORE_FORMS,
+    STYLES,
+    render_guidance,
+    render_solution,
+)
+from colm_graph.pool.providers.sim.tasks import Task, bundled_tasks
 
 PROMPTS = load_prompts()
 TASKS: list[Task] = bundled_tasks().tasks

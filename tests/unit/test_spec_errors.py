@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from colm_graph.cli import main
+from colm_graph.cli.main import main
 from colm_graph.errors import ColmGraphError, ConfigError
 from colm_graph.pool import ModelPool
 from colm_graph.spec import SpecError, load_graph, load_spec

@@ -10,10 +10,10 @@ import socket
 import pytest
 from langchain_core.messages import AIMessageChunk, HumanMessage, SystemMessage
 
-from colm_graph import tokens
-from colm_graph._stream_guard import OutputGuard
-from colm_graph.ledger import estimate_tokens
+from colm_graph.core import tokens
+from colm_graph.core.ledger import estimate_tokens
 from colm_graph.pool import ModelPool, ModelSpec
+from colm_graph.run.stream_guard import OutputGuard
 from tests.support.tiny_hf import _train_tokenizer
 
 TEXTS = {

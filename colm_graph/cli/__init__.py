@@ -1,0 +1,1 @@
+"""The ``colm-graph`` command line: one module per subcommand, :mod:`.main` dispatches."""

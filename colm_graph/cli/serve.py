@@ -1,0 +1,106 @@
+"""``colm-graph serve``: the graphs as an OpenAI-compatible HTTP API (model id = graph name)."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import re
+import sys
+from typing import Any, TextIO
+
+from colm_graph.cli.argtypes import integer, number
+from colm_graph.errors import ConfigError
+
+__all__ = ["add_serve_parser", "run_serve"]
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def add_serve_parser(sub: Any) -> None:
+
+    p = sub.add_parser("serve", help="serve the graphs as an OpenAI-compatible API")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=integer(0, 65535), default=8000, metavar="N",
+                   help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--models", metavar="FILE",
+                   help="pool file (YAML); default: the built-in simulated pool")
+    p.add_argument("--graphs", metavar="A,B",
+                   help="graphs to serve, shipped names or spec files (default: every shipped"
+                        " graph)")
+    p.add_argument("--token-env", metavar="NAME",
+                   help="environment variable holding the bearer token every request must"
+                        " send (the token itself never goes on the command line)")
+    p.add_argument("--max-paid-tokens", type=integer(0), metavar="N",
+                   help="paid tokens each request's run may use")
+    p.add_argument("--max-paid-usd", type=number(0), metavar="USD",
+                   help="per request: stop paid calls once this much is spent")
+    p.add_argument("--allow-image-host", action="append", default=[], metavar="HOST",
+                   help="also accept http(s) image URLs on HOST (exact host name or IP"
+                        " address; repeatable). Without it only data: URLs are accepted")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _token(name: str | None) -> str | None:
+    if name is None:
+        return None
+    if not _ENV_NAME.match(name):
+        raise ConfigError(f"--token-env: expected the NAME of an environment variable, got"
+                          f" {name!r} (the token itself never goes on the command line)")
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"--token-env {name}: environment variable {name} is not set (it"
+                          " must hold the bearer token clients send)")
+    return value
+
+
+def run_serve(args: argparse.Namespace, out: TextIO, err: TextIO = sys.stderr) -> int:
+    try:
+        from colm_graph.integrations.serve import create_app, run_server
+    except ImportError as exc:
+        raise ConfigError(f"serve: needs the 'serve' extra (pip install 'colm-graph[serve]'):"
+                          f" {exc.name or exc} is not installed") from None
+    from colm_graph.core.images import check_image_host
+    from colm_graph.pool import ModelPool
+
+    token = _token(args.token_env)
+    hosts = [check_image_host(h) for h in args.allow_image_host]
+    pool = ModelPool.from_yaml(args.models) if args.models else ModelPool.default()
+    graphs = None
+    if args.graphs is not None:
+        graphs = [g.strip() for g in args.graphs.split(",") if g.strip()]
+        if not graphs:
+            raise ConfigError(f"--graphs: expected a comma-separated list, got {args.graphs!r}")
+    params: dict[str, Any] = {}
+    if args.max_paid_usd is not None:
+        params["max_paid_usd"] = args.max_paid_usd
+    if args.max_paid_tokens is not None:
+        params["max_paid_tokens"] = args.max_paid_tokens
+    app = create_app(pool, graphs=graphs, token=token, params=params, allow_image_hosts=hosts)
+    if not _loopback(args.host) and token is None:
+        err.write(f"colm-graph: warning: listening on {args.host} without --token-env: anyone"
+                  " who reaches it can spend the pool's paid budget\n")
+    if pool.simulated:
+        err.write("colm-graph: note: the built-in simulated pool answers (not language models);"
+                  " give --models FILE for real ones\n")
+    models = ", ".join(app.state.models)
+
+    def ready(url: str) -> None:
+        out.write(f"colm-graph: serving {models} at {url}\n")
+        out.flush()
+
+    try:
+        run_server(app, host=args.host, port=args.port, ready=ready)
+    except OSError as exc:
+        raise ConfigError(f"--host/--port: cannot listen on {args.host}:{args.port}:"
+                          f" {exc.strerror or exc}") from None
+    return 0

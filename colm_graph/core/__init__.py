@@ -1,0 +1,2 @@
+"""The core every run shares: state and its reducers, the ledger, answers, prompts, inputs
+(messages, images), token bounds, secrets and the run result. Imports nothing above it."""

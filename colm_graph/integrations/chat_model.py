@@ -1,0 +1,414 @@
+"""A LangChain chat model whose every reply is a whole collaboration protocol run.
+
+:class:`CollaborativeChatModel` wraps a graph variant and a model pool as a ``BaseChatModel``:
+``invoke``/``ainvoke``/``batch`` run the graph on the conversation (see
+:func:`~colm_graph.core.messages.messages_to_input`) and reply with the text of the answer that
+won; ``stream``/``astream`` run it the same way and stream that text. Usage is the sum over
+every model call of the run, and the run's inner model calls are child runs of the chat model
+run in callbacks and LangSmith (each tagged with the ``colm_*`` metadata). Each node that
+finishes is reported to callbacks as a custom event named :data:`STEP_EVENT`.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langchain_core.callbacks import (
+    AsyncCallbackManager,
+    AsyncCallbackManagerForLLMRun,
+    CallbackManager,
+    CallbackManagerForLLMRun,
+)
+from langchain_core.callbacks.manager import adispatch_custom_event, dispatch_custom_event
+from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.ai import UsageMetadata
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import ensure_config
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
+
+from colm_graph.core.images import check_image_host
+from colm_graph.core.ledger import ledger_totals
+from colm_graph.core.messages import messages_to_input, result_text
+from colm_graph.core.secrets import pool_secrets, scrub, scrub_value
+from colm_graph.errors import ColmGraphError
+from colm_graph.pool import ModelPool
+from colm_graph.spec import GraphSpec, load_graph, load_spec
+
+__all__ = ["STEP_EVENT", "CollaborativeChatModel", "step_event"]
+
+STEP_EVENT = "colm_step"
+"""Name of the custom callback event sent when a graph node finishes."""
+
+_MODEL_PREFIX = "colm-graph/"
+_PARENT_KWARG = "_colm_parent"
+_WORD = re.compile(r"(?<=\s)(?=\S)")
+_STEP_SCALARS = ("answer", "answers", "selected", "rounds", "stage", "stop_reason", "degraded",
+                 "degraded_reasons", "agreement", "majority", "score", "scores")
+
+
+def step_event(variant: str, node: str, update: Any) -> dict[str, Any]:
+    """Payload of a :data:`STEP_EVENT`: what node ``node`` of ``variant`` wrote.
+
+    Args:
+        variant: Name of the graph variant.
+        node: Node that finished.
+        update: The state update the node returned.
+
+    Returns:
+        ``variant``, ``node``, the answers it wrote (``responses``: client, model, round,
+        stage, answer), its ``guidance`` and ``plans``, the scalar results it set (answer,
+        stop_reason, rounds, ...) and the ``calls``/``usd`` of its model calls.
+    """
+    event: dict[str, Any] = {"variant": variant, "node": node}
+    if not isinstance(update, Mapping):
+        return event
+    if update.get("responses"):
+        event["responses"] = [{k: r.get(k) for k in ("client", "model", "round", "stage",
+                                                     "answer")} for r in update["responses"]]
+    for key in ("guidance", "plans"):
+        if update.get(key):
+            event[key] = [dict(g) for g in update[key]]
+    event.update({k: update[k] for k in _STEP_SCALARS if k in update})
+    if update.get("ledger"):
+        event["calls"] = len(update["ledger"])
+        event["usd"] = round(sum(float(r["usd"]) for r in update["ledger"]), 10)
+    return event
+
+
+def _children(run_id: uuid.UUID, run: Any, manager_cls: type[Any]) -> Any:
+    """A callback manager for runs below run ``run_id``, whose callbacks are ``run``'s (a
+    run manager or a configured callback manager)."""
+    manager = manager_cls(handlers=[], parent_run_id=run_id)
+    manager.set_handlers(run.inheritable_handlers)
+    manager.add_tags(run.inheritable_tags)
+    manager.add_metadata(run.inheritable_metadata)
+    return manager
+
+
+@dataclass(frozen=True)
+class _Parent:
+    """The chat-model run a ``stream()`` call is about to start, for its ``_stream``."""
+
+    run_id: uuid.UUID
+    callbacks: CallbackManager | AsyncCallbackManager
+
+
+def _with_parent(config: RunnableConfig | None,
+                 manager_cls: type[CallbackManager] | type[AsyncCallbackManager],
+                 ) -> tuple[RunnableConfig, _Parent]:
+    """Fix the run id of a ``stream()`` call and configure its callbacks once, so that the
+    chat-model run and the graph's runs below it share the same handler objects."""
+    config = ensure_config(config)
+    run_id = config.get("run_id") or uuid.uuid4()
+    callbacks = manager_cls.configure(config.get("callbacks"), None, False,
+                                      config.get("tags"), None, config.get("metadata"))
+    return {**config, "run_id": run_id, "callbacks": callbacks}, _Parent(run_id, callbacks)
+
+
+def _child_callbacks(run_manager: Any, kwargs: dict[str, Any]) -> Any:
+    """Callbacks for the graph run: children of the chat-model run (given by its run manager,
+    or fixed beforehand by ``stream()``), else none."""
+    parent: _Parent | None = kwargs.pop(_PARENT_KWARG, None)
+    if run_manager is not None:
+        cls = AsyncCallbackManager if isinstance(run_manager, AsyncCallbackManagerForLLMRun) \
+            else CallbackManager
+        return _children(run_manager.run_id, run_manager, cls)
+    if parent is not None:
+        return _children(parent.run_id, parent.callbacks, type(parent.callbacks))
+    return None
+
+
+def _usage(totals: Mapping[str, Any]) -> UsageMetadata:
+    tin, tout = int(totals["input_tokens"]), int(totals["output_tokens"])
+    return UsageMetadata(input_tokens=tin, output_tokens=tout, total_tokens=tin + tout)
+
+
+class CollaborativeChatModel(BaseChatModel):
+    """A chat model that answers by running a collaboration protocol on a model pool.
+
+    Every call runs the whole graph: the last user message is the question, earlier
+    messages are context, its images go to vision-language clients. The reply's
+    ``usage_metadata`` sums every model call of the run; its ``response_metadata`` holds
+    ``model_name`` (``colm-graph/<variant>``), ``variant``, ``answer``, ``ledger_totals``,
+    ``degraded``, ``stop_reason`` and ``simulated``. A failing run raises, so
+    ``with_fallbacks`` can take over.
+
+    A per-call ``model=`` keyword runs another variant (``"single"`` or
+    ``"colm-graph/single"``, or a spec path) with the same pool and that variant's own
+    defaults. ``temperature``, ``max_tokens``, ``stop``, ``timeout``, ``max_retries`` and
+    ``api_key`` are accepted, for drop-in use where LangChain passes them, and not applied:
+    each pool model keeps its own settings, and the reply is the protocol's whole answer.
+
+    Example:
+        >>> from colm_graph.integrations.chat_model import CollaborativeChatModel
+        >>> chat = CollaborativeChatModel(graph="cascade")
+        >>> chat.invoke("What is 17 * 23 + 48?").response_metadata["answer"]
+        '439'
+    """
+
+    graph: str | Path | GraphSpec = "colm"
+    """Variant: a shipped variant's name, a path to a spec file, or a GraphSpec."""
+    pool: ModelPool | None = Field(default=None, exclude=True)
+    """Models the graph may call; ``None``: the built-in simulated pool."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Parameter overrides for the variant."""
+    roles: dict[str, Any] = Field(default_factory=dict)
+    """Role bindings (role -> model name, list of names or RoleBinding)."""
+    compiled: Any = Field(default=None, exclude=True)
+    """An already compiled graph to run instead of building ``graph``."""
+    graph_kwargs: dict[str, Any] = Field(default_factory=dict, exclude=True)
+    """Further keyword arguments of :func:`~colm_graph.load_graph` (``prompts``,
+    ``selector``, ``embeddings``, ``scorer``)."""
+
+    temperature: float | None = None
+    """Accepted for compatibility; not applied (pool models keep their own)."""
+    max_tokens: int | None = None
+    """Accepted for compatibility; not applied."""
+    stop: list[str] | None = None
+    """Accepted for compatibility; not applied."""
+    timeout: float | None = None
+    """Accepted for compatibility; not applied (pool models keep their own)."""
+    max_retries: int | None = None
+    """Accepted for compatibility; not applied (pool models keep their own)."""
+    streaming: bool = False
+    """Accepted for compatibility; ``invoke`` always returns the whole reply at once."""
+    api_key: SecretStr | None = Field(default=None, exclude=True)
+    """Accepted for compatibility; not used (pool models carry their own credentials)."""
+    allow_image_hosts: list[str] = Field(default_factory=list)
+    """Hosts (exact names or IP addresses) whose ``http(s)`` image URLs messages may carry;
+    without them only ``data:`` image URLs are accepted (see
+    :func:`~colm_graph.core.images.check_image_url`)."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    _spec: GraphSpec | None = PrivateAttr(default=None)
+    _pool: ModelPool | None = PrivateAttr(default=None)
+    _graphs: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Check the variant now (its spec is read; the graph is built on first use)."""
+        super().model_post_init(context)
+        self.allow_image_hosts = sorted({check_image_host(h, flag="allow_image_hosts")
+                                         for h in self.allow_image_hosts})
+        if self.compiled is None:
+            self._spec = self.graph if isinstance(self.graph, GraphSpec) else \
+                load_spec(self.graph)
+        elif not (hasattr(self.compiled, "stream") and hasattr(self.compiled, "astream")):
+            raise ColmGraphError(f"compiled: expected a compiled LangGraph graph, got"
+                                 f" {type(self.compiled).__name__}")
+        else:
+            unused = [k for k in ("graph", "params", "roles", "graph_kwargs")
+                      if k in self.model_fields_set and getattr(self, k)]
+            if unused:
+                raise ColmGraphError(f"compiled: {', '.join(unused)} would be ignored: they"
+                                     f" apply only when the model builds the graph itself")
+
+    # -- identity -----------------------------------------------------------------
+    @property
+    def variant(self) -> str:
+        """Name of the variant this model runs."""
+        if self._spec is not None:
+            return self._spec.name
+        return str(getattr(self.compiled, "name", None) or "graph")
+
+    @property
+    def model_name(self) -> str:
+        """``colm-graph/<variant>``: the ``model_name`` of its replies."""
+        return _MODEL_PREFIX + self.variant
+
+    @property
+    def _llm_type(self) -> str:
+        return "colm-graph"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        roles = {k: v.model_dump() if hasattr(v, "model_dump") else v
+                 for k, v in self.roles.items()}
+        pool = self.pool.source if self.pool is not None else "default (simulated)"
+        return {"variant": self.variant, "params": dict(self.params), "roles": roles,
+                "pool": pool}
+
+    def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
+        params = LangSmithParams(ls_provider="colm_graph", ls_model_type="chat",
+                                 ls_model_name=self.model_name)
+        if isinstance(kwargs.get("model"), str):
+            params["ls_model_name"] = kwargs["model"]
+        if stop or self.stop:
+            params["ls_stop"] = stop or self.stop
+        if self.max_tokens is not None:
+            params["ls_max_tokens"] = self.max_tokens
+        if self.temperature is not None:
+            params["ls_temperature"] = self.temperature
+        return params
+
+    def _get_invocation_params(self, stop: list[str] | None = None,
+                               **kwargs: Any) -> dict[str, Any]:
+        kwargs.pop(_PARENT_KWARG, None)
+        return super()._get_invocation_params(stop=stop, **kwargs)
+
+    # -- the graph ----------------------------------------------------------------
+    def _graph_for(self, model: Any) -> tuple[str, Any]:
+        """(variant name, compiled graph) for a call, building it once."""
+        key = "" if model is None or model in (self.variant, self.model_name) else str(model)
+        with self._lock:
+            if self._pool is None:
+                self._pool = self.pool if self.pool is not None else ModelPool.default()
+            graph = self._graphs.get(key)
+            if graph is None:
+                if not key:
+                    graph = self.compiled if self.compiled is not None else load_graph(
+                        self._spec or self.graph, pool=self._pool, params=self.params,
+                        roles=self.roles, **self.graph_kwargs)
+                else:
+                    name = key.removeprefix(_MODEL_PREFIX)
+                    graph = load_graph(name, pool=self._pool, **self.graph_kwargs)
+                self._graphs[key] = graph
+        return (self.variant if not key else str(graph.name)), graph
+
+    def _input(self, messages: Sequence[BaseMessage]) -> dict[str, Any]:
+        return messages_to_input(messages, allow_image_hosts=self.allow_image_hosts,
+                                 flag="allow_image_hosts")
+
+    def _reply(self, variant: str, state: Mapping[str, Any]) -> AIMessage:
+        ledger = list(state.get("ledger") or [])
+        totals = ledger_totals(ledger)
+        secrets = pool_secrets(self._pool) if self._pool is not None else []
+        return AIMessage(
+            content=scrub(result_text(state), secrets),
+            usage_metadata=_usage(totals),
+            response_metadata=scrub_value({
+                "model_name": _MODEL_PREFIX + variant,
+                "variant": variant,
+                "answer": state.get("answer_normalized", state.get("answer")),
+                "answer_raw": state.get("answer"),
+                "answer_source": state.get("answer_source"),
+                "ledger_totals": dict(totals),
+                "degraded": bool(state.get("degraded", False)),
+                "stop_reason": state.get("stop_reason"),
+                "simulated": any(r.get("simulated") for r in ledger),
+            }, secrets),
+        )
+
+    def _run(self, messages: Sequence[BaseMessage], callbacks: CallbackManager | None,
+             model: Any) -> AIMessage:
+        question = self._input(messages)
+        variant, graph = self._graph_for(model)
+        config: RunnableConfig = {"callbacks": callbacks} if callbacks is not None else {}
+        events = callbacks is not None and callbacks.parent_run_id is not None
+        state: Mapping[str, Any] | None = None
+        for mode, chunk in graph.stream(question, config, stream_mode=["updates", "values"]):
+            if mode == "values":
+                state = chunk
+            elif events:
+                for node, update in chunk.items():
+                    if node.startswith("_"):  # the hidden first step (run reset)
+                        continue
+                    dispatch_custom_event(STEP_EVENT, step_event(variant, node, update),
+                                          config=config)
+        if state is None:
+            raise ColmGraphError(f"graph {variant!r}: the run ended without a state")
+        return self._reply(variant, state)
+
+    async def _arun(self, messages: Sequence[BaseMessage],
+                    callbacks: AsyncCallbackManager | None, model: Any) -> AIMessage:
+        question = self._input(messages)
+        variant, graph = self._graph_for(model)
+        config: RunnableConfig = {"callbacks": callbacks} if callbacks is not None else {}
+        events = callbacks is not None and callbacks.parent_run_id is not None
+        state: Mapping[str, Any] | None = None
+        async for mode, chunk in graph.astream(question, config,
+                                               stream_mode=["updates", "values"]):
+            if mode == "values":
+                state = chunk
+            elif events:
+                for node, update in chunk.items():
+                    if node.startswith("_"):  # the hidden first step (run reset)
+                        continue
+                    await adispatch_custom_event(STEP_EVENT, step_event(variant, node, update),
+                                                 config=config)
+        if state is None:
+            raise ColmGraphError(f"graph {variant!r}: the run ended without a state")
+        return self._reply(variant, state)
+
+    # -- BaseChatModel --------------------------------------------------------------
+    def _should_stream(self, *, async_api: bool,
+                       run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun
+                       | None = None, **kwargs: Any) -> bool:
+        # invoke() streams through _stream only when a streaming handler is attached, and
+        # then without the run manager; _generate keeps the graph's runs under this run.
+        if run_manager is not None:
+            return False
+        return super()._should_stream(async_api=async_api, **kwargs)
+
+    def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                  run_manager: CallbackManagerForLLMRun | None = None,
+                  **kwargs: Any) -> ChatResult:
+        callbacks = _child_callbacks(run_manager, kwargs)
+        reply = self._run(messages, callbacks, kwargs.get("model"))
+        return ChatResult(generations=[ChatGeneration(message=reply)])
+
+    async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                         run_manager: AsyncCallbackManagerForLLMRun | None = None,
+                         **kwargs: Any) -> ChatResult:
+        callbacks = _child_callbacks(run_manager, kwargs)
+        reply = await self._arun(messages, callbacks, kwargs.get("model"))
+        return ChatResult(generations=[ChatGeneration(message=reply)])
+
+    @staticmethod
+    def _chunks(reply: AIMessage) -> Iterator[ChatGenerationChunk]:
+        text = reply.text
+        words = [w for w in _WORD.split(text) if w] or [""]
+        for i, word in enumerate(words):
+            if i < len(words) - 1:
+                yield ChatGenerationChunk(message=AIMessageChunk(content=word))
+            else:
+                yield ChatGenerationChunk(message=AIMessageChunk(
+                    content=word, usage_metadata=reply.usage_metadata,
+                    response_metadata=reply.response_metadata, chunk_position="last"))
+
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: CallbackManagerForLLMRun | None = None,
+                **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        callbacks = _child_callbacks(run_manager, kwargs)
+        reply = self._run(messages, callbacks, kwargs.get("model"))
+        for chunk in self._chunks(reply):
+            if run_manager is not None:
+                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+
+    async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                       run_manager: AsyncCallbackManagerForLLMRun | None = None,
+                       **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
+        callbacks = _child_callbacks(run_manager, kwargs)
+        reply = await self._arun(messages, callbacks, kwargs.get("model"))
+        for chunk in self._chunks(reply):
+            if run_manager is not None:
+                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+
+    # BaseChatModel.stream/astream call _stream/_astream without the run manager; these
+    # fix the run's id and callbacks beforehand and hand them down, so that the graph's
+    # runs and step events land under the streamed run too.
+    def stream(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
+               stop: list[str] | None = None, **kwargs: Any) -> Iterator[AIMessageChunk]:
+        """Run the graph and stream its reply text; the last chunk carries the usage."""
+        config, parent = _with_parent(config, CallbackManager)
+        yield from super().stream(input, config, stop=stop, **{**kwargs, _PARENT_KWARG: parent})
+
+    async def astream(self, input: LanguageModelInput, config: RunnableConfig | None = None,
+                      *, stop: list[str] | None = None,
+                      **kwargs: Any) -> AsyncIterator[AIMessageChunk]:
+        """Async :meth:`stream`."""
+        config, parent = _with_parent(config, AsyncCallbackManager)
+        async for chunk in super().astream(input, config, stop=stop,
+                                           **{**kwargs, _PARENT_KWARG: parent}):
+            yield chunk

@@ -1,0 +1,610 @@
+"""An OpenAI-compatible HTTP server over the protocol graphs: each graph is a model id.
+
+:func:`create_app` builds a FastAPI app with ``GET /v1/models``, ``GET /v1/models/{id}`` and
+``POST /v1/chat/completions`` (JSON, or Server-Sent Events with ``stream``); any OpenAI
+client can call it. A request runs the graph once on the conversation (the last user message
+is the question, earlier messages its context, its ``image_url`` parts the images) and
+replies with the response that carries the graph's answer. ``usage`` sums the tokens of every
+model call of the run; the extra top-level ``colm`` object (ignored by OpenAI clients) has
+the answer, stop reason, degradation and the ledger totals with the USD spent.
+
+Sampling options (``temperature``, ``top_p``, ``max_tokens``, ``stop``, ``seed``, ``tools``,
+``response_format``, ...) are accepted and ignored: the graph and the pool decide how each
+model is called; a ``tool_choice`` that forces a tool call is refused, and ``n`` must be 1.
+A stream sends the reply once the run has finished (so a failed run is an HTTP error, not a
+broken stream): a role chunk, content chunks, a chunk with ``finish_reason``, a usage chunk
+with ``stream_options.include_usage``, then ``[DONE]``.
+
+Requests are bounded before they cost anything: the body is read up to
+:data:`MAX_BODY_BYTES` and answered 413 the moment it passes it (a chunked body too; the rest
+is never read into memory); it is parsed and validated in a worker thread, message by message,
+so that other requests are answered meanwhile; the conversation stops being read once its
+question is sure to pass :data:`~colm_graph.core.messages.MAX_QUESTION_CHARS`; and every image must
+be a ``data:`` URL, or an ``http(s)`` URL on a host given with ``allow_image_hosts``
+(``--allow-image-host``). Replies (JSON and streamed) are scrubbed of the pool's API keys and
+of the bearer token.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from colm_graph.core.images import check_image_host, check_image_url
+from colm_graph.core.ledger import ledger_totals
+from colm_graph.core.messages import Conversation, Turn, result_text
+from colm_graph.core.secrets import pool_secrets, scrub, scrub_value
+from colm_graph.core.yamlfile import format_loc
+from colm_graph.errors import ColmGraphError, ConfigError
+from colm_graph.pool import ModelPool
+from colm_graph.spec import GraphSpec, load_graph, load_spec
+from colm_graph.spec.validate import IMPLICIT_PARAMS
+
+__all__ = ["MAX_BODY_BYTES", "OWNER", "create_app", "run_server"]
+
+MAX_BODY_BYTES = 32 * 1024 * 1024
+"""Largest request body accepted (images travel inline as data URLs)."""
+OWNER = "colm-graph"
+_STRICT = ConfigDict(strict=True, extra="ignore")
+
+
+# -- request bodies -------------------------------------------------------------------------
+class _TextPart(BaseModel):
+    model_config = _STRICT
+    type: Literal["text"]
+    text: str
+
+
+class _ImageUrl(BaseModel):
+    model_config = _STRICT
+    url: str = Field(min_length=1)
+    detail: Literal["auto", "low", "high"] | None = None
+
+
+class _ImagePart(BaseModel):
+    model_config = _STRICT
+    type: Literal["image_url"]
+    image_url: _ImageUrl
+
+
+class _RefusalPart(BaseModel):
+    model_config = _STRICT
+    type: Literal["refusal"]
+    refusal: str
+
+
+_Part = Annotated[_TextPart | _ImagePart | _RefusalPart, Field(discriminator="type")]
+
+
+class _Message(BaseModel):
+    model_config = _STRICT
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[_Part] | None = None
+    tool_call_id: str | None = None
+
+
+class _StreamOptions(BaseModel):
+    model_config = _STRICT
+    include_usage: bool = False
+
+
+class _ChatRequest(BaseModel):
+    """The fields of a chat completion request the server reads; others are ignored. The
+    messages are validated one by one (:data:`_MESSAGE`) as the body is read: ``messages``
+    here only holds a placeholder for them (for the "at least one" check)."""
+
+    model_config = _STRICT
+    model: str = Field(min_length=1)
+    messages: list[Any] = Field(min_length=1)
+    stream: bool | None = None
+    stream_options: _StreamOptions | None = None
+    n: int | None = None
+    tool_choice: Any = None
+
+
+_MESSAGE: TypeAdapter[_Message] = TypeAdapter(_Message)
+_TOP_FIELDS = tuple(_ChatRequest.model_fields)
+
+
+# -- errors ---------------------------------------------------------------------------------
+class _ApiError(Exception):
+    """An error answered as ``{"error": {message, type, param, code}}``."""
+
+    def __init__(self, status: int, message: str, *, type: str = "invalid_request_error",
+                 param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.type, self.param, self.code = (status, message, type,
+                                                                        param, code)
+
+    def response(self) -> JSONResponse:
+        body = {"error": {"message": self.message, "type": self.type, "param": self.param,
+                          "code": self.code}}
+        return JSONResponse(body, status_code=self.status)
+
+
+_UNION_TAG = re.compile(r"^(str|int|float|bool|none|(list|dict|tagged-union)\[.*\]|function-.*)$")
+
+
+def _clean_loc(loc: Sequence[str | int]) -> list[str | int]:
+    """The field path of an error without pydantic's union-member and discriminator tags."""
+    out: list[str | int] = []
+    skip_tag = tagged = False
+    for part in loc:
+        if skip_tag:
+            skip_tag = False
+            continue
+        if isinstance(part, str) and _UNION_TAG.match(part):
+            tagged = tagged or "tagged-union" in part
+            continue
+        if isinstance(part, int) and tagged:
+            skip_tag, tagged = True, False
+        out.append(part)
+    return out
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, BaseModel) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _invalid(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> _ApiError:
+    errors: list[Any] = [{**e, "loc": (*prefix, *e["loc"])}
+                         for e in exc.errors(include_url=False)]
+    err = max(errors, key=lambda e: len(e["loc"]))
+    loc = _clean_loc(err["loc"])
+    kind, ctx = err["type"], err.get("ctx") or {}
+    if kind == "json_invalid":
+        return _ApiError(400, f"the request body is not valid JSON: {ctx.get('error', '')}")
+    if kind == "missing":
+        where = format_loc(loc[:-1]) if len(loc) > 1 else "request body"
+        return _ApiError(400, f"{where}: missing required field {str(loc[-1])!r}",
+                         param=format_loc(loc))
+    where = format_loc(loc) if loc else "request body"
+    if kind == "too_short":
+        return _ApiError(400, f"{where}: expected at least {ctx.get('min_length', 1)} item(s),"
+                         " got none", param=where)
+    if kind == "union_tag_invalid":
+        return _ApiError(400, f"{where}: unsupported {ctx.get('discriminator', 'type')} value"
+                         f" {ctx.get('tag')!r} (supported: {ctx.get('expected_tags')})",
+                         param=where)
+    siblings = [e["msg"] for e in errors
+                if _clean_loc(e["loc"]) == loc and e["loc"] and isinstance(e["loc"][-1], str)
+                and _UNION_TAG.match(e["loc"][-1])]
+    if len(siblings) > 1:
+        msg = "input should be " + " or ".join(m.removeprefix("Input should be ")
+                                                for m in siblings)
+    else:
+        msg = err["msg"][:1].lower() + err["msg"][1:]
+    return _ApiError(400, f"{where}: {msg}, got {_short(err.get('input'))}",
+                     param=where if loc else None)
+
+
+# -- reading the body ----------------------------------------------------------------------
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, read chunk by chunk and refused (413) as soon as it passes
+    ``limit`` bytes, whatever its declared length or transfer encoding."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _ApiError(413, f"request body of {declared} bytes, expected at most {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _ApiError(413, f"request body of more than {limit} bytes, expected at most"
+                            f" {limit}")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+_WS = re.compile(r"[ \t\n\r]*")
+_KINDS = {"[": "an array", '"': "a string", "t": "a boolean", "f": "a boolean", "n": "null"}
+
+
+def _not_json(message: str, text: str, pos: int) -> _ApiError:
+    return _ApiError(400, f"the request body is not valid JSON:"
+                     f" {json.JSONDecodeError(message, text, pos)}")
+
+
+class _Reader:
+    """Reads the body's JSON object field by field and its ``messages`` array item by item
+    (each item parsed, validated and handed on before the next is read), so that no single
+    step holds the interpreter for long, whatever the body holds."""
+
+    def __init__(self, body: bytes) -> None:
+        try:
+            self.text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _ApiError(400, f"the request body is not valid JSON: not UTF-8 text (byte"
+                            f" {exc.start})") from None
+        self.decoder = json.JSONDecoder()
+
+    def skip(self, pos: int) -> int:
+        return _WS.match(self.text, pos).end()  # type: ignore[union-attr]
+
+    def value(self, pos: int) -> tuple[Any, int]:
+        try:
+            return self.decoder.raw_decode(self.text, pos)
+        except json.JSONDecodeError as exc:
+            raise _ApiError(400, f"the request body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise _ApiError(400, "the request body is not valid JSON: nested too deeply"
+                            ) from None
+
+    def expect(self, pos: int, chars: str, what: str) -> int:
+        if pos < len(self.text) and self.text[pos] in chars:
+            return pos
+        raise _not_json(f"Expecting {what}", self.text, pos)
+
+    def read(self, on_message: Callable[[int, Any, int, int], None]) -> dict[str, Any]:
+        """The top-level fields (``messages`` as a list of ``None`` when it is an array:
+        its items go to ``on_message(index, item, start, end)``)."""
+        text = self.text
+        pos = self.skip(0)
+        if pos == len(text):
+            raise _not_json("Expecting value", text, pos)
+        if text[pos] != "{":
+            kind = _KINDS.get(text[pos], "a number")
+            if kind != "an array":  # a JSON error first, if it is one (an array: not read)
+                self.value(pos)
+            raise _ApiError(400, f"request body: input should be an object, got {kind}")
+        fields: dict[str, Any] = {}
+        pos = self.skip(pos + 1)
+        if text.startswith("}", pos):
+            pos += 1
+        else:
+            while True:
+                self.expect(pos, '"', "property name enclosed in double quotes")
+                key, pos = self.value(pos)
+                pos = self.skip(self.expect(self.skip(pos), ":", "':' delimiter") + 1)
+                if key == "messages" and key in fields:
+                    raise _ApiError(400, "request body: field 'messages' given twice",
+                                    param="messages")
+                if key == "messages" and text.startswith("[", pos):
+                    fields[key], pos = self.items(pos, on_message)
+                else:
+                    fields[key], pos = self.value(pos)
+                pos = self.skip(pos)
+                if text.startswith(",", pos):
+                    pos = self.skip(pos + 1)
+                    continue
+                pos = self.expect(pos, "}", "',' delimiter") + 1
+                break
+        pos = self.skip(pos)
+        if pos != len(text):
+            raise _not_json("Extra data", text, pos)
+        return fields
+
+    def items(self, pos: int, on_message: Callable[[int, Any, int, int], None]
+              ) -> tuple[list[None], int]:
+        count = 0
+        pos = self.skip(pos + 1)
+        if self.text.startswith("]", pos):
+            return [], pos + 1
+        while True:
+            item, end = self.value(pos)
+            on_message(count, item, pos, end)
+            count += 1
+            pos = self.skip(end)
+            if self.text.startswith(",", pos):
+                pos = self.skip(pos + 1)
+                continue
+            pos = self.expect(pos, "]", "',' delimiter")
+            return [None] * count, pos + 1
+
+
+# -- conversation -> protocol input ---------------------------------------------------------
+_KIND = {"system": "system", "developer": "system", "user": "human", "assistant": "ai",
+         "tool": "tool", "function": "tool"}
+
+
+def _turn(message: _Message, i: int, hosts: Sequence[str]) -> Turn:
+    """The message as a turn of the conversation, its image URLs checked."""
+    kind = _KIND[message.role]
+    if message.content is None or isinstance(message.content, str):
+        return Turn(kind, message.content or "")
+    texts: list[str] = []
+    images: list[dict[str, Any]] = []
+    for j, part in enumerate(message.content):
+        if isinstance(part, _TextPart):
+            texts.append(part.text)
+        elif isinstance(part, _ImagePart):
+            where = f"messages[{i}].content[{j}].image_url.url"
+            try:
+                check_image_url(part.image_url.url, where, hosts)
+            except ColmGraphError as exc:
+                raise _ApiError(400, str(exc), param=where) from None
+            images.append({"type": "image_url",
+                           "image_url": part.image_url.model_dump(exclude_none=True)})
+        else:
+            texts.append(part.refusal)
+    return Turn(kind, "\n".join(t for t in texts if t), tuple(images))
+
+
+def _request(body: bytes, hosts: Sequence[str]) -> tuple[_ChatRequest, Conversation]:
+    """The request and its conversation (read up to the point where it is sure to be too
+    long). Runs in a worker thread: a big body must not hold up other requests."""
+    conversation = Conversation()
+    reader = _Reader(body)
+
+    def on_message(i: int, item: Any, start: int, end: int) -> None:
+        try:
+            message = _MESSAGE.validate_python(item)
+        except ValidationError as exc:
+            error = exc
+            try:  # the same errors in the words of JSON (an object, an array)
+                _MESSAGE.validate_json(reader.text[start:end])
+            except ValidationError as in_json:
+                error = in_json
+            raise _invalid(error, ("messages", i)) from None
+        try:
+            conversation.add(_turn(message, i, hosts))
+        except ColmGraphError as exc:
+            raise _ApiError(400, str(exc), param="messages") from None
+
+    fields = reader.read(on_message)
+    top = {k: fields[k] for k in _TOP_FIELDS if k in fields}
+    if isinstance(top.get("messages"), list):
+        top["messages"] = top["messages"][:1]
+    try:
+        req = _ChatRequest.model_validate_json(json.dumps(top))
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    return req, conversation
+
+
+def _protocol_input(req: _ChatRequest, conversation: Conversation) -> dict[str, Any]:
+    if req.n is not None and req.n != 1:
+        raise _ApiError(400, f"n: only n=1 is supported (a protocol run gives one answer),"
+                        f" got {req.n}", param="n")
+    if req.tool_choice not in (None, "none", "auto"):
+        raise _ApiError(400, "tool_choice: tool calls are not supported by colm-graph models",
+                        param="tool_choice")
+    try:
+        return conversation.result()
+    except ColmGraphError as exc:
+        raise _ApiError(400, str(exc), param="messages") from None
+
+
+# -- responses ------------------------------------------------------------------------------
+
+
+
+def _usage(state: Mapping[str, Any]) -> tuple[dict[str, int], dict[str, Any]]:
+    totals = ledger_totals(state.get("ledger", []))
+    usage = {"prompt_tokens": totals["input_tokens"],
+             "completion_tokens": totals["output_tokens"],
+             "total_tokens": totals["input_tokens"] + totals["output_tokens"]}
+    ledger = state.get("ledger", [])
+    colm = {"answer": state.get("answer_normalized", state.get("answer")),
+            "answer_raw": state.get("answer"), "answer_source": state.get("answer_source"),
+            "stop_reason": state.get("stop_reason"),
+            "degraded": bool(state.get("degraded")),
+            "degraded_reasons": list(state.get("degraded_reasons", [])),
+            "simulated": bool(ledger) and all(c.get("simulated") for c in ledger),
+            "totals": dict(totals)}
+    return usage, colm
+
+
+def _pieces(text: str, words: int = 8) -> list[str]:
+    """The reply cut into a few content deltas (whitespace kept)."""
+    tokens = re.findall(r"\s*\S+|\s+", text)
+    return ["".join(tokens[i:i + words]) for i in range(0, len(tokens), words)] or [""]
+
+
+def _sse(data: Mapping[str, Any] | str) -> str:
+    return f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n"
+
+
+async def _stream(head: dict[str, Any], text: str, usage: dict[str, int],
+                  colm: dict[str, Any], include_usage: bool) -> AsyncIterator[str]:
+    head = {**head, "object": "chat.completion.chunk"}
+    if include_usage:
+        head["usage"] = None
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {**head, "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                                     "finish_reason": finish}]}
+
+    yield _sse(chunk({"role": "assistant", "content": ""}))
+    for piece in _pieces(text):
+        yield _sse(chunk({"content": piece}))
+    yield _sse({**chunk({}, "stop"), "colm": colm})
+    if include_usage:
+        yield _sse({**head, "choices": [], "usage": usage})
+    yield _sse("[DONE]")
+
+
+# -- the app --------------------------------------------------------------------------------
+def _compile(pool: ModelPool, graphs: Sequence[str | Path | GraphSpec] | None,
+             params: Mapping[str, Any] | None) -> dict[str, Any]:
+    if graphs is None:
+        graphs = _bundled()
+    elif isinstance(graphs, str | Path | GraphSpec):
+        graphs = [graphs]
+    specs = [g if isinstance(g, GraphSpec) else load_spec(g) for g in graphs]
+    if not specs:
+        raise ConfigError("graphs: expected at least one graph to serve")
+    params = dict(params or {})
+    for key in params:
+        if not any(key in {**IMPLICIT_PARAMS, **s.parameters} for s in specs):
+            raise ConfigError(f"parameter {key!r}: no served graph has it")
+    compiled: dict[str, Any] = {}
+    for spec in specs:
+        if spec.name in compiled:
+            raise ConfigError(f"graphs: graph name {spec.name!r} given twice")
+        known = {**IMPLICIT_PARAMS, **spec.parameters}
+        mine = {k: v for k, v in params.items() if k in known}
+        compiled[spec.name] = load_graph(spec, pool=pool, params=mine)
+    return compiled
+
+
+def _bundled() -> list[str]:
+    from colm_graph.spec import bundled_graphs
+
+    return bundled_graphs()
+
+
+def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | None = None,
+               token: str | None = None, params: Mapping[str, Any] | None = None,
+               allow_image_hosts: Iterable[str] = (),
+               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    """An OpenAI-compatible app serving ``graphs`` (default: every shipped graph) over
+    ``pool``; each graph's name is a model id. ``params`` (e.g. ``{"max_paid_usd": 0.01}``)
+    go to every graph that has them. With ``token``, every request needs
+    ``Authorization: Bearer <token>``. Image URLs must be ``data:`` URLs, or ``http(s)`` URLs
+    on one of ``allow_image_hosts`` (host names or IP addresses, matched exactly); request
+    bodies over ``max_body_bytes`` are refused (413). ``app.state.models`` lists the model
+    ids. Raises :class:`ColmGraphError` for a bad graph, parameter or host."""
+    hosts = sorted({check_image_host(h, flag="allow_image_hosts") for h in allow_image_hosts})
+    if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) \
+            or max_body_bytes < 1:
+        raise ConfigError(f"max_body_bytes: expected a positive number of bytes, got"
+                          f" {max_body_bytes!r}")
+    compiled = _compile(pool, graphs, params)
+    created = int(time.time())
+    app = FastAPI(title="colm-graph", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.models = list(compiled)
+
+    @app.exception_handler(_ApiError)
+    async def _api_error(request: Request, exc: _ApiError) -> Response:
+        return exc.response()
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Response:
+        message = (f"Invalid URL ({request.method} {request.url.path})" if exc.status_code == 404
+                   else str(exc.detail))
+        return _ApiError(exc.status_code, message).response()
+
+    async def authorize(request: Request) -> None:
+        if token is None:
+            return
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise _ApiError(401, "missing bearer token: send the header 'Authorization: Bearer"
+                            " <token>'", code="invalid_api_key")
+        if not hmac.compare_digest(value.strip().encode(), token.encode()):
+            raise _ApiError(401, "incorrect API key provided", code="invalid_api_key")
+
+    auth = [Depends(authorize)]
+
+    def model_card(name: str) -> dict[str, Any]:
+        return {"id": name, "object": "model", "created": created, "owned_by": OWNER}
+
+    def graph_for(name: str, param: str | None = "model") -> Any:
+        if name not in compiled:
+            raise _ApiError(404, f"The model {name!r} does not exist (models:"
+                            f" {', '.join(compiled)})", param=param, code="model_not_found")
+        return compiled[name]
+
+    @app.get("/v1/models", dependencies=auth)
+    async def list_models() -> dict[str, Any]:
+        return {"object": "list", "data": [model_card(n) for n in compiled]}
+
+    @app.get("/v1/models/{model_id:path}", dependencies=auth)
+    async def get_model(model_id: str) -> dict[str, Any]:
+        graph_for(model_id, param=None)
+        return model_card(model_id)
+
+    @app.post("/v1/chat/completions", dependencies=auth)
+    async def chat_completions(request: Request) -> Response:
+        body = await _read_body(request, max_body_bytes)
+        req, conversation = await run_in_threadpool(_request, body, hosts)
+        del body
+        graph = graph_for(req.model)
+        inputs = _protocol_input(req, conversation)
+        secrets = pool_secrets(pool, [token])
+        try:
+            state = await graph.ainvoke(inputs, {"run_name": f"colm-graph serve {req.model}"})
+        except Exception as exc:  # a model or provider failure: one line, no secrets
+            text = scrub(f"{type(exc).__name__}: {exc}", secrets)
+            status = 500 if isinstance(exc, ColmGraphError) else 502
+            message = f"graph {req.model!r} failed: {(text.splitlines() or [''])[0][:500]}"
+            raise _ApiError(status, message, type="server_error",
+                            code="server_error") from None
+        text = scrub(result_text(state), secrets)
+        usage, colm = _usage(state)
+        colm = scrub_value(colm, secrets)
+        head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()),
+                "model": req.model, "system_fingerprint": None}
+        if req.stream:
+            include = bool(req.stream_options and req.stream_options.include_usage)
+            return StreamingResponse(_stream(head, text, usage, colm, include),
+                                     media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache",
+                                              "X-Accel-Buffering": "no"})
+        return JSONResponse({
+            **head, "object": "chat.completion",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text,
+                                                 "refusal": None},
+                         "logprobs": None, "finish_reason": "stop"}],
+            "usage": usage, "colm": colm})
+
+    return app
+
+
+# -- running it -----------------------------------------------------------------------------
+def _bind(host: str, port: int) -> socket.socket:
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _url_of(sock: socket.socket) -> str:
+    """``http://host:port/v1`` for a bound socket."""
+    host, port = sock.getsockname()[:2]
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/v1"
+
+
+def run_server(app: FastAPI, *, host: str = "127.0.0.1", port: int = 8000,
+               ready: Callable[[str], None] | None = None, log_level: str = "info") -> None:
+    """Serve ``app`` with uvicorn until SIGINT or SIGTERM (a graceful stop). ``port`` 0
+    picks a free port; ``ready(url)`` is called once the server accepts requests. Raises
+    ``OSError`` when the address cannot be bound."""
+    import signal
+
+    import uvicorn
+
+    sock = _bind(host, port)
+    url = _url_of(sock)
+
+    class _Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started and ready is not None:
+                ready(url)
+
+    server = _Server(uvicorn.Config(app, log_level=log_level, ws="none", lifespan="off"))
+    # uvicorn re-sends a captured SIGINT or SIGTERM after its graceful shutdown: let that (or
+    # one that comes before uvicorn listens) just stop the server, so the process exits 0.
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, lambda *_: setattr(server, "should_exit", True))
+                    for sig in signals}
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,2 @@
+"""Deciding where a query goes: client selectors (:mod:`.selectors`) and router scorers
+(:mod:`.scorers`)."""

@@ -1,0 +1,526 @@
+"""Every model call of every node goes through here: one place that plans, times, counts,
+prices and records calls (:class:`~colm_graph.core.ledger.CallRecord`).
+
+* **Paid calls** are planned against the run's budget (and the :class:`PaidAccount` runs
+  share, ``configurable["colm_account"]``): their worst case (an upper bound of the prompt's
+  tokens, :mod:`colm_graph.core.tokens`, plus the output they may write) must fit, their output
+  is capped to it, and the account holds that worst case until the call is settled. Calls
+  to OpenAI-compatible endpoints stream, read under an :class:`OutputGuard` that stops
+  reading (closing the request) once the reply passes what the call may write. A call the
+  budget cannot cover, or that fails (a stream without its end included), is made by the
+  pool's first local model instead, with that model's own prompt (``reprompt``).
+* **Local calls** are retried on transient faults (malformed or cut-off replies, resets,
+  5xx) with LangChain's ``with_retry`` (exponential back-off with jitter); a call that still
+  fails raises :class:`~colm_graph.errors.ModelCallError` naming the model, its endpoint and
+  the fault, secrets scrubbed.
+* Every record is also handed, as soon as it exists, to ``configurable["colm_call_sink"]``
+  when the caller set one (an eval keeps a failed item's calls this way).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import merge_configs
+
+from colm_graph.core.answers import json_object
+from colm_graph.core.ledger import CallRecord
+from colm_graph.core.secrets import pool_secrets, scrub, scrub_message
+from colm_graph.core.tokens import BYTES, Counter, counter, prompt_bound
+from colm_graph.errors import ColmGraphError, ModelCallError
+from colm_graph.pool import ModelPool, PoolEntry
+from colm_graph.run.budget import (
+    FAILED,
+    STREAM_FACTOR,
+    STREAM_SLACK,
+    Allowance,
+    PaidAccount,
+    PaidPlan,
+    Reservation,
+    plan_paid_call,
+)
+from colm_graph.run.record import build_record, charged_record, message_text
+from colm_graph.run.stream_guard import (
+    IncompleteStream,
+    OutputGuard,
+    astream_guarded,
+    stream_guarded,
+)
+
+__all__ = ["SCHEMAS", "acall_model", "call_model", "endpoint_of", "message_text"]
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "answer": {"type": "object", "additionalProperties": False,
+               "required": ["reasoning", "answer"],
+               "properties": {"reasoning": {"type": "string"}, "answer": {"type": "string"}}},
+    "confidence": {"type": "object", "additionalProperties": False,
+                   "required": ["reasoning", "confidence"],
+                   "properties": {"reasoning": {"type": "string"},
+                                  "confidence": {"type": "number", "minimum": 0,
+                                                 "maximum": 1}}},
+    "difficulty": {"type": "object", "additionalProperties": False,
+                   "required": ["difficulty"],
+                   "properties": {"difficulty": {"type": "number", "minimum": 0,
+                                                 "maximum": 10}}},
+}
+"""JSON schemas of structured replies, by what a node reads: an answer, a verifier's
+confidence, a router's difficulty rating. Asked for from pool entries with
+``answer_format: json``; a reply that does not validate is read as text."""
+
+LOCAL_ATTEMPTS = 3
+"""Tries of a local call with a transient fault (on top of the client's own retries)."""
+LOCAL_BACKOFF = {"initial": 0.05, "max": 1.0, "exp_base": 2.0, "jitter": 0.05}
+"""Back-off between them, seconds (LangChain's exponential jitter parameters)."""
+
+
+def _backoff() -> dict[str, float]:
+    """:data:`LOCAL_BACKOFF` as the installed tenacity names it: 9.2 renamed ``initial``
+    to ``multiplier`` (and warns on the old name, which LangChain still documents)."""
+    import inspect
+
+    from tenacity import wait_exponential_jitter
+
+    params = inspect.signature(wait_exponential_jitter.__init__).parameters
+    if "multiplier" in params:
+        rest = {k: v for k, v in LOCAL_BACKOFF.items() if k != "initial"}
+        return {**rest, "multiplier": LOCAL_BACKOFF["initial"]}
+    return dict(LOCAL_BACKOFF)
+
+
+_BACKOFF = _backoff()
+
+Reprompt = Callable[[str], Sequence[BaseMessage]]
+"""``reprompt(model_name)``: the call's messages written for another pool model (a
+fallback), so that it gets its own prompt rather than the paid model's."""
+
+
+def endpoint_of(entry: PoolEntry) -> str:
+    """Where a pool model answers, for error messages (no credentials, no query)."""
+    spec = entry.spec
+    if spec is None:
+        return f"in-process {type(entry._model).__name__}"
+    if spec.provider == "openai":
+        from urllib.parse import urlsplit
+
+        url = urlsplit(spec.base_url or "https://api.openai.com/v1")
+        host = url.hostname or ""
+        return f"{url.scheme}://{host}{f':{url.port}' if url.port else ''}{url.path}"
+    if spec.provider == "sim":
+        return "the simulator"
+    return f"local {spec.provider} {spec.model}"
+
+
+def _transient(exc: BaseException) -> bool:
+    """Faults worth another try: malformed, empty or cut-off replies, dropped connections,
+    rate limits and server errors. Not user mistakes, not 4xx refusals."""
+    if isinstance(exc, ColmGraphError | ModelCallError | NotImplementedError | TypeError):
+        return False
+    if isinstance(exc, IncompleteStream | ValueError | LookupError | ConnectionError |
+                  TimeoutError):
+        return True
+    try:
+        import openai
+    except ImportError:  # pragma: no cover - langchain-openai is a core dependency
+        return False
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in (408, 409, 429) or exc.status_code >= 500
+    if isinstance(exc, openai.APIConnectionError | openai.APIResponseValidationError):
+        return True
+    import httpx
+
+    return isinstance(exc, httpx.TransportError)
+
+
+def _retry_worthy(exc: BaseException) -> bool:
+    """Transient faults the provider client does not retry itself: malformed, empty or
+    cut-off replies, and dropped connections of clients without retries of their own
+    (the ``openai`` client already retried its 429s, 5xx, timeouts and resets)."""
+    if not _transient(exc):
+        return False
+    try:
+        import openai
+    except ImportError:  # pragma: no cover
+        return True
+    return not isinstance(exc, openai.APIStatusError | openai.APIConnectionError)
+
+
+def _fault(pool: ModelPool, exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return scrub(text, pool_secrets(pool)).splitlines()[0][:300]
+
+
+def _call_config(entry: PoolEntry, config: RunnableConfig | None, node: str, role: str,
+                 round_: int) -> RunnableConfig:
+    extra: RunnableConfig = {
+        "tags": [f"colm:{role}", f"tier:{entry.tier}", f"model:{entry.name}"],
+        "metadata": {"colm_node": node, "colm_role": role, "colm_tier": entry.tier,
+                     "colm_model": entry.name, "colm_round": round_},
+    }
+    return merge_configs(config, extra) if config else extra
+
+
+def _configurable(config: RunnableConfig | None, key: str) -> Any:
+    return ((config or {}).get("configurable") or {}).get(key)
+
+
+def _tighter(a: Allowance | None, b: Allowance) -> Allowance:
+    """The smaller of two allowances, limit by limit."""
+    if a is None:
+        return b
+
+    def low(x: Any, y: Any) -> Any:
+        return y if x is None else x if y is None else min(x, y)
+    return Allowance(low(a.usd, b.usd), low(a.tokens, b.tokens), a.down)
+
+
+def _as_ai(reply: Any) -> AIMessage:
+    if isinstance(reply, dict) and "raw" in reply:  # with_structured_output(include_raw=True)
+        reply = reply["raw"]
+    return reply if isinstance(reply, AIMessage) else AIMessage(content=str(reply))
+
+
+def _valid(text: str, schema: str) -> bool:
+    """Whether ``text`` is a JSON object with the schema's required fields, typed."""
+    data = json_object(text)
+    if data is None:
+        return False
+    spec = SCHEMAS[schema]
+    for key in spec["required"]:
+        want = spec["properties"][key]["type"]
+        value = data.get(key)
+        ok = isinstance(value, str) if want == "string" else \
+            isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok:
+            return False
+    return True
+
+
+def _runnable(entry: PoolEntry, schema: str | None, kwargs: dict[str, Any]
+              ) -> tuple[Any, dict[str, Any]]:
+    """The model to invoke and its call kwargs: a JSON-schema reply is asked for from
+    entries with ``answer_format: json`` (``response_format`` for OpenAI-compatible
+    endpoints, which keeps the call's output cap; LangChain's ``with_structured_output``
+    for other chat models)."""
+    model = entry.chat_model
+    if schema is None or getattr(entry, "answer_format", "text") != "json":
+        return model, kwargs
+    fmt = {"type": "json_schema",
+           "json_schema": {"name": schema, "schema": SCHEMAS[schema], "strict": True}}
+    if entry.provider == "openai" or _is_chat_openai(model):
+        return model, {**kwargs, "response_format": fmt}
+    try:
+        return model.with_structured_output(SCHEMAS[schema] | {"title": schema},
+                                            include_raw=True), {}
+    except NotImplementedError:  # this chat model has no structured output: plain text
+        return model, kwargs
+
+
+def _is_chat_openai(model: Any) -> bool:
+    """A ``ChatOpenAI`` (or subclass) added as an object: it takes ``response_format``.
+    Checked without importing ``langchain_openai`` where nothing has imported it yet."""
+    import sys
+
+    module = sys.modules.get("langchain_openai.chat_models.base")
+    base = getattr(module, "BaseChatOpenAI", None)
+    return base is not None and isinstance(model, base)
+
+
+def _prepared(entry: PoolEntry, messages: Sequence[BaseMessage]) -> list[BaseMessage]:
+    if getattr(entry, "system_prompt", "separate") == "fold":
+        from colm_graph.core.prompts import fold_system
+
+        return fold_system(messages)
+    return list(messages)
+
+
+def _mark_structured(record: CallRecord, entry: PoolEntry, schema: str | None,
+                     reply: AIMessage) -> None:
+    if schema is not None and getattr(entry, "answer_format", "text") == "json":
+        record["structured"] = "valid" if _valid(message_text(reply), schema) else \
+            "invalid: read as text"
+
+
+def _streams(entry: PoolEntry, model: Any) -> bool:
+    """Paid calls to OpenAI-compatible endpoints stream (structured ones too), except
+    through a LangChain cache, which only ``invoke`` reads: a cached model's calls are
+    capped by ``max_tokens`` alone."""
+    if entry.provider != "openai" and not _is_chat_openai(model):
+        return False
+    from langchain_core.caches import BaseCache
+    from langchain_core.globals import get_llm_cache
+
+    cache = getattr(model, "cache", None)
+    return not (isinstance(cache, BaseCache) or (cache is None and get_llm_cache()))
+
+
+def _stream_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``response_format`` goes in the request body as such: LangChain would otherwise
+    switch to the SDK's parsing stream helper, which hides the chunks."""
+    if "response_format" not in kwargs:
+        return kwargs
+    rest = {k: v for k, v in kwargs.items() if k != "response_format"}
+    return {**rest, "extra_body": {**(kwargs.get("extra_body") or {}),
+                                   "response_format": kwargs["response_format"]}}
+
+
+@dataclass
+class _Paid:
+    """A paid call as planned: its model, request, plan and what it holds of the account."""
+
+    entry: PoolEntry
+    plan: PaidPlan
+    worst_in: int
+    held: Reservation | None
+    count: Counter
+    streams: bool
+    model: Any
+    messages: list[BaseMessage]
+    config: RunnableConfig
+    kwargs: dict[str, Any]
+
+    def guard(self) -> OutputGuard | None:
+        """The stream's reader, for streamed calls."""
+        return OutputGuard(self.plan.stop_after, self.count) if self.streams else None
+
+
+class _Call:
+    """One call of one node: what is asked, of whom, and where its records go."""
+
+    def __init__(self, pool: ModelPool, name: str, messages: Sequence[BaseMessage], *,
+                 node: str, role: str, round_: int, stage: int, config: RunnableConfig | None,
+                 allowance: Allowance | None, schema: str | None, reprompt: Reprompt | None,
+                 kwargs: dict[str, Any]) -> None:
+        self.pool, self.name, self.messages = pool, name, list(messages)
+        self.node, self.role, self.round, self.stage = node, role, round_, stage
+        self.config, self.allowance, self.schema = config, allowance, schema
+        self.reprompt, self.kwargs = reprompt, kwargs
+        self.account: PaidAccount | None = _configurable(config, "colm_account")
+        self.sink: Callable[[CallRecord], None] | None = _configurable(config,
+                                                                       "colm_call_sink")
+
+    # -- shared steps ---------------------------------------------------------------------
+    def emit(self, reply: AIMessage, record: CallRecord) -> tuple[AIMessage, CallRecord]:
+        reply = scrub_message(reply, pool_secrets(self.pool))  # a reply that echoes a key
+        if self.sink is not None:
+            for earlier in record.get("earlier_calls", []):  # type: ignore[attr-defined]
+                self.sink(earlier)
+            self.sink(record)
+        return reply, record
+
+    def record(self, entry: PoolEntry, reply: AIMessage, messages: Sequence[BaseMessage],
+               started: float, latency: float, counted: tuple[int, int] | None = None
+               ) -> CallRecord:
+        record = build_record(entry, reply, messages, node=self.node, role=self.role,
+                              round_=self.round, stage=self.stage, started=started,
+                              latency=latency, counted=counted)
+        _mark_structured(record, entry, self.schema, reply)
+        return record
+
+    def local_setup(self, entry: PoolEntry, messages: Sequence[BaseMessage]
+                    ) -> tuple[Any, list[BaseMessage], RunnableConfig, dict[str, Any]]:
+        model, kwargs = _runnable(entry, self.schema, self.kwargs)
+        retried = model.with_retry(retry_if_exception_type=_retry_worthy,
+                                   stop_after_attempt=LOCAL_ATTEMPTS,
+                                   exponential_jitter_params=_BACKOFF)  # type: ignore
+        return retried, _prepared(entry, messages), _call_config(
+            entry, self.config, self.node, self.role, self.round), kwargs
+
+    def model_error(self, entry: PoolEntry, exc: BaseException) -> ModelCallError:
+        return ModelCallError(entry.name, endpoint_of(entry), _fault(self.pool, exc),
+                              transient=_transient(exc))
+
+    def paid(self, entry: PoolEntry) -> _Paid:
+        """Everything a paid call needs, worked out once: its plan against the budget (and
+        the shared account, from which its worst case is then held), the request."""
+        count = counter(entry)
+        prepared = _prepared(entry, self.messages)
+        worst_in = prompt_bound(prepared, count)
+        allowance = self.allowance
+        if self.account is not None:
+            allowance = _tighter(allowance, self.account.available())
+        streams = _streams(entry, entry.chat_model)
+        plan = plan_paid_call(entry, worst_in, allowance,
+                              stream_factor=STREAM_FACTOR if streams and count is BYTES else 1,
+                              slack=STREAM_SLACK if streams else 0)
+        held = None
+        if plan.refusal is None and self.account is not None:
+            held = self.account.reserve(plan.usd, plan.tokens)
+            if held is None:
+                left = self.account.available()
+                plan = PaidPlan(refusal=f"paid budget: {entry.name} may cost up to"
+                                f" ${plan.usd:.6f}; ${max(left.usd or 0.0, 0.0):.6f} of the"
+                                " shared budget is free")
+        kwargs = self.kwargs if plan.max_tokens is None else \
+            {**self.kwargs, "max_tokens": plan.max_tokens}
+        model, kwargs = _runnable(entry, self.schema, kwargs)
+        return _Paid(entry, plan, worst_in, held, count, streams, model, prepared,
+                     _call_config(entry, self.config, self.node, self.role, self.round),
+                     _stream_kwargs(kwargs) if streams else kwargs)
+
+    def settle(self, held: Reservation | None, records: Sequence[CallRecord]) -> None:
+        if self.account is not None and held is not None:
+            paid = [r for r in records if r["tier"] == "paid"]
+            self.account.settle(held, sum(r["usd"] for r in paid),
+                                sum(r["input_tokens"] + r["output_tokens"] for r in paid))
+
+    def settle_worst(self, held: Reservation | None) -> None:
+        if self.account is not None and held is not None:
+            self.account.settle(held, held.usd, held.tokens)
+
+    def paid_done(self, call: _Paid, reply: AIMessage, guard: OutputGuard | None,
+                  started: float, start: float) -> tuple[AIMessage, CallRecord]:
+        out = guard.tokens() if guard is not None else call.count(message_text(reply))
+        record = self.record(call.entry, reply, self.messages, started,
+                             time.perf_counter() - start, (call.worst_in, out))
+        self.settle(call.held, [record])
+        return self.emit(reply, record)
+
+    def paid_failed(self, call: _Paid, exc: BaseException, started: float, start: float
+                    ) -> tuple[str, list[CallRecord]]:
+        """Why the call failed (the fallback's reason), and what of it was charged."""
+        earlier = self.charged(call.entry, exc, call.worst_in, started,
+                               time.perf_counter() - start)
+        self.settle(call.held, earlier)
+        return (f"{FAILED}{call.entry.name} at {endpoint_of(call.entry)} failed:"
+                f" {_fault(self.pool, exc)}"), earlier
+
+    def charged(self, entry: PoolEntry, exc: BaseException, worst_in: int, started: float,
+                latency: float) -> list[CallRecord]:
+        if not isinstance(exc, IncompleteStream) or not exc.tokens:
+            return []
+        return [charged_record(entry, node=self.node, role=self.role, round_=self.round,
+                               stage=self.stage, started=started, latency=latency,
+                               input_tokens=worst_in, output_tokens=exc.tokens,
+                               fault=_fault(self.pool, exc))]
+
+    def fallback(self, reason: str) -> tuple[PoolEntry, list[BaseMessage]]:
+        local = self.pool.names("local")
+        if not local:
+            raise ColmGraphError(f"{reason}; the pool has no local model to fall back to")
+        entry = self.pool.entry(local[0])
+        messages = list(self.reprompt(entry.name)) if self.reprompt else self.messages
+        return entry, messages
+
+    def degrade(self, record: CallRecord, reason: str, earlier: list[CallRecord]
+                ) -> CallRecord:
+        record["degraded"] = reason
+        record["fallback_for"] = self.name
+        if earlier:
+            record["earlier_calls"] = earlier  # type: ignore[typeddict-unknown-key]
+        return record
+
+    # -- sync -----------------------------------------------------------------------------
+    def local(self, entry: PoolEntry, messages: Sequence[BaseMessage]
+              ) -> tuple[AIMessage, CallRecord]:
+        model, prepared, config, kwargs = self.local_setup(entry, messages)
+        started, start = time.time(), time.perf_counter()
+        try:
+            reply = _as_ai(model.invoke(prepared, config, **kwargs))
+        except Exception as exc:
+            raise self.model_error(entry, exc) from exc
+        return reply, self.record(entry, reply, messages, started, time.perf_counter() - start)
+
+    def run(self) -> tuple[AIMessage, CallRecord]:
+        entry = self.pool.entry(self.name)
+        if entry.tier != "paid":
+            return self.emit(*self.local(entry, self.messages))
+        call = self.paid(entry)
+        reason, earlier = call.plan.refusal, []
+        if reason is None:
+            started, start = time.time(), time.perf_counter()
+            guard = call.guard()
+            try:
+                if guard is not None:
+                    reply = stream_guarded(call.model.stream(call.messages, call.config,
+                                                             **call.kwargs), guard)
+                else:
+                    reply = _as_ai(call.model.invoke(call.messages, call.config,
+                                                     **call.kwargs))
+                return self.paid_done(call, reply, guard, started, start)
+            except ColmGraphError:
+                self.settle(call.held, [])
+                raise
+            except Exception as exc:  # transient faults were retried by the client already
+                reason, earlier = self.paid_failed(call, exc, started, start)
+            except BaseException:  # cancelled mid-call: counted at its worst case
+                self.settle_worst(call.held)
+                raise
+        local, messages = self.fallback(reason)
+        reply, record = self.local(local, messages)
+        return self.emit(reply, self.degrade(record, reason, earlier))
+
+    # -- async ----------------------------------------------------------------------------
+    async def alocal(self, entry: PoolEntry, messages: Sequence[BaseMessage]
+                     ) -> tuple[AIMessage, CallRecord]:
+        model, prepared, config, kwargs = self.local_setup(entry, messages)
+        started, start = time.time(), time.perf_counter()
+        try:
+            reply = _as_ai(await model.ainvoke(prepared, config, **kwargs))
+        except Exception as exc:
+            raise self.model_error(entry, exc) from exc
+        return reply, self.record(entry, reply, messages, started, time.perf_counter() - start)
+
+    async def arun(self) -> tuple[AIMessage, CallRecord]:
+        entry = self.pool.entry(self.name)
+        if entry.tier != "paid":
+            return self.emit(*await self.alocal(entry, self.messages))
+        call = self.paid(entry)
+        reason, earlier = call.plan.refusal, []
+        if reason is None:
+            started, start = time.time(), time.perf_counter()
+            guard = call.guard()
+            try:
+                if guard is not None:
+                    reply = await astream_guarded(call.model.astream(
+                        call.messages, call.config, **call.kwargs), guard)
+                else:
+                    reply = _as_ai(await call.model.ainvoke(call.messages, call.config,
+                                                            **call.kwargs))
+                return self.paid_done(call, reply, guard, started, start)
+            except ColmGraphError:
+                self.settle(call.held, [])
+                raise
+            except Exception as exc:  # transient faults were retried by the client already
+                reason, earlier = self.paid_failed(call, exc, started, start)
+            except BaseException:  # cancelled mid-call: counted at its worst case
+                self.settle_worst(call.held)
+                raise
+        local, messages = self.fallback(reason)
+        reply, record = await self.alocal(local, messages)
+        return self.emit(reply, self.degrade(record, reason, earlier))
+
+
+def call_model(pool: ModelPool, name: str, messages: Sequence[BaseMessage], *, node: str,
+               role: str, round_: int, stage: int = 0, config: RunnableConfig | None = None,
+               allowance: Allowance | None = None, schema: str | None = None,
+               reprompt: Reprompt | None = None, **kwargs: Any) -> tuple[AIMessage, CallRecord]:
+    """Call pool model ``name``; return its reply and ledger record.
+
+    A paid call is first checked against ``allowance`` (and the shared account, if the
+    config has one) at its worst case and capped to it; a paid call the budget cannot
+    cover, or that fails after the client's own retries, is made by the pool's first local
+    model instead (with ``reprompt(name)``'s messages when given) and its record says why
+    (``degraded``; a paid stream cut off after it began is in ``earlier_calls``). A local
+    model's failure, after retries of transient faults, raises ``ModelCallError``.
+    ``schema`` (a key of :data:`SCHEMAS`) asks entries with ``answer_format: json`` for a
+    structured reply.
+    """
+    return _Call(pool, name, messages, node=node, role=role, round_=round_, stage=stage,
+                 config=config, allowance=allowance, schema=schema, reprompt=reprompt,
+                 kwargs=kwargs).run()
+
+
+async def acall_model(pool: ModelPool, name: str, messages: Sequence[BaseMessage], *,
+                      node: str, role: str, round_: int, stage: int = 0,
+                      config: RunnableConfig | None = None, allowance: Allowance | None = None,
+                      schema: str | None = None, reprompt: Reprompt | None = None,
+                      **kwargs: Any) -> tuple[AIMessage, CallRecord]:
+    """Async :func:`call_model`."""
+    return await _Call(pool, name, messages, node=node, role=role, round_=round_,
+                       stage=stage, config=config, allowance=allowance, schema=schema,
+                       reprompt=reprompt, kwargs=kwargs).arun()
