@@ -12,6 +12,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 __all__ = [
     "CallRecord",
+    "FallbackKind",
     "LedgerTotals",
     "Usage",
     "call_cost_usd",
@@ -20,6 +21,10 @@ __all__ = [
 ]
 
 Tier = Literal["local", "paid"]
+FallbackKind = Literal["budget", "failed", "down"]
+"""Why a local model stood in for a paid call: the budget could not cover it (``budget``),
+the call failed after the client's retries (``failed``), or the paid model had already
+failed earlier in the run and was not tried again (``down``)."""
 
 
 class CallRecord(TypedDict):
@@ -51,6 +56,8 @@ class CallRecord(TypedDict):
     """Why a paid call was made by a local model instead (budget, or the paid call failed)."""
     fallback_for: NotRequired[str]
     """The paid model this call stood in for."""
+    fallback: NotRequired[FallbackKind]
+    """Why it stood in (``degraded`` says it in words)."""
     simulated: NotRequired[bool]
     """True when the built-in simulator produced the response."""
     truncated: NotRequired[bool]

@@ -4,15 +4,17 @@ time (fan-out tasks only append)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, NotRequired, Required, TypedDict
+from typing import Annotated, Any, NotRequired, Required, TypedDict, TypeGuard
+
+from langgraph.types import Overwrite
 
 from colm_graph.core.ledger import CallRecord
 
 __all__ = [
     "ColmInput", "ColmOutput", "ColmState", "Failure", "Guidance", "PathStep", "Plan",
     "ProtocolInput",
-    "ProtocolOutput", "ProtocolState", "RUN_RESET", "Reset", "Response", "Task", "add_path",
-    "extend", "run_reset",
+    "ProtocolOutput", "ProtocolState", "RUN_RESET", "Response", "Task", "add_path",
+    "extend", "is_task", "run_reset",
 ]
 
 
@@ -90,23 +92,15 @@ class PathStep(TypedDict):
     step: int
 
 
-class Reset(list[Any]):
-    """An empty list that, written to a list field, clears it instead of appending (the
-    first step of every run writes these; readers see an ordinary empty list)."""
-
-
 def extend(left: list[Any] | None, right: list[Any] | None) -> list[Any]:
-    """Append ``right`` to ``left``; a :class:`Reset` clears the field."""
-    if isinstance(right, Reset):
-        return []
+    """Append ``right`` to ``left`` (a run's first step clears the field with LangGraph's
+    ``Overwrite``, which bypasses reducers)."""
     return list(left or []) + list(right or [])
 
 
 def add_records(left: list[Any] | None, right: list[Any] | None) -> list[Any]:
     """:func:`extend` for ledger records: a record's ``earlier_calls`` (a paid call that was
     charged and then failed, before its stand-in) go into the ledger ahead of it."""
-    if isinstance(right, Reset):
-        return []
     out = list(left or [])
     for record in right or []:
         earlier = record.get("earlier_calls") if isinstance(record, dict) else None
@@ -122,8 +116,6 @@ def add_path(left: list[PathStep] | None, right: list[PathStep] | None) -> list[
 
     Only an entry of the step the path ends in is a duplicate: a whole path written at once
     (a protocol graph run again as a node of a parent graph) is appended in full."""
-    if isinstance(right, Reset):
-        return []
     out = list(left or [])
     for entry in right or []:
         if not (out and entry["step"] == out[-1]["step"] and entry in out[-8:]):
@@ -216,6 +208,9 @@ class ProtocolState(ProtocolInput, ProtocolOutput, total=False):
 class Task(TypedDict):
     """Payload of one fan-out task (sent with ``Send``)."""
 
+    fan_out: str
+    """The fan-out node the task is for: every task says it is one (see :func:`is_task`);
+    the graph's state has no such field."""
     question: str
     client: str
     model: str
@@ -236,6 +231,11 @@ class Task(TypedDict):
     """How many tasks that step sent."""
 
 
+def is_task(state: Any) -> TypeGuard[Task]:
+    """Whether a node was given a fan-out :class:`Task` rather than the graph's state."""
+    return isinstance(state, dict) and "fan_out" in state
+
+
 RUN_RESET: dict[str, Any] = {
     "responses": [], "guidance": [], "plans": [], "degraded_reasons": [], "failures": [],
     "path": [],
@@ -249,8 +249,9 @@ _REDUCED = ("responses", "guidance", "plans", "degraded_reasons", "failures", "p
 
 
 def run_reset() -> dict[str, Any]:
-    """The update that clears the previous run's fields (list fields get a :class:`Reset`)."""
-    return {k: Reset() if k in _REDUCED else v for k, v in RUN_RESET.items()}
+    """The update that clears the previous run's fields (list fields, whose reducers
+    append, are replaced with LangGraph's ``Overwrite``)."""
+    return {k: Overwrite([]) if k in _REDUCED else v for k, v in RUN_RESET.items()}
 
 
 ColmInput = ProtocolInput

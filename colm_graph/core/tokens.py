@@ -117,8 +117,8 @@ def _tiktoken(model: str) -> Counter | None:
         if choice is None:
             return None
         # a file that vanished between the check and the load must not be fetched instead
-        fetch, tiktoken.load.read_file = tiktoken.load.read_file, _guarded(
-            tiktoken.load.read_file)
+        fetch = tiktoken.load.read_file
+        tiktoken.load.read_file = _guarded(fetch)  # type: ignore[assignment]
         try:
             enc = tiktoken.get_encoding(choice)
         except Exception:  # a broken cache or plugin: the byte bound is still right

@@ -15,9 +15,12 @@ from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 
 from colm_graph.core.ledger import CallRecord
+from colm_graph.core.state import is_task
 from colm_graph.nodes.context import NodeContext
 from colm_graph.run.budget import Allowance, remaining
 from colm_graph.run.calls import acall_model, call_model, message_text
+
+__all__ = ["allowance", "Finish", "model_node", "Prepare", "SCHEMA_OF_KIND", "Step"]
 
 
 @dataclass
@@ -38,7 +41,7 @@ Finish = Callable[[Any, NodeContext, Step, str, CallRecord], dict[str, Any]]
 def allowance(state: Any, ctx: NodeContext) -> Allowance:
     """The paid budget this call may use: a fan-out task carries its share, any other node
     may use what the run has left."""
-    if isinstance(state, dict) and "sample" in state and "client" in state:
+    if is_task(state):
         return Allowance.of(state.get("allowance"))
     return remaining(state, ctx.run.params)
 

@@ -14,6 +14,10 @@ from colm_graph.core.state import ProtocolState, Response, Task
 from colm_graph.nodes.context import NodeContext
 from colm_graph.run.budget import remaining
 
+__all__ = ["all_participants", "answers_block", "dropped", "expect", "last_answering_node",
+           "latest_responses", "participants", "read_reply", "response_update", "sample_kwargs",
+           "tasks", "with_images"]
+
 
 def dropped(state: Any) -> set[str]:
     """Participants dropped from this run: a call of theirs in a fan-out step failed after
@@ -85,9 +89,9 @@ def tasks(state: ProtocolState, ctx: NodeContext, *, round_: int,
     kind, choices = expect(state, ctx)
     for pid, model in participants(state, ctx):
         for sample in range(ctx.samples):
-            task = Task(question=state["question"], client=pid, model=model, round=round_,
-                        stage=ctx.stage, sample=sample, images=state.get("images"),
-                        answer_type=kind, choices=choices)
+            task = Task(fan_out=ctx.name, question=state["question"], client=pid, model=model,
+                        round=round_, stage=ctx.stage, sample=sample,
+                        images=state.get("images"), answer_type=kind, choices=choices)
             if context is not None:
                 task["context"] = context.get(pid, context.get("*", ""))
             if previous is not None:

@@ -8,6 +8,11 @@ is not made: the node falls back to a local model and the run is marked degraded
 Parallel paid calls of one step each get an equal share of what is left, so their sum
 cannot exceed it either; runs that share one budget (an eval's items) share a
 :class:`PaidAccount`, from which each paid call reserves its own worst case.
+
+A budget has one shape, :class:`Allowance` (USD, tokens, paid models down): the run's caps
+(:func:`run_caps`, kept in the state's ``budget``), what is left (:func:`remaining`), a
+fan-out task's share (its ``allowance``), each kept in state as :meth:`Allowance.as_dict`.
+Why a paid call is made locally instead is a :class:`Fallback` with a typed ``kind``.
 """
 
 from __future__ import annotations
@@ -18,13 +23,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from colm_graph.core.ledger import ledger_totals
+from colm_graph.core.ledger import FallbackKind, ledger_totals
 
 if TYPE_CHECKING:
     from colm_graph.pool import PoolEntry
 
-__all__ = ["Allowance", "PaidAccount", "Reservation", "caps", "PaidPlan",
-           "plan_paid_call", "remaining"]
+__all__ = ["Allowance", "Fallback", "PaidAccount", "PaidPlan", "Reservation", "caps",
+           "failed_models", "plan_paid_call", "remaining", "run_caps"]
 
 DEFAULT_MAX_OUTPUT = 4096
 """Output cap of a budgeted paid call to a model whose entry sets no ``max_tokens`` (and
@@ -144,12 +149,20 @@ class PaidAccount:
             self.calls += 1
 
 
+def run_caps(configurable: Mapping[str, Any], params: Mapping[str, Any]) -> Allowance:
+    """A run's paid caps, fixed by its first step: a per-invocation ``configurable``
+    ``max_paid_usd`` / ``max_paid_tokens`` (how an eval shares its budget), else the graph's
+    parameters. Kept in the state's ``budget`` as :meth:`Allowance.as_dict`."""
+    return Allowance(configurable.get("max_paid_usd", params.get("max_paid_usd")),
+                     configurable.get("max_paid_tokens", params.get("max_paid_tokens")))
+
+
 def caps(state: Mapping[str, Any], params: Mapping[str, Any]) -> Allowance:
-    """The run's caps: set at its start (per-invocation overrides), else the parameters."""
+    """The run's caps: set at its start (see :func:`run_caps`), else the parameters."""
     budget = state.get("budget")
     if budget:
         return Allowance.of(budget)
-    return Allowance(params.get("max_paid_usd"), params.get("max_paid_tokens"))
+    return run_caps({}, params)
 
 
 def spent(records: Any) -> tuple[float, int]:
@@ -157,14 +170,13 @@ def spent(records: Any) -> tuple[float, int]:
     return t["paid_usd"], t["paid_input_tokens"] + t["paid_output_tokens"]
 
 
-FAILED = "paid model "
-"""How the reason of a fallback for a failed paid call starts (see ``calls``)."""
+_DOWN: tuple[FallbackKind, ...] = ("failed", "down")
 
 
 def failed_models(records: Any) -> tuple[str, ...]:
     """Paid models whose calls failed in these records (and were made locally instead)."""
-    return tuple(sorted({r["fallback_for"] for r in records if r.get("fallback_for")
-                         and str(r.get("degraded", "")).startswith(FAILED)}))
+    return tuple(sorted({r["fallback_for"] for r in records
+                         if r.get("fallback_for") and r.get("fallback") in _DOWN}))
 
 
 def remaining(state: Mapping[str, Any], params: Mapping[str, Any]) -> Allowance:
@@ -179,6 +191,17 @@ def remaining(state: Mapping[str, Any], params: Mapping[str, Any]) -> Allowance:
 
 
 @dataclass(frozen=True)
+class Fallback:
+    """Why a paid call is made by a local model instead: its ``kind`` (the call record's
+    ``fallback``), the ``reason`` in words (its ``degraded``), and the records of what the
+    failed paid call was charged (a stream cut off after it began), which go before it."""
+
+    kind: FallbackKind
+    reason: str
+    earlier: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
 class PaidPlan:
     """How a paid call may be made: ``max_tokens`` to pass (``None``: none needed), its
     worst-case ``usd`` and ``tokens`` (what a :class:`PaidAccount` reserves), or ``refusal``:
@@ -187,9 +210,13 @@ class PaidPlan:
     max_tokens: int | None = None
     usd: float = 0.0
     tokens: int = 0
-    refusal: str | None = None
+    refusal: Fallback | None = None
     stop_after: int | None = None
     """Output tokens (as counted) past which a streamed reply is no longer read."""
+
+
+def _refused(reason: str) -> PaidPlan:
+    return PaidPlan(refusal=Fallback("budget", reason))
 
 
 def plan_paid_call(entry: PoolEntry, worst_in: int, allowance: Allowance | None,
@@ -203,7 +230,8 @@ def plan_paid_call(entry: PoolEntry, worst_in: int, allowance: Allowance | None,
     ``slack`` output tokens of what the budget pays for are kept free for the chunk that a
     streamed reply is stopped in."""
     if allowance is not None and entry.name in allowance.down:
-        return PaidPlan(refusal=f"{FAILED}{entry.name} failed earlier in this run; not retried")
+        return PaidPlan(refusal=Fallback(
+            "down", f"paid model {entry.name} failed earlier in this run; not retried"))
     if allowance is None or allowance.unlimited:
         return PaidPlan()
     known = entry.spec.max_tokens if entry.spec is not None else None
@@ -214,7 +242,7 @@ def plan_paid_call(entry: PoolEntry, worst_in: int, allowance: Allowance | None,
     if allowance.usd is not None:
         left = allowance.usd - worst_in * price_in / 1e6
         if left < 0:
-            return PaidPlan(refusal=f"paid budget: {entry.name} needs up to"
+            return _refused(f"paid budget: {entry.name} needs up to"
                             f" ${worst_in * price_in / 1e6:.6f} for its prompt,"
                             f" ${max(allowance.usd, 0):.6f} left")
         if price_out > 0:
@@ -222,21 +250,21 @@ def plan_paid_call(entry: PoolEntry, worst_in: int, allowance: Allowance | None,
             ceiling = affordable
             if affordable < limit:
                 if not cappable:
-                    return PaidPlan(refusal=f"paid budget: {entry.name} may write {int(limit)}"
+                    return _refused(f"paid budget: {entry.name} may write {int(limit)}"
                                     f" tokens, the ${max(allowance.usd, 0):.6f} left pays for"
                                     f" {math.floor(affordable)}")
                 limit = math.floor(affordable)
     if allowance.tokens is not None:
         left_tokens = allowance.tokens - worst_in
         if not cappable and left_tokens < limit:
-            return PaidPlan(refusal=f"paid token budget: {entry.name} may use"
+            return _refused(f"paid token budget: {entry.name} may use"
                             f" {worst_in + int(limit)} tokens, {max(allowance.tokens, 0)} left")
         limit = min(limit, left_tokens)
         ceiling = min(ceiling, left_tokens)
     ceiling -= slack
     limit = min(limit, ceiling)
     if limit < MIN_OUTPUT:
-        return PaidPlan(refusal=f"paid budget spent: {entry.name} could write at most"
+        return _refused(f"paid budget spent: {entry.name} could write at most"
                         f" {max(int(limit), 0)} tokens with what is left")
     out = int(limit)
     read = max(int(min(limit * max(stream_factor, 1), ceiling)), out)

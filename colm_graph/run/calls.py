@@ -19,8 +19,9 @@ prices and records calls (:class:`~colm_graph.core.ledger.CallRecord`).
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,10 +36,10 @@ from colm_graph.core.tokens import BYTES, Counter, counter, prompt_bound
 from colm_graph.errors import ColmGraphError, ModelCallError
 from colm_graph.pool import ModelPool, PoolEntry
 from colm_graph.run.budget import (
-    FAILED,
     STREAM_FACTOR,
     STREAM_SLACK,
     Allowance,
+    Fallback,
     PaidAccount,
     PaidPlan,
     Reservation,
@@ -326,13 +327,23 @@ class _Call:
         model, kwargs = _runnable(entry, self.schema, self.kwargs)
         retried = model.with_retry(retry_if_exception_type=_retry_worthy,
                                    stop_after_attempt=LOCAL_ATTEMPTS,
-                                   exponential_jitter_params=_BACKOFF)  # type: ignore
+                                   exponential_jitter_params=_BACKOFF)
         return retried, _prepared(entry, messages), _call_config(
             entry, self.config, self.node, self.role, self.round), kwargs
 
     def model_error(self, entry: PoolEntry, exc: BaseException) -> ModelCallError:
         return ModelCallError(entry.name, endpoint_of(entry), _fault(self.pool, exc),
                               transient=_transient(exc))
+
+    @contextlib.contextmanager
+    def local_attempt(self, entry: PoolEntry) -> Iterator[tuple[float, float]]:
+        """Around a local call (yields its wall-clock and counter start): the model's
+        failure becomes a :class:`ModelCallError` naming the model and its endpoint."""
+        started, start = time.time(), time.perf_counter()
+        try:
+            yield started, start
+        except Exception as exc:
+            raise self.model_error(entry, exc) from exc
 
     def paid(self, entry: PoolEntry) -> _Paid:
         """Everything a paid call needs, worked out once: its plan against the budget (and
@@ -352,9 +363,9 @@ class _Call:
             held = self.account.reserve(plan.usd, plan.tokens)
             if held is None:
                 left = self.account.available()
-                plan = PaidPlan(refusal=f"paid budget: {entry.name} may cost up to"
-                                f" ${plan.usd:.6f}; ${max(left.usd or 0.0, 0.0):.6f} of the"
-                                " shared budget is free")
+                plan = PaidPlan(refusal=Fallback(
+                    "budget", f"paid budget: {entry.name} may cost up to ${plan.usd:.6f};"
+                    f" ${max(left.usd or 0.0, 0.0):.6f} of the shared budget is free"))
         kwargs = self.kwargs if plan.max_tokens is None else \
             {**self.kwargs, "max_tokens": plan.max_tokens}
         model, kwargs = _runnable(entry, self.schema, kwargs)
@@ -381,13 +392,30 @@ class _Call:
         return self.emit(reply, record)
 
     def paid_failed(self, call: _Paid, exc: BaseException, started: float, start: float
-                    ) -> tuple[str, list[CallRecord]]:
+                    ) -> Fallback:
         """Why the call failed (the fallback's reason), and what of it was charged."""
         earlier = self.charged(call.entry, exc, call.worst_in, started,
                                time.perf_counter() - start)
         self.settle(call.held, earlier)
-        return (f"{FAILED}{call.entry.name} at {endpoint_of(call.entry)} failed:"
-                f" {_fault(self.pool, exc)}"), earlier
+        return Fallback("failed", f"paid model {call.entry.name} at {endpoint_of(call.entry)}"
+                        f" failed: {_fault(self.pool, exc)}", tuple(earlier))
+
+    @contextlib.contextmanager
+    def attempt(self, call: _Paid, failed: list[Fallback]) -> Iterator[tuple[float, float]]:
+        """Around a paid call (yields its wall-clock and counter start): a failure after the
+        client's retries is swallowed into ``failed`` (the caller falls back); errors of
+        ours and cancellation settle the call's reservation and propagate."""
+        started, start = time.time(), time.perf_counter()
+        try:
+            yield started, start
+        except ColmGraphError:
+            self.settle(call.held, [])
+            raise
+        except Exception as exc:  # transient faults were retried by the client already
+            failed.append(self.paid_failed(call, exc, started, start))
+        except BaseException:  # cancelled mid-call: counted at its worst case
+            self.settle_worst(call.held)
+            raise
 
     def charged(self, entry: PoolEntry, exc: BaseException, worst_in: int, started: float,
                 latency: float) -> list[CallRecord]:
@@ -398,31 +426,30 @@ class _Call:
                                input_tokens=worst_in, output_tokens=exc.tokens,
                                fault=_fault(self.pool, exc))]
 
-    def fallback(self, reason: str) -> tuple[PoolEntry, list[BaseMessage]]:
+    def fallback(self, why: Fallback) -> tuple[PoolEntry, list[BaseMessage]]:
         local = self.pool.names("local")
         if not local:
-            raise ColmGraphError(f"{reason}; the pool has no local model to fall back to")
+            raise ColmGraphError(f"{why.reason}; the pool has no local model to fall back to")
         entry = self.pool.entry(local[0])
         messages = list(self.reprompt(entry.name)) if self.reprompt else self.messages
         return entry, messages
 
-    def degrade(self, record: CallRecord, reason: str, earlier: list[CallRecord]
-                ) -> CallRecord:
-        record["degraded"] = reason
+    def degrade(self, reply: AIMessage, record: CallRecord, why: Fallback
+                ) -> tuple[AIMessage, CallRecord]:
+        """The stand-in's reply and record, marked with why it stood in."""
+        record["degraded"] = why.reason
+        record["fallback"] = why.kind
         record["fallback_for"] = self.name
-        if earlier:
-            record["earlier_calls"] = earlier  # type: ignore[typeddict-unknown-key]
-        return record
+        if why.earlier:
+            record["earlier_calls"] = list(why.earlier)  # type: ignore[typeddict-unknown-key]
+        return self.emit(reply, record)
 
     # -- sync -----------------------------------------------------------------------------
     def local(self, entry: PoolEntry, messages: Sequence[BaseMessage]
               ) -> tuple[AIMessage, CallRecord]:
         model, prepared, config, kwargs = self.local_setup(entry, messages)
-        started, start = time.time(), time.perf_counter()
-        try:
+        with self.local_attempt(entry) as (started, start):
             reply = _as_ai(model.invoke(prepared, config, **kwargs))
-        except Exception as exc:
-            raise self.model_error(entry, exc) from exc
         return reply, self.record(entry, reply, messages, started, time.perf_counter() - start)
 
     def run(self) -> tuple[AIMessage, CallRecord]:
@@ -430,11 +457,10 @@ class _Call:
         if entry.tier != "paid":
             return self.emit(*self.local(entry, self.messages))
         call = self.paid(entry)
-        reason, earlier = call.plan.refusal, []
-        if reason is None:
-            started, start = time.time(), time.perf_counter()
+        failed: list[Fallback] = []
+        if call.plan.refusal is None:
             guard = call.guard()
-            try:
+            with self.attempt(call, failed) as (started, start):
                 if guard is not None:
                     reply = stream_guarded(call.model.stream(call.messages, call.config,
                                                              **call.kwargs), guard)
@@ -442,27 +468,15 @@ class _Call:
                     reply = _as_ai(call.model.invoke(call.messages, call.config,
                                                      **call.kwargs))
                 return self.paid_done(call, reply, guard, started, start)
-            except ColmGraphError:
-                self.settle(call.held, [])
-                raise
-            except Exception as exc:  # transient faults were retried by the client already
-                reason, earlier = self.paid_failed(call, exc, started, start)
-            except BaseException:  # cancelled mid-call: counted at its worst case
-                self.settle_worst(call.held)
-                raise
-        local, messages = self.fallback(reason)
-        reply, record = self.local(local, messages)
-        return self.emit(reply, self.degrade(record, reason, earlier))
+        why = call.plan.refusal or failed[0]
+        return self.degrade(*self.local(*self.fallback(why)), why)
 
     # -- async ----------------------------------------------------------------------------
     async def alocal(self, entry: PoolEntry, messages: Sequence[BaseMessage]
                      ) -> tuple[AIMessage, CallRecord]:
         model, prepared, config, kwargs = self.local_setup(entry, messages)
-        started, start = time.time(), time.perf_counter()
-        try:
+        with self.local_attempt(entry) as (started, start):
             reply = _as_ai(await model.ainvoke(prepared, config, **kwargs))
-        except Exception as exc:
-            raise self.model_error(entry, exc) from exc
         return reply, self.record(entry, reply, messages, started, time.perf_counter() - start)
 
     async def arun(self) -> tuple[AIMessage, CallRecord]:
@@ -470,11 +484,10 @@ class _Call:
         if entry.tier != "paid":
             return self.emit(*await self.alocal(entry, self.messages))
         call = self.paid(entry)
-        reason, earlier = call.plan.refusal, []
-        if reason is None:
-            started, start = time.time(), time.perf_counter()
+        failed: list[Fallback] = []
+        if call.plan.refusal is None:
             guard = call.guard()
-            try:
+            with self.attempt(call, failed) as (started, start):
                 if guard is not None:
                     reply = await astream_guarded(call.model.astream(
                         call.messages, call.config, **call.kwargs), guard)
@@ -482,18 +495,8 @@ class _Call:
                     reply = _as_ai(await call.model.ainvoke(call.messages, call.config,
                                                             **call.kwargs))
                 return self.paid_done(call, reply, guard, started, start)
-            except ColmGraphError:
-                self.settle(call.held, [])
-                raise
-            except Exception as exc:  # transient faults were retried by the client already
-                reason, earlier = self.paid_failed(call, exc, started, start)
-            except BaseException:  # cancelled mid-call: counted at its worst case
-                self.settle_worst(call.held)
-                raise
-        local, messages = self.fallback(reason)
-        reply, record = await self.alocal(local, messages)
-        return self.emit(reply, self.degrade(record, reason, earlier))
-
+        why = call.plan.refusal or failed[0]
+        return self.degrade(*await self.alocal(*self.fallback(why)), why)
 
 def call_model(pool: ModelPool, name: str, messages: Sequence[BaseMessage], *, node: str,
                role: str, round_: int, stage: int = 0, config: RunnableConfig | None = None,

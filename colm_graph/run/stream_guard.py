@@ -97,7 +97,7 @@ def _message(acc: AIMessageChunk | None, guard: OutputGuard) -> AIMessage:
 def stream_guarded(stream: Iterator[Any], guard: OutputGuard) -> AIMessage:
     """The reply of a ``model.stream(...)`` iterator read under ``guard``."""
     acc: AIMessageChunk | None = None
-    with closing(stream) as chunks:  # closing the generator closes the HTTP response
+    with closing(stream) as chunks:  # type: ignore[type-var]  # closes the HTTP response
         for chunk in chunks:
             acc = _join(acc, chunk)
             if guard.feed(chunk):

@@ -18,10 +18,11 @@ every task's answer (and failure) and are decided once."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -64,15 +65,13 @@ def _source(name: str) -> str:
 
 
 def _begin(state: Any, config: RunnableConfig, *, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Clear the previous run's fields and fix this run's paid caps: a per-invocation
-    ``configurable`` ``max_paid_usd`` / ``max_paid_tokens`` (the eval runner shares an eval's
-    budget this way), else the graph's parameters."""
+    """Clear the previous run's fields and fix this run's paid caps (see
+    :func:`colm_graph.run.budget.run_caps`)."""
     from colm_graph.core.state import run_reset
+    from colm_graph.run.budget import run_caps
 
-    conf = config.get("configurable") or {}
-    budget = {"usd": conf.get("max_paid_usd", params.get("max_paid_usd")),
-              "tokens": conf.get("max_paid_tokens", params.get("max_paid_tokens"))}
-    return {**run_reset(), "budget": budget}
+    budget = run_caps(config.get("configurable") or {}, params)
+    return {**run_reset(), "budget": budget.as_dict()}
 
 
 def bind_roles(spec: GraphSpec, pool: ModelPool,
@@ -236,33 +235,39 @@ def _failed(name: str, state: Any, exc: ModelCallError, config: RunnableConfig,
                                  f" {exc}"]}
 
 
+@contextlib.contextmanager
+def _step_errors(name: str, state: Any, config: RunnableConfig, guard: _Guard,
+                 fan_out: bool) -> Iterator[list[dict[str, Any]]]:
+    """Around a node's step: the run's limits are checked first (once per step, not per
+    fan-out task); a fan-out task's model failure becomes the update that drops its
+    participant (put in the yielded list), any other failure propagates."""
+    if not fan_out:
+        guard.before(state, name)
+    failed: list[dict[str, Any]] = []
+    try:
+        yield failed
+    except ModelCallError as exc:
+        if not fan_out:
+            raise
+        failed.append(_failed(name, state, exc, config, guard))
+
+
 def _recorded(name: str, fn: Callable[..., Any], ctx: NodeContext, with_config: bool,
               guard: _Guard, fan_out: bool) -> Callable[..., Any]:
     def run(state: Any, config: RunnableConfig) -> dict[str, Any]:
-        if not fan_out:
-            guard.before(state, name)
-        try:
-            update = fn(state, config, ctx=ctx) if with_config else fn(state, ctx=ctx)
-        except ModelCallError as exc:
-            if not fan_out:
-                raise
-            update = _failed(name, state, exc, config, guard)
-        return _mark(update, name, config)
+        with _step_errors(name, state, config, guard, fan_out) as failed:
+            return _mark(fn(state, config, ctx=ctx) if with_config else fn(state, ctx=ctx),
+                         name, config)
+        return _mark(failed[0], name, config)
     return run
 
 
 def _arecorded(name: str, fn: Callable[..., Any], ctx: NodeContext, guard: _Guard,
                fan_out: bool) -> Callable[..., Any]:
     async def run(state: Any, config: RunnableConfig) -> dict[str, Any]:
-        if not fan_out:
-            guard.before(state, name)
-        try:
-            update = await fn(state, config, ctx=ctx)
-        except ModelCallError as exc:
-            if not fan_out:
-                raise
-            update = _failed(name, state, exc, config, guard)
-        return _mark(update, name, config)
+        with _step_errors(name, state, config, guard, fan_out) as failed:
+            return _mark(await fn(state, config, ctx=ctx), name, config)
+        return _mark(failed[0], name, config)
     return run
 
 
