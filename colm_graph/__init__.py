@@ -14,7 +14,8 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     "CollaborativeChatModel": "integrations.chat_model", "protocol_tool": "integrations.tools",
-    "agreement": "core.answers", "extract_answer": "core.answers", "normalize_answer": "core.answers",
+    "agreement": "core.answers", "extract_answer": "core.answers",
+    "normalize_answer": "core.answers",
     "ColmGraphError": "errors", "ConfigError": "errors", "PoolError": "errors",
     "create_cascade_graph": "spec.factories", "create_colm_graph": "spec.factories",
     "create_colm_vlm_graph": "spec.factories", "create_cope_graph": "spec.factories",
@@ -24,7 +25,7 @@ _EXPORTS: dict[str, str] = {
     "CallRecord": "core.ledger", "LedgerTotals": "core.ledger", "Usage": "core.ledger",
     "ledger_totals": "core.ledger",
     "ModelPool": "pool", "ModelSpec": "pool", "Price": "pool", "SimSettings": "pool",
-    "summarize": "core.result",
+    "RunResult": "core.result", "summarize": "core.result",
     "EmbeddingKNNScorer": "routing.scorers", "HeuristicScorer": "routing.scorers",
     "LLMDifficultyScorer": "routing.scorers", "calibrate_threshold": "routing.scorers",
     "load_labelled": "routing.scorers",
@@ -52,6 +53,7 @@ __all__ = [
     "PoolError",
     "Price",
     "RoleBinding",
+    "RunResult",
     "Selector",
     "SimSettings",
     "SpecError",
@@ -96,7 +98,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from colm_graph.core.answers import agreement, extract_answer, normalize_answer
     from colm_graph.core.ledger import CallRecord, LedgerTotals, Usage, ledger_totals
-    from colm_graph.core.result import summarize
+    from colm_graph.core.result import RunResult, summarize
     from colm_graph.errors import ColmGraphError, ConfigError, PoolError
     from colm_graph.integrations.chat_model import CollaborativeChatModel
     from colm_graph.integrations.tools import protocol_tool

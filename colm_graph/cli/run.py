@@ -11,6 +11,7 @@ from langchain_core.runnables import RunnableConfig
 
 from colm_graph.core.images import image_data_url
 from colm_graph.core.messages import check_question
+from colm_graph.core.result import RunResult
 from colm_graph.core.secrets import pool_secrets, scrub
 from colm_graph.errors import ColmGraphError, ConfigError, RunLimitError
 
@@ -94,7 +95,6 @@ def _inputs(args: argparse.Namespace, spec: Any, pool: Any) -> dict[str, Any]:
 
 
 def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from colm_graph.core.result import summarize
     from colm_graph.pool import ModelPool
     from colm_graph.spec import load_graph, load_spec
 
@@ -164,15 +164,13 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     finally:
         if saver is not None:
             saver.conn.close()
-    summary = summarize(state, graph=spec.name)
-    if failure:
-        summary["error"] = failure
+    result = RunResult.from_state(state, graph=spec.name, error=failure or None)
     if args.trace:
         from colm_graph.viz.trace import write_trace
 
         write_trace(args.trace, result=state, spec=spec, pool=pool, recorder=recorder,
                     secrets=secrets, params=params)
-    _emit(summary, args.json, out, secrets)
+    _emit(result, args.json, out, secrets)
     if failure:
         err.write(f"colm-graph: failed: {failure}\n")
         return 1
@@ -209,8 +207,8 @@ def _event_lines(update: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _emit(summary: dict[str, Any], as_json: bool, out: TextIO, secrets: list[str]) -> None:
+def _emit(result: RunResult, as_json: bool, out: TextIO, secrets: list[str]) -> None:
     from colm_graph.cli.text import format_text
 
-    text = json.dumps(summary, indent=2) if as_json else format_text(summary, secrets)
+    text = json.dumps(result.to_dict(), indent=2) if as_json else format_text(result, secrets)
     out.write(scrub(text, secrets) + "\n")

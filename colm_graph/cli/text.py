@@ -1,4 +1,4 @@
-"""Readable text for a run summary (see :func:`colm_graph.core.result.summarize`).
+"""Readable text for a run's result (:class:`colm_graph.core.result.RunResult`).
 
 Secrets are scrubbed from the summary before anything is cut or wrapped (a key wrapped at its
 hyphen would leave its tail on the next line, out of reach of a scrub of the finished text),
@@ -10,6 +10,7 @@ import textwrap
 from collections.abc import Iterable
 from typing import Any
 
+from colm_graph.core.result import RunResult
 from colm_graph.core.secrets import scrub_value
 
 __all__ = ["format_text"]
@@ -55,9 +56,10 @@ def _stages(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
-def format_text(summary: dict[str, Any], secrets: Iterable[str] = ()) -> str:
-    """The summary as text; ``secrets`` (the pool's API keys) are scrubbed from it first."""
-    summary = scrub_value(summary, secrets)
+def format_text(result: RunResult, secrets: Iterable[str] = ()) -> str:
+    """The result as text; ``secrets`` (the pool's API keys) are scrubbed from its summary
+    (:meth:`RunResult.to_dict`) first."""
+    summary: dict[str, Any] = scrub_value(result.to_dict(), secrets)
     lines: list[str] = []
     sim = " (simulated models)" if summary.get("simulated") else ""
     lines.append(f"Graph: {summary.get('graph') or '?'}{sim}")

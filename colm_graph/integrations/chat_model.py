@@ -35,8 +35,8 @@ from langchain_core.runnables.config import ensure_config
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 
 from colm_graph.core.images import check_image_host
-from colm_graph.core.ledger import ledger_totals
-from colm_graph.core.messages import messages_to_input, result_text
+from colm_graph.core.messages import messages_to_input
+from colm_graph.core.result import RunResult
 from colm_graph.core.secrets import pool_secrets, scrub, scrub_value
 from colm_graph.errors import ColmGraphError
 from colm_graph.pool import ModelPool
@@ -50,6 +50,7 @@ STEP_EVENT = "colm_step"
 _MODEL_PREFIX = "colm-graph/"
 _PARENT_KWARG = "_colm_parent"
 _WORD = re.compile(r"(?<=\s)(?=\S)")
+_STREAM_MODES = ["updates", "values"]
 _STEP_SCALARS = ("answer", "answers", "selected", "rounds", "stage", "stop_reason", "degraded",
                  "degraded_reasons", "agreement", "majority", "score", "scores")
 
@@ -126,9 +127,39 @@ def _child_callbacks(run_manager: Any, kwargs: dict[str, Any]) -> Any:
     return None
 
 
-def _usage(totals: Mapping[str, Any]) -> UsageMetadata:
-    tin, tout = int(totals["input_tokens"]), int(totals["output_tokens"])
-    return UsageMetadata(input_tokens=tin, output_tokens=tout, total_tokens=tin + tout)
+def _usage(run: RunResult) -> UsageMetadata:
+    tokens = run.usage
+    return UsageMetadata(input_tokens=tokens.input_tokens, output_tokens=tokens.output_tokens,
+                         total_tokens=tokens.total_tokens)
+
+
+class _Steps:
+    """Reads a graph run's ``updates``/``values`` stream for :class:`CollaborativeChatModel`:
+    keeps the last state and gives the :data:`STEP_EVENT` payloads to send (only under a
+    parent run; none for the hidden first step, the run reset)."""
+
+    def __init__(self, variant: str,
+                 callbacks: CallbackManager | AsyncCallbackManager | None) -> None:
+        self.variant = variant
+        self.config: RunnableConfig = {"callbacks": callbacks} if callbacks is not None else {}
+        self.events = callbacks is not None and callbacks.parent_run_id is not None
+        self.state: Mapping[str, Any] | None = None
+
+    def take(self, mode: str, chunk: Any) -> list[dict[str, Any]]:
+        """The events of one streamed chunk (a ``values`` chunk is kept as the state)."""
+        if mode == "values":
+            self.state = chunk
+            return []
+        if not self.events:
+            return []
+        return [step_event(self.variant, node, update) for node, update in chunk.items()
+                if not node.startswith("_")]
+
+    def final(self) -> Mapping[str, Any]:
+        """The run's final state."""
+        if self.state is None:
+            raise ColmGraphError(f"graph {self.variant!r}: the run ended without a state")
+        return self.state
 
 
 class CollaborativeChatModel(BaseChatModel):
@@ -279,65 +310,41 @@ class CollaborativeChatModel(BaseChatModel):
                                  flag="allow_image_hosts")
 
     def _reply(self, variant: str, state: Mapping[str, Any]) -> AIMessage:
-        ledger = list(state.get("ledger") or [])
-        totals = ledger_totals(ledger)
+        run = RunResult.from_state(state, graph=variant)
         secrets = pool_secrets(self._pool) if self._pool is not None else []
         return AIMessage(
-            content=scrub(result_text(state), secrets),
-            usage_metadata=_usage(totals),
+            content=scrub(run.reply_text, secrets),
+            usage_metadata=_usage(run),
             response_metadata=scrub_value({
-                "model_name": _MODEL_PREFIX + variant,
-                "variant": variant,
-                "answer": state.get("answer_normalized", state.get("answer")),
-                "answer_raw": state.get("answer"),
-                "answer_source": state.get("answer_source"),
-                "ledger_totals": dict(totals),
-                "degraded": bool(state.get("degraded", False)),
-                "stop_reason": state.get("stop_reason"),
-                "simulated": any(r.get("simulated") for r in ledger),
+                "model_name": _MODEL_PREFIX + variant, "variant": variant,
+                **run.outcome(), "ledger_totals": dict(run.totals),
             }, secrets),
         )
 
-    def _run(self, messages: Sequence[BaseMessage], callbacks: CallbackManager | None,
-             model: Any) -> AIMessage:
+    def _start(self, messages: Sequence[BaseMessage],
+               callbacks: CallbackManager | AsyncCallbackManager | None,
+               model: Any) -> tuple[Any, dict[str, Any], _Steps]:
+        """(graph, its input, the reader of its stream) for a call."""
         question = self._input(messages)
         variant, graph = self._graph_for(model)
-        config: RunnableConfig = {"callbacks": callbacks} if callbacks is not None else {}
-        events = callbacks is not None and callbacks.parent_run_id is not None
-        state: Mapping[str, Any] | None = None
-        for mode, chunk in graph.stream(question, config, stream_mode=["updates", "values"]):
-            if mode == "values":
-                state = chunk
-            elif events:
-                for node, update in chunk.items():
-                    if node.startswith("_"):  # the hidden first step (run reset)
-                        continue
-                    dispatch_custom_event(STEP_EVENT, step_event(variant, node, update),
-                                          config=config)
-        if state is None:
-            raise ColmGraphError(f"graph {variant!r}: the run ended without a state")
-        return self._reply(variant, state)
+        return graph, question, _Steps(variant, callbacks)
+
+    def _run(self, messages: Sequence[BaseMessage], callbacks: CallbackManager | None,
+             model: Any) -> AIMessage:
+        graph, question, steps = self._start(messages, callbacks, model)
+        for mode, chunk in graph.stream(question, steps.config, stream_mode=_STREAM_MODES):
+            for payload in steps.take(mode, chunk):
+                dispatch_custom_event(STEP_EVENT, payload, config=steps.config)
+        return self._reply(steps.variant, steps.final())
 
     async def _arun(self, messages: Sequence[BaseMessage],
                     callbacks: AsyncCallbackManager | None, model: Any) -> AIMessage:
-        question = self._input(messages)
-        variant, graph = self._graph_for(model)
-        config: RunnableConfig = {"callbacks": callbacks} if callbacks is not None else {}
-        events = callbacks is not None and callbacks.parent_run_id is not None
-        state: Mapping[str, Any] | None = None
-        async for mode, chunk in graph.astream(question, config,
-                                               stream_mode=["updates", "values"]):
-            if mode == "values":
-                state = chunk
-            elif events:
-                for node, update in chunk.items():
-                    if node.startswith("_"):  # the hidden first step (run reset)
-                        continue
-                    await adispatch_custom_event(STEP_EVENT, step_event(variant, node, update),
-                                                 config=config)
-        if state is None:
-            raise ColmGraphError(f"graph {variant!r}: the run ended without a state")
-        return self._reply(variant, state)
+        graph, question, steps = self._start(messages, callbacks, model)
+        async for mode, chunk in graph.astream(question, steps.config,
+                                               stream_mode=_STREAM_MODES):
+            for payload in steps.take(mode, chunk):
+                await adispatch_custom_event(STEP_EVENT, payload, config=steps.config)
+        return self._reply(steps.variant, steps.final())
 
     # -- BaseChatModel --------------------------------------------------------------
     def _should_stream(self, *, async_api: bool,

@@ -45,8 +45,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from colm_graph.core.images import check_image_host, check_image_url
-from colm_graph.core.ledger import ledger_totals
-from colm_graph.core.messages import Conversation, Turn, result_text
+from colm_graph.core.messages import Conversation, Turn
+from colm_graph.core.result import RunResult
 from colm_graph.core.secrets import pool_secrets, scrub, scrub_value
 from colm_graph.core.yamlfile import format_loc
 from colm_graph.errors import ColmGraphError, ConfigError
@@ -63,26 +63,28 @@ _STRICT = ConfigDict(strict=True, extra="ignore")
 
 
 # -- request bodies -------------------------------------------------------------------------
-class _TextPart(BaseModel):
+class _Strict(BaseModel):
+    """A request body part: strict types, unknown fields ignored."""
+
     model_config = _STRICT
+
+
+class _TextPart(_Strict):
     type: Literal["text"]
     text: str
 
 
-class _ImageUrl(BaseModel):
-    model_config = _STRICT
+class _ImageUrl(_Strict):
     url: str = Field(min_length=1)
     detail: Literal["auto", "low", "high"] | None = None
 
 
-class _ImagePart(BaseModel):
-    model_config = _STRICT
+class _ImagePart(_Strict):
     type: Literal["image_url"]
     image_url: _ImageUrl
 
 
-class _RefusalPart(BaseModel):
-    model_config = _STRICT
+class _RefusalPart(_Strict):
     type: Literal["refusal"]
     refusal: str
 
@@ -383,19 +385,13 @@ def _protocol_input(req: _ChatRequest, conversation: Conversation) -> dict[str, 
 
 
 
-def _usage(state: Mapping[str, Any]) -> tuple[dict[str, int], dict[str, Any]]:
-    totals = ledger_totals(state.get("ledger", []))
-    usage = {"prompt_tokens": totals["input_tokens"],
-             "completion_tokens": totals["output_tokens"],
-             "total_tokens": totals["input_tokens"] + totals["output_tokens"]}
-    ledger = state.get("ledger", [])
-    colm = {"answer": state.get("answer_normalized", state.get("answer")),
-            "answer_raw": state.get("answer"), "answer_source": state.get("answer_source"),
-            "stop_reason": state.get("stop_reason"),
-            "degraded": bool(state.get("degraded")),
-            "degraded_reasons": list(state.get("degraded_reasons", [])),
-            "simulated": bool(ledger) and all(c.get("simulated") for c in ledger),
-            "totals": dict(totals)}
+def _usage(run: RunResult) -> tuple[dict[str, int], dict[str, Any]]:
+    """The reply's ``usage`` (every call of the run) and its ``colm`` object."""
+    usage = {"prompt_tokens": run.usage.input_tokens,
+             "completion_tokens": run.usage.output_tokens,
+             "total_tokens": run.usage.total_tokens}
+    colm = {**run.outcome(), "degraded_reasons": list(run.degraded_reasons),
+            "totals": dict(run.totals)}
     return usage, colm
 
 
@@ -535,8 +531,9 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
             message = f"graph {req.model!r} failed: {(text.splitlines() or [''])[0][:500]}"
             raise _ApiError(status, message, type="server_error",
                             code="server_error") from None
-        text = scrub(result_text(state), secrets)
-        usage, colm = _usage(state)
+        run = RunResult.from_state(state, graph=req.model)
+        text = scrub(run.reply_text, secrets)
+        usage, colm = _usage(run)
         colm = scrub_value(colm, secrets)
         head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()),
                 "model": req.model, "system_fingerprint": None}

@@ -19,8 +19,8 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
-from colm_graph.core.ledger import ledger_totals
 from colm_graph.core.messages import MAX_QUESTION_CHARS, check_question
+from colm_graph.core.result import RunResult
 from colm_graph.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -107,12 +107,11 @@ def protocol_tool(
         raise ConfigError(f"description: expected a non-empty string, got {description!r}")
 
     def result(out: dict[str, Any]) -> Any:
-        answer = out.get("answer")
+        final = RunResult.from_state(out, graph=getattr(graph, "name", None))
         if not return_details:
-            return NO_ANSWER if answer is None else str(answer)
-        totals = ledger_totals(out.get("ledger") or [])
-        return {"answer": answer, "paid_usd": totals["paid_usd"], "usd": totals["usd"],
-                "degraded": bool(out.get("degraded", False))}
+            return NO_ANSWER if final.answer is None else str(final.answer)
+        return {"answer": final.answer, "paid_usd": final.totals["paid_usd"],
+                "usd": final.totals["usd"], "degraded": final.degraded}
 
     def run(question: str, config: RunnableConfig) -> Any:
         return result(graph.invoke({"question": check_question(question)}, config))

@@ -24,6 +24,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 
 from colm_graph.core.ledger import estimate_tokens
+from colm_graph.core.result import RunResult
 from colm_graph.core.secrets import pool_secrets
 from colm_graph.run.calls import message_text
 from colm_graph.viz.trace_html import Card, render_page
@@ -253,13 +254,16 @@ def _from_state(ledger: list[Mapping[str, Any]], result: Mapping[str, Any]) -> l
     return cards
 
 
-def trace_cards(result: Mapping[str, Any], recorder: TraceRecorder | None = None) -> list[Card]:
+def trace_cards(result: Mapping[str, Any] | RunResult,
+                recorder: TraceRecorder | None = None) -> list[Card]:
     """One card per ledger record (plus failed calls the recorder saw), with the prompt and
-    response from ``recorder`` or, without one, the response from the output state."""
-    ledger = list(result.get("ledger") or [])
+    response from ``recorder`` or, without one, the response from the run's result (its
+    output state, or the :class:`RunResult` of it)."""
+    run = result if isinstance(result, RunResult) else RunResult.from_state(result)
+    ledger = list(run.ledger)
     cards = (_from_recorder(ledger, recorder.calls) if recorder is not None
-             else _from_state(ledger, result))
-    return _with_samples(cards, list(result.get("responses") or []))
+             else _from_state(ledger, run.transcript()))
+    return _with_samples(cards, list(run.responses))
 
 
 def _with_samples(cards: list[Card], responses: list[Mapping[str, Any]]) -> list[Card]:
