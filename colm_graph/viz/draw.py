@@ -10,7 +10,6 @@ branch reads ``otherwise``. SVG and PNG share one pure-Python layered layout
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from colm_graph.errors import ConfigError
@@ -20,7 +19,9 @@ from colm_graph.spec.compile import bind_roles
 from colm_graph.spec.predicates import describe
 from colm_graph.spec.schema import PARAM_REF, GraphSpec, RoleBinding
 from colm_graph.spec.validate import bind_params
-from colm_graph.viz.layout import layout, wrap
+from colm_graph.viz.graph import EdgeInfo, GraphInfo, NodeInfo
+from colm_graph.viz.layout import layout
+from colm_graph.viz.shapes import wrap
 
 __all__ = [
     "EdgeInfo",
@@ -35,42 +36,6 @@ __all__ = [
 ]
 
 Highlight = Sequence[str | Mapping[str, Any]] | None
-
-
-@dataclass(frozen=True)
-class NodeInfo:
-    """One node as drawn: ``lines[0]`` is its name, the rest describe it."""
-
-    name: str
-    kind: str
-    role: str | None
-    models: tuple[str, ...]
-    tier: str | None
-    """``local``, ``paid``, ``mixed`` or ``None`` (the node calls no model)."""
-    fan_out: str | None
-    """E.g. ``× 2 selected`` or ``× 3 samples``; ``None`` for nodes that run once."""
-    lines: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class EdgeInfo:
-    """One drawn edge; branches of one conditional edge to the same target are merged."""
-
-    source: str
-    target: str
-    conditional: bool
-    label: tuple[str, ...] = ()
-    """Label lines: conditions (numbered when the edge has several branches), ``otherwise``."""
-
-
-@dataclass(frozen=True)
-class GraphInfo:
-    """What a picture of a graph shows; ``START`` and ``END`` are not in ``nodes``."""
-
-    name: str
-    description: str
-    nodes: tuple[NodeInfo, ...]
-    edges: tuple[EdgeInfo, ...]
 
 
 def _fmt(value: Any) -> str:

@@ -4,9 +4,9 @@ legend (see :mod:`colm_graph.viz.layout` for how items are placed)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-from colm_graph.viz.layout import (
+from colm_graph.viz.graph import GraphInfo
+from colm_graph.viz.shapes import (
     ARROW,
     FILLS,
     FONT,
@@ -23,16 +23,13 @@ from colm_graph.viz.layout import (
     Arrow,
     Box,
     Curve,
+    Item,
     Layout,
     Measure,
     Point,
     Text,
-    _Item,
     wrap_px,
 )
-
-if TYPE_CHECKING:
-    from colm_graph.viz.draw import GraphInfo
 
 __all__ = ["build"]
 
@@ -50,7 +47,7 @@ def _s_curve(a: Point, b: Point) -> Curve:
     return ((a[0], a[1] + dy), (b[0], b[1] - dy), b)
 
 
-def _side_ends(rows: list[list[_Item]], chains: list[list[_Item]]) -> set[tuple[int, str]]:
+def _side_ends(rows: list[list[Item]], chains: list[list[Item]]) -> set[tuple[int, str]]:
     """Ends of back edges that can attach to the right side of their node: the edge's
     dummies lie right of the node, nothing in the node's row is in between and the node
     has no self-loop."""
@@ -70,7 +67,7 @@ def _side_ends(rows: list[list[_Item]], chains: list[list[_Item]]) -> set[tuple[
     return ends
 
 
-def _ports(chains: Sequence[Sequence[_Item]], sizes: dict[str, tuple[float, float]],
+def _ports(chains: Sequence[Sequence[Item]], sizes: dict[str, tuple[float, float]],
            side: set[tuple[int, str]]) -> dict[tuple[int, str], float]:
     """x of each edge's end at its node: ends on one side are spread in order of the x
     of the next point, so edges leave without crossing each other."""
@@ -112,7 +109,7 @@ def _label(x: float, top: float, lines: list[str], measure: Measure, arrow: Arro
 
 
 def build(info: GraphInfo, highlight: tuple[set[str], set[int]], measure: Measure,
-          rows: list[list[_Item]], chains: list[list[_Item]], labels: list[list[str]],
+          rows: list[list[Item]], chains: list[list[Item]], labels: list[list[str]],
           lines: dict[str, list[tuple[str, float, bool]]],
           sizes: dict[str, tuple[float, float]]) -> Layout:
     """Turn placed rows into boxes, arrows and texts."""
@@ -168,7 +165,7 @@ def build(info: GraphInfo, highlight: tuple[set[str], set[int]], measure: Measur
                   texts=texts)
 
 
-def _gaps(rows: list[list[_Item]], chains: list[list[_Item]],
+def _gaps(rows: list[list[Item]], chains: list[list[Item]],
           ports: dict[tuple[int, str], float]) -> list[float]:
     """Room below each row: more where edges swing far sideways, so curves stay smooth."""
     swing = [0.0] * len(rows)
@@ -184,7 +181,7 @@ def _gaps(rows: list[list[_Item]], chains: list[list[_Item]],
     return gaps[:-1] + [0.0]
 
 
-def _boxes(info: GraphInfo, rows: list[list[_Item]], tops: list[float], heights: list[float],
+def _boxes(info: GraphInfo, rows: list[list[Item]], tops: list[float], heights: list[float],
            lines: dict[str, list[tuple[str, float, bool]]],
            sizes: dict[str, tuple[float, float]], measure: Measure,
            hl_nodes: set[str]) -> list[Box]:
@@ -213,7 +210,7 @@ def _boxes(info: GraphInfo, rows: list[list[_Item]], tops: list[float], heights:
     return boxes
 
 
-def _arrow(i: int, chain: list[_Item], ports: dict[tuple[int, str], float], tops: list[float],
+def _arrow(i: int, chain: list[Item], ports: dict[tuple[int, str], float], tops: list[float],
            heights: list[float], extent: dict[str, tuple[float, float]],
            sizes: dict[str, tuple[float, float]]) -> Arrow:
     src, dst = chain[0], chain[-1]
@@ -246,7 +243,7 @@ def _arrow(i: int, chain: list[_Item], ports: dict[tuple[int, str], float], tops
     return Arrow(s, t, start, curves, head, dashed=False)
 
 
-def _hook(arrow: Arrow, i: int, chain: list[_Item], side: set[tuple[int, str]],
+def _hook(arrow: Arrow, i: int, chain: list[Item], side: set[tuple[int, str]],
           tops: list[float], heights: list[float], extent: dict[str, tuple[float, float]],
           sizes: dict[str, tuple[float, float]]) -> None:
     """Re-attach the ends of a back edge to the right side of its nodes where allowed."""

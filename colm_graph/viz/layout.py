@@ -11,123 +11,27 @@ enter the bottom of their target, pointing up; their dummies lean to the right.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
-if TYPE_CHECKING:
-    from colm_graph.viz.draw import GraphInfo
+from colm_graph.viz.geometry import build
+from colm_graph.viz.graph import GraphInfo
+from colm_graph.viz.shapes import (
+    FONT,
+    GAP,
+    LABEL_FONT,
+    LABEL_TEXT_W,
+    LINE,
+    NODE_TEXT_W,
+    PAD_X,
+    PAD_Y,
+    TITLE_FONT,
+    Item,
+    Layout,
+    Measure,
+    wrap_px,
+)
 
-__all__ = ["Arrow", "Box", "Layout", "Measure", "Text", "layout", "wrap", "wrap_px"]
-
-Measure = Callable[[str, float, bool], float]
-"""``measure(text, font_size, bold) -> width``."""
-Point = tuple[float, float]
-Curve = tuple[Point, Point, Point]
-
-FONT, TITLE_FONT, LABEL_FONT, HEAD_FONT = 12.0, 13.0, 11.0, 15.0
-NODE_TEXT_W, LABEL_TEXT_W = 290.0, 220.0
-PAD_X, PAD_Y, GAP, ROW_GAP, ARROW, MARGIN = 12.0, 8.0, 36.0, 26.0, 9.0, 20.0
-LINE, LABEL_LINE = 1.35, 1.3
-FILLS = {"local": ("#dbeafe", "#1e3a8a"), "paid": ("#fde2cf", "#9a3412"),
-         "mixed": ("#ede9fe", "#5b21b6"), None: ("#f3f4f6", "#4b5563")}
-LEGEND = {"local": "local tier", "paid": "paid tier", "mixed": "both tiers", None: "no model"}
-HL, EDGE, TEXT, MUTED = "#e11d48", "#4b5563", "#111827", "#6b7280"
-
-
-@dataclass
-class Text:
-    x: float
-    y: float
-    """Baseline."""
-    text: str
-    size: float
-    bold: bool = False
-    anchor: str = "middle"
-    """``middle`` or ``start``."""
-    color: str = TEXT
-
-
-@dataclass
-class Box:
-    name: str
-    x: float
-    y: float
-    w: float
-    h: float
-    """Centre and size; circles (START, END) have ``w == h``."""
-    fill: str
-    stroke: str
-    kind: str = "node"
-    """``node``, ``terminal`` (a circle) or ``legend``."""
-    highlight: bool = False
-    texts: list[Text] = field(default_factory=list)
-
-
-@dataclass
-class Arrow:
-    source: str
-    target: str
-    start: Point
-    curves: list[Curve]
-    """Cubic Bézier segments (control, control, end) from ``start`` to the head's base."""
-    head: list[Point]
-    dashed: bool
-    highlight: bool = False
-    label_box: tuple[float, float, float, float] | None = None
-    """x, y, width, height of the label's background."""
-    texts: list[Text] = field(default_factory=list)
-
-
-@dataclass
-class Layout:
-    width: float
-    height: float
-    boxes: list[Box]
-    arrows: list[Arrow]
-    texts: list[Text]
-
-
-@dataclass(eq=False)
-class _Item:
-    row: int
-    left: float
-    right: float
-    """Extent around the anchor x (a node's centre, a dummy's line)."""
-    node: str | None = None
-    back: bool = False
-    label: list[str] = field(default_factory=list)
-    x: float = 0.0
-    index: int = 0
-    links: list[_Item] = field(default_factory=list)
-
-
-def wrap(text: str, width: int) -> list[str]:
-    """Split ``text`` into lines of at most ``width`` characters at spaces (or hard)."""
-    return wrap_px(text, float(width), lambda s, size, bold: float(len(s)), 1.0)
-
-
-def wrap_px(text: str, width: float, measure: Measure, size: float,
-            bold: bool = False) -> list[str]:
-    """Split ``text`` at spaces into lines no wider than ``width`` (long words are cut)."""
-    lines: list[str] = []
-    line = ""
-    for word in text.split(" "):
-        while len(word) > 1 and measure(word, size, bold) > width:
-            cut = max([1] + [i for i in range(2, len(word))
-                             if measure(word[:i], size, bold) <= width])
-            if line:
-                lines.append(line)
-                line = ""
-            lines.append(word[:cut])
-            word = word[cut:]
-        joined = f"{line} {word}" if line else word
-        if line and measure(joined, size, bold) > width:
-            lines.append(line)
-            line = word
-        else:
-            line = joined
-    return [*lines, line] if line or not lines else lines
+__all__ = ["layout"]
 
 
 def _ranks(names: list[str], edges: list[tuple[str, str]]) -> tuple[dict[str, int], set[int]]:
@@ -162,7 +66,7 @@ def _ranks(names: list[str], edges: list[tuple[str, str]]) -> tuple[dict[str, in
     return rank, back
 
 
-def _crossings(rows: list[list[_Item]]) -> int:
+def _crossings(rows: list[list[Item]]) -> int:
     total = 0
     for row in rows:
         pairs = [(it.index, nb.index) for it in row for nb in it.links if nb.row == it.row + 1]
@@ -170,13 +74,13 @@ def _crossings(rows: list[list[_Item]]) -> int:
     return total
 
 
-def _reindex(rows: list[list[_Item]]) -> None:
+def _reindex(rows: list[list[Item]]) -> None:
     for row in rows:
         for k, it in enumerate(row):
             it.index = k
 
 
-def _order(rows: list[list[_Item]]) -> None:
+def _order(rows: list[list[Item]]) -> None:
     _reindex(rows)
     best, best_cross = [list(r) for r in rows], _crossings(rows)
     for sweep in range(16):
@@ -184,7 +88,7 @@ def _order(rows: list[list[_Item]]) -> None:
         for r in range(1, len(rows)) if down else range(len(rows) - 2, -1, -1):
             near = r - 1 if down else r + 1
 
-            def key(it: _Item, near: int = near) -> float:
+            def key(it: Item, near: int = near) -> float:
                 ks = [nb.index for nb in it.links if nb.row == near]
                 return (sum(ks) / len(ks) if ks else it.index) + (0.5 if it.back else 0.0)
 
@@ -197,7 +101,7 @@ def _order(rows: list[list[_Item]]) -> None:
     _reindex(rows)
 
 
-def _fit(row: list[_Item], desired: Sequence[float], weights: Sequence[float]) -> None:
+def _fit(row: list[Item], desired: Sequence[float], weights: Sequence[float]) -> None:
     """Least-squares x positions near ``desired`` that keep the row's order and spacing."""
     offsets = [0.0]
     for a, b in zip(row, row[1:], strict=False):
@@ -214,7 +118,7 @@ def _fit(row: list[_Item], desired: Sequence[float], weights: Sequence[float]) -
         it.x = v + o
 
 
-def _position(rows: list[list[_Item]]) -> None:
+def _position(rows: list[list[Item]]) -> None:
     for row in rows:
         _fit(row, [0.0] * len(row), [1.0] * len(row))
     for sweep in range(24):
@@ -228,17 +132,17 @@ def _position(rows: list[list[_Item]]) -> None:
             _fit(rows[r], desired, [1.0 if it.node else 2.0 for it in rows[r]])
 
 
-def _spacing(a: _Item, b: _Item) -> float:
+def _spacing(a: Item, b: Item) -> float:
     """Least distance from ``a``'s anchor to ``b``'s when ``b`` follows ``a`` in a row."""
     return a.right + (GAP if a.node is not None and b.node is not None else GAP / 2.5) - b.left
 
 
-def _runs(rows: list[list[_Item]]) -> list[list[_Item]]:
+def _runs(rows: list[list[Item]]) -> list[list[Item]]:
     """Maximal vertical paths whose items link one-to-one from row to row."""
-    def down(it: _Item) -> list[_Item]:
+    def down(it: Item) -> list[Item]:
         return [nb for nb in it.links if nb.row == it.row + 1]
 
-    def up(it: _Item) -> list[_Item]:
+    def up(it: Item) -> list[Item]:
         return [nb for nb in it.links if nb.row == it.row - 1]
 
     runs = []
@@ -255,7 +159,7 @@ def _runs(rows: list[list[_Item]]) -> list[list[_Item]]:
     return sorted(runs, key=len, reverse=True)
 
 
-def _straighten(rows: list[list[_Item]]) -> None:
+def _straighten(rows: list[list[Item]]) -> None:
     """Put the items of each vertical run on one line, in stretches the rows leave room for."""
     for run in _runs(rows):
         start = 0
@@ -278,7 +182,7 @@ def _straighten(rows: list[list[_Item]]) -> None:
             start = max(end, start + 1)
 
 
-def _side_loops(rows: list[list[_Item]], chains: list[list[_Item]]) -> None:
+def _side_loops(rows: list[list[Item]], chains: list[list[Item]]) -> None:
     """Move the dummies of back edges to the right of both ends, as far as rows allow."""
     for chain in chains:
         src, dst, run = chain[0], chain[-1], chain[1:-1]
@@ -315,11 +219,9 @@ def _ends(info: GraphInfo, back: set[int]) -> dict[tuple[str, str], int]:
 
 def layout(info: GraphInfo, highlight: tuple[set[str], set[int]], measure: Measure) -> Layout:
     """Place the nodes, edges and labels of ``info``; ``measure`` gives text widths."""
-    from colm_graph.viz.geometry import build
-
     names = ["START", *[n.name for n in info.nodes], "END"]
     rank, back = _ranks(names, [(e.source, e.target) for e in info.edges])
-    rows: list[list[_Item]] = [[] for _ in range(2 * max(rank.values()) + 1)]
+    rows: list[list[Item]] = [[] for _ in range(2 * max(rank.values()) + 1)]
     lines = _node_lines(info, measure)
     sizes: dict[str, tuple[float, float]] = {}
     for name, ls in lines.items():
@@ -330,9 +232,9 @@ def layout(info: GraphInfo, highlight: tuple[set[str], set[int]], measure: Measu
             sizes[name] = (max(sizes[name][0], 28.0 * (n - 1) + 48), sizes[name][1])
     for end in ("START", "END"):
         sizes[end] = (18.0 + 2 * (measure(end, LABEL_FONT, False) + 6), 18.0)
-    items = {n: _Item(row=2 * rank[n], left=-sizes[n][0] / 2, right=sizes[n][0] / 2, node=n)
+    items = {n: Item(row=2 * rank[n], left=-sizes[n][0] / 2, right=sizes[n][0] / 2, node=n)
              for n in sorted(names, key=lambda n: rank[n])}
-    chains: list[list[_Item]] = []
+    chains: list[list[Item]] = []
     labels: list[list[str]] = []
     for i, edge in enumerate(info.edges):
         src, dst = items[edge.source], items[edge.target]
@@ -343,7 +245,7 @@ def layout(info: GraphInfo, highlight: tuple[set[str], set[int]], measure: Measu
         chain = [src]
         for r in range(src.row + step, dst.row, step):
             first = r == src.row + step and bool(label)
-            chain.append(_Item(row=r, left=-4.0, right=14 + label_w if first else 4.0,
+            chain.append(Item(row=r, left=-4.0, right=14 + label_w if first else 4.0,
                                back=i in back, label=label if first else []))
         if src is dst:
             src.right += 50 + label_w

@@ -10,7 +10,7 @@ import unicodedata
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape, quoteattr
 
-from colm_graph.viz.layout import EDGE, HL, Arrow, Box, Layout, Point, Text
+from colm_graph.viz.shapes import EDGE, HL, Arrow, Box, Layout, Point, Text
 
 if TYPE_CHECKING:
     from PIL import ImageDraw, ImageFont

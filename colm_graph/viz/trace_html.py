@@ -35,15 +35,19 @@ class Card:
     input_tokens: int
     output_tokens: int
     usd: float
+    """As the ledger priced the call (0 for a call that failed)."""
     latency_s: float
     started_at: float
     tokens_estimated: bool
     simulated: bool
     prompt: str | None
+    """The prompt messages as text (``None``: the run was not recorded)."""
     response: str | None
     error: str | None
+    """Why the call failed, scrubbed of secrets."""
     sample: int | None
     in_ledger: bool
+    """False for a failed call that the recorder saw but the ledger does not count."""
     notes: tuple[str, ...] = ()
     """What the ledger says about how the reply was read (score unknown, structured reply)."""
 
