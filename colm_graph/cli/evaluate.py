@@ -53,7 +53,7 @@ def run_eval_command(args: argparse.Namespace, out: TextIO, err: TextIO = sys.st
                        notes=err)
     summary = write_report(results.parent)
     out.write(_table(summary) + f"\nwrote {results.parent}/report.md, summary.json,"
-              " pareto.png, results.jsonl\n")
+              " pareto.png, pareto.svg, results.jsonl\n")
     return 0
 
 

@@ -2,20 +2,22 @@
 
 The runner writes ``DIR/results.jsonl`` (one object per graph and item) and ``DIR/run.json``;
 :func:`write_report` reads both and writes ``DIR/summary.json``, ``DIR/report.md`` and
-``DIR/pareto.png``. Rows are streamed: only each graph's latencies are kept, for the
-percentiles, which interpolate linearly between ranks (numpy's default method).
+``DIR/pareto.png`` with ``DIR/pareto.svg``. Rows are streamed: only each graph's latencies
+are kept, for the percentiles, which interpolate linearly between ranks (numpy's default
+method; :func:`statistics.quantiles` with ``method="inclusive"``).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import statistics
 from collections.abc import Collection, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from colm_graph.evaluation.plots import ParetoPoint, pareto_frontier, pareto_png
+from colm_graph.evaluation.plots import ParetoPoint, pareto_frontier, save_pareto
 
 __all__ = ["Z95", "load_results", "percentile", "summarize_results", "wilson",
            "write_report"]
@@ -38,15 +40,16 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
 
 
 def percentile(values: list[float], q: float) -> float | None:
-    """The ``q`` quantile (0..1) of ``values``, interpolating linearly between ranks
-    (rank ``q * (n - 1)`` of the sorted values); ``None`` for no values."""
+    """The ``q`` quantile (0..1, in steps of 0.01) of ``values``, interpolating linearly
+    between ranks (rank ``q * (n - 1)`` of the sorted values); ``None`` for no values."""
     if not values:
         return None
-    xs = sorted(values)
-    rank = q * (len(xs) - 1)
-    lo = math.floor(rank)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (rank - lo)
+    if len(values) == 1 or q <= 0:
+        return min(values)
+    if q >= 1:
+        return max(values)
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return cuts[round(q * 100) - 1]
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -291,13 +294,15 @@ def _markdown(summary: dict[str, Any]) -> str:
         out += ["Accuracy kept = accuracy / baseline accuracy; paid spend saved = 1 - paid USD "
                 "/ baseline paid USD.", ""]
     out += ["## Accuracy against paid spend", "", "![Accuracy against paid spend](pareto.png)",
-            "", "Pareto frontier (no other graph is at least as accurate for at most the paid "
-            "spend): " + ", ".join(map(_label, summary["frontier"])) + ".", ""]
+            "", "The same chart as SVG: `pareto.svg`. Pareto frontier (no other graph is at "
+            "least as accurate for at most the paid spend): "
+            + ", ".join(map(_label, summary["frontier"])) + ".", ""]
     return "\n".join(out)
 
 
 def write_report(directory: str | Path) -> dict[str, Any]:
-    """Summarize ``directory``'s run into ``summary.json``, ``report.md`` and ``pareto.png``.
+    """Summarize ``directory``'s run into ``summary.json``, ``report.md`` and the chart
+    (``pareto.png``, ``pareto.svg``).
 
     ``run.json`` is optional (its metadata then shows as unknown). Without any result rows
     no chart is drawn.
@@ -326,8 +331,9 @@ def write_report(directory: str | Path) -> dict[str, Any]:
     }
     (root / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
     (root / "report.md").write_text(_markdown(summary), "utf-8")
-    (root / "pareto.png").unlink(missing_ok=True)
+    for old in ("pareto.png", "pareto.svg"):
+        (root / old).unlink(missing_ok=True)
     if points:
         title = f"Accuracy vs paid spend: {run.get('dataset', '?')}, {run.get('items', '?')} items"
-        pareto_png(points, root / "pareto.png", title=title, simulated=simulated)
+        save_pareto(points, root, title=title, simulated=simulated)
     return summary

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from colm_graph.core.ledger import ledger_totals
+from colm_graph.core.result import RunResult
 from colm_graph.errors import ConfigError
 from colm_graph.evaluation.account import CallSink, EvalAccount, merged_records
 from colm_graph.evaluation.datasets import Item
@@ -123,24 +123,22 @@ def result_row(entry: GraphEntry, item: Item, state: Mapping[str, Any] | None,
     """One results.jsonl line. ``records``: the item's calls as they were made (the
     item's call sink); merged with the run's ledger, so that a failed item keeps the calls
     it made before it failed."""
-    state = state or {}
-    ledger = merged_records(records or (), state.get("ledger", []))
-    t = ledger_totals(ledger)
-    score = score_answer(state.get("answer"), item) if error is None else None
+    run = RunResult.from_state(state, graph=entry.label, error=error)
+    run = run.with_ledger(merged_records(records or (), run.ledger))
+    t = run.totals
+    score = score_answer(run.answer, item) if error is None else None
     return {
         "id": item.id, "graph": entry.label, "domain": item.domain,
-        "answer": state.get("answer"), "gold": item.answer,
+        "answer": run.answer, "gold": item.answer,
         "correct": bool(score and score.correct),
         "no_answer": bool(score and score.no_answer),
         "usd": t["usd"], "paid_usd": t["paid_usd"], "local_usd": t["local_usd"],
         "paid_calls": t["paid_calls"], "local_calls": t["local_calls"], "calls": t["calls"],
         "paid_tokens": t["paid_input_tokens"] + t["paid_output_tokens"],
         "input_tokens": t["input_tokens"], "output_tokens": t["output_tokens"],
-        "latency_s": round(latency, 6), "rounds": int(state.get("rounds", 0)),
-        "stage": state.get("stage"),
-        "degraded": bool(state.get("degraded")) or any(c.get("degraded") for c in ledger),
-        "error": error, "simulated": bool(ledger) and all(c.get("simulated") for c in ledger),
-        "clients": _clients(state, item) if error is None else {},
+        "latency_s": round(latency, 6), "rounds": run.rounds, "stage": run.stage,
+        "degraded": run.degraded, "error": run.error, "simulated": run.simulated,
+        "clients": _clients(run.transcript(), item) if error is None else {},
     }
 
 
@@ -229,34 +227,30 @@ def _item_config(entry: GraphEntry, sink: CallSink, account: EvalAccount | None
 
 
 class Progress:
-    """A one-line progress bar with running accuracy and spend (lines when not a TTY)."""
+    """The eval's progress bar (tqdm) with running accuracy and paid spend; nothing when
+    ``stream`` is ``None``. Away from a terminal it redraws at most every few seconds."""
 
     def __init__(self, total: int, stream: TextIO | None, done: int = 0) -> None:
-        self.total, self.done, self.stream = total, done, stream
+        from tqdm import tqdm
+
         self.correct = self.finished = 0
         self.paid = 0.0
-        self.tty = bool(stream is not None and stream.isatty())
-        self._last = -1
+        tty = bool(stream is not None and stream.isatty())
+        self.bar = tqdm(total=total, initial=done, file=stream, disable=stream is None,
+                        ascii=" #", ncols=None if tty else 100, mininterval=0.2 if tty else 5,
+                        bar_format="[{bar:30}] {n_fmt}/{total_fmt} {desc} ({elapsed})",
+                        desc="acc - paid $0.0000")
 
     def update(self, row: dict[str, Any]) -> None:
-        self.done += 1
         self.finished += 1
         self.correct += row["correct"]
         self.paid += row["paid_usd"]
-        if self.stream is None:
-            return
-        pct = int(100 * self.done / max(self.total, 1))
-        if not self.tty and pct // 10 == self._last // 10 and self.done != self.total:
-            return
-        self._last = pct
-        width = 30
-        bar = "#" * (width * self.done // max(self.total, 1))
-        text = (f"[{bar:<{width}}] {self.done}/{self.total} acc"
-                f" {self.correct / max(self.finished, 1):.3f} paid ${self.paid:.4f}")
-        self.stream.write(("\r" + text) if self.tty else text + "\n")
-        if self.tty and self.done == self.total:
-            self.stream.write("\n")
-        self.stream.flush()
+        self.bar.set_description_str(f"acc {self.correct / self.finished:.3f}"
+                                 f" paid ${self.paid:.4f}", refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: ModelPool,
@@ -304,7 +298,6 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
             before.update(max_paid_usd=max_paid_usd, max_paid_tokens=max_paid_tokens)
             (out / RUN).write_text(json.dumps(before, indent=2))
     todo = [(e, it) for e in entries for it in items if (e.label, it.id) not in done]
-    bar = Progress(len(entries) * len(items), progress, done=len(done))
     sem = asyncio.Semaphore(concurrency)
     secrets = pool_secrets(pool)
     account = EvalAccount(max_paid_usd, max_paid_tokens, out, part=time.time()) \
@@ -339,9 +332,11 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
             fh.flush()
             bar.update(row)
 
+    bar = Progress(len(entries) * len(items), progress, done=len(done))
     try:
         await asyncio.gather(*(one(e, it) for e, it in todo))
     finally:
+        bar.close()
         fh.flush()
         os.fsync(fh.fileno())
         fh.close()

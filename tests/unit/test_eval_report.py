@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import math
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,6 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from colm_graph.evaluation.plots import ParetoPoint, nice_ticks, pareto_frontier, pareto_png
 from colm_graph.evaluation.report import (
     Z95,
     load_results,
@@ -280,6 +278,7 @@ def test_write_report_writes_the_three_files(tmp_path: Path) -> None:
     assert "| `colm` | s2 | 0 | 0 (-) | 10 | 0 (0.0%) |" in md
     with Image.open(tmp_path / "pareto.png") as im:
         assert im.format == "PNG" and im.size[0] > 400
+    assert b"<svg" in (tmp_path / "pareto.svg").read_bytes()
 
 
 def test_write_report_savings_and_frontier(tmp_path: Path) -> None:
@@ -321,73 +320,5 @@ def test_write_report_without_a_baseline_or_rows(tmp_path: Path) -> None:
     (tmp_path / "none" / "results.jsonl").write_text("", encoding="utf-8")
     summary = write_report(tmp_path / "none")
     assert summary["graphs"] == {} and not (tmp_path / "none" / "pareto.png").exists()
+    assert not (tmp_path / "none" / "pareto.svg").exists()
     assert "No results yet for: `colm`" in (tmp_path / "none" / "report.md").read_text("utf-8")
-
-
-# --- Pareto chart ----------------------------------------------------------------------
-
-
-def test_frontier_on_a_hand_example() -> None:
-    pts = [ParetoPoint("a", 0.0, 0.50, 0, 1), ParetoPoint("b", 1.0, 0.80, 0, 1),
-           ParetoPoint("c", 1.0, 0.70, 0, 1),  # same spend as b, less accurate
-           ParetoPoint("d", 2.0, 0.80, 0, 1),  # b's accuracy for more spend
-           ParetoPoint("e", 0.5, 0.40, 0, 1),  # a is better and cheaper
-           ParetoPoint("f", 3.0, 0.90, 0, 1), ParetoPoint("g", 0.5, 0.60, 0, 1),
-           ParetoPoint("h", 0.5, 0.60, 0, 1)]  # ties with g: neither dominates
-    assert [pts[i].label for i in pareto_frontier(pts)] == ["a", "g", "h", "b", "f"]
-    assert pareto_frontier(pts[:1]) == [0]
-    assert pareto_frontier([]) == []
-
-
-@pytest.mark.parametrize(("lo", "hi"), [(0.0, 1.2), (0.0, 0.0037), (0.45, 0.91), (0.0, 0.0),
-                                        (12.0, 130.0)])
-def test_nice_ticks_cover_the_range_evenly(lo: float, hi: float) -> None:
-    ticks, decimals = nice_ticks(lo, hi)
-    assert ticks[0] <= lo and ticks[-1] >= hi and 3 <= len(ticks) <= 12
-    steps = {round(b - a, 12) for a, b in zip(ticks, ticks[1:], strict=False)}
-    assert len(steps) == 1
-    step = steps.pop()
-    assert round(step, decimals) == pytest.approx(step)  # labels show the step exactly
-    mantissa = step / 10 ** math.floor(math.log10(step))
-    assert any(mantissa == pytest.approx(m) for m in (1, 2, 2.5, 5))
-
-
-def _pixels_near(im: Image.Image, rgb: tuple[int, int, int], tol: int = 12) -> int:
-    return sum(n for n, px in (im.convert("RGB").getcolors(im.size[0] * im.size[1]) or [])
-               if all(abs(a - b) <= tol for a, b in zip(px, rgb, strict=True)))
-
-
-LARGE_RED = (0xD6, 0x27, 0x28)
-
-
-@pytest.mark.parametrize("points", [
-    [ParetoPoint("colm", 0.3, 0.8, 0.7, 0.9)],
-    [ParetoPoint("colm", 0.0, 0.0, 0.0, 0.3)],
-    [ParetoPoint("small_only", 0.0, 0.5, 0.2, 0.8, baseline="small_only"),
-     ParetoPoint("colm", 0.0, 0.6, 0.3, 0.85), ParetoPoint("moa", 0.0, 0.6, 0.3, 0.85)],
-    [ParetoPoint("a", 2.0, 1.0, 0.7, 1.0), ParetoPoint("b", 2.0, 0.99, 0.7, 1.0)],
-    [ParetoPoint(f"route[t={t}]", 0.001 * t, 0.5 + t / 40, 0.4, 0.9, series="route",
-                 sweep_value=t) for t in (3, 1, 2)],
-], ids=["one", "zero-accuracy", "all-free", "equal-spend", "sweep"])
-def test_pareto_png_degenerate_inputs(tmp_path: Path, points: list[ParetoPoint]) -> None:
-    out = tmp_path / "sub" / "p.png"
-    pareto_png(points, out, title="t", simulated=True)
-    with Image.open(out) as im:
-        im.verify()
-    with Image.open(out) as im:
-        assert im.format == "PNG" and im.size == (960, 600)
-        assert _pixels_near(im, LARGE_RED) == 0  # no large-only baseline, no red square
-
-
-def test_pareto_png_marks_the_large_only_baseline(tmp_path: Path) -> None:
-    points = [ParetoPoint("large_only", 1.0, 0.9, 0.8, 0.95, baseline="large_only"),
-              ParetoPoint("small_only", 0.0, 0.5, 0.4, 0.6, baseline="small_only"),
-              ParetoPoint("colm", 0.4, 0.85, 0.75, 0.92)]
-    pareto_png(points, tmp_path / "p.png", title="t", simulated=False)
-    with Image.open(tmp_path / "p.png") as im:
-        assert _pixels_near(im, LARGE_RED) > 100  # its square, error bar and legend entry
-
-
-def test_pareto_png_needs_points(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="no points"):
-        pareto_png([], tmp_path / "p.png", title="t", simulated=False)
