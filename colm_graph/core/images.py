@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from colm_graph.core.files import file_errors
 from colm_graph.errors import ConfigError
 
 __all__ = ["MAX_IMAGE_BYTES", "check_image_host", "check_image_url", "image_data_url"]
@@ -32,17 +33,11 @@ _IMAGE_TYPES = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jp
 def image_data_url(path: str | Path, *, flag: str = "--image") -> str:
     """A ``data:`` URL for an image file; anything that is not an image is refused."""
     p = Path(path)
-    try:
+    with file_errors(f"{flag} {path}", "image file", ConfigError):
         size = p.stat().st_size
         if size > MAX_IMAGE_BYTES:
             raise ConfigError(f"{flag} {path}: {size} bytes, expected at most {MAX_IMAGE_BYTES}")
         data = p.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{flag} {path}: file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{flag} {path}: expected an image file, got a directory") from None
-    except OSError as exc:
-        raise ConfigError(f"{flag} {path}: cannot read: {exc.strerror}") from None
     mime = next((m for magic, m in _IMAGE_TYPES if data.startswith(magic)), None)
     if mime is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         mime = "image/webp"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+__all__ = ["bundled_dir"]
+
 _PACKAGE = Path(__file__).resolve().parents[1]
 _BUNDLED = {"graphs": "graphs", "prompts": "prompts", "datasets": "datasets"}
 _SOURCE = {"graphs": "graphs", "prompts": "prompts", "datasets": "evals/datasets"}

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from colm_graph.core.files import file_errors
 from colm_graph.errors import ColmGraphError
 
 __all__ = ["YamlDoc", "load_yaml", "format_loc"]
@@ -66,16 +67,8 @@ def load_yaml(path: str | Path, *, what: str = "file") -> YamlDoc:
     """Read and parse a YAML file with ``safe_load`` semantics; errors are one line."""
     p = Path(path)
     source = str(path)
-    try:
+    with file_errors(source, what):
         text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ColmGraphError(f"{source}: {what} not found") from None
-    except IsADirectoryError:
-        raise ColmGraphError(f"{source}: expected a {what}, got a directory") from None
-    except UnicodeDecodeError:
-        raise ColmGraphError(f"{source}: {what} is not UTF-8 text") from None
-    except OSError as exc:
-        raise ColmGraphError(f"{source}: cannot read {what}: {exc.strerror}") from None
     return parse_yaml(text, source=source)
 
 

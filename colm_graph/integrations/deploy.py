@@ -22,8 +22,9 @@ LangGraph API server looks a graph up with ``module.__dict__[name]``, which a mo
 makes no model calls. The graphs carry no checkpointer or store; the server supplies its own
 persistence.
 
-Imports are absolute so the file also loads by path (``./colm_graph/integrations/deploy.py:colm``), which
-the server executes as a standalone module.
+Imports are absolute so the file also loads by path
+(``./colm_graph/integrations/deploy.py:colm``), which the server executes as a standalone
+module.
 """
 
 from __future__ import annotations

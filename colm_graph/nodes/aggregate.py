@@ -13,6 +13,8 @@ from colm_graph.nodes.context import NodeContext
 from colm_graph.nodes.fanout import dropped, expect, last_answering_node
 from colm_graph.run.budget import caps, failed_models
 
+__all__ = ["degrade", "degrade_reason", "final_responses", "finish", "vote"]
+
 
 def final_responses(state: ProtocolState) -> list[Response]:
     """The responses of the most recent answering node, in its latest round."""

@@ -19,6 +19,15 @@ from colm_graph.nodes.fanout import (
     with_images,
 )
 
+__all__ = [
+    "aanswer",
+    "answer",
+    "answer_tasks",
+    "arevise",
+    "revise",
+    "revise_tasks",
+]
+
 
 def _who(ctx: NodeContext, task: Task) -> dict[str, str]:
     entry = ctx.run.pool.entry(task["model"])

@@ -18,6 +18,16 @@ from colm_graph.nodes._step import Step, model_node
 from colm_graph.nodes.context import NodeContext
 from colm_graph.nodes.fanout import response_update, sample_kwargs, tasks
 
+__all__ = [
+    "aexecute",
+    "aplan",
+    "DEFAULT_PROMPT",
+    "execute",
+    "execute_tasks",
+    "plan",
+    "reusable_plan",
+]
+
 DEFAULT_PROMPT = "planner"
 
 

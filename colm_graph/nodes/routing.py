@@ -21,6 +21,8 @@ from colm_graph.routing.selectors import Selection
 from colm_graph.run.budget import remaining, spent
 from colm_graph.run.calls import call_model, message_text
 
+__all__ = ["ascore", "aselect", "averify", "parse_confidence", "score", "select", "verify"]
+
 
 # -- select -----------------------------------------------------------------------------------
 def _ask(ctx: NodeContext, config: RunnableConfig | None, records: list[CallRecord],

@@ -20,6 +20,20 @@ from colm_graph.nodes._step import Step, model_node
 from colm_graph.nodes.context import NodeContext
 from colm_graph.nodes.fanout import answers_block, latest_responses, read_reply
 
+__all__ = [
+    "aaggregate",
+    "aggregate",
+    "aguide",
+    "answers_so_far",
+    "clipped",
+    "DEFAULT_MAX_DRAFT_CHARS",
+    "FIRST_ROUND",
+    "guide",
+    "MAX_ANSWER_CHARS",
+    "max_draft_chars",
+    "previous_guidance",
+]
+
 DEFAULT_MAX_DRAFT_CHARS = 6000
 """Default of the graph parameter ``max_draft_chars``."""
 FIRST_ROUND = DEFAULTS["answers_so_far"]

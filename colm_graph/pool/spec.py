@@ -15,8 +15,8 @@ from pydantic import (
     model_validator,
 )
 
-__all__ = ["ANSWER_FORMATS", "ENV_NAME_RE", "NAME_RE", "SYSTEM_PROMPT_MODES", "AnswerFormat", "ModelSpec", "Price",
-           "SimSettings", "SystemPrompt"]
+__all__ = ["ANSWER_FORMATS", "ENV_NAME_RE", "NAME_RE", "SYSTEM_PROMPT_MODES", "AnswerFormat",
+           "ModelSpec", "Price", "SimSettings", "SystemPrompt"]
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

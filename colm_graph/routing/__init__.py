@@ -1,2 +1,4 @@
 """Deciding where a query goes: client selectors (:mod:`.selectors`) and router scorers
 (:mod:`.scorers`)."""
+
+__all__: list[str] = []

@@ -269,35 +269,20 @@ ROUNDS_PREDICATES = ("rounds_at_least", "rounds_left")
 """The predicates that bound a loop (their argument is at most ``MAX_ROUNDS``)."""
 
 
-def _bound_true(cond: Any) -> bool:
-    """Whether ``cond`` is true whenever the run's rounds reach its rounds argument."""
+def _bound(cond: Any, truth: bool) -> bool:
+    """Whether ``cond`` is ``truth`` whenever the run's rounds reach its rounds argument
+    (``rounds_at_least`` is then true, ``rounds_left`` false)."""
     if not isinstance(cond, dict) or len(cond) != 1:
         return False
     (name, arg), = cond.items()
-    if name == "rounds_at_least":
+    if name == ("rounds_at_least" if truth else "rounds_left"):
         return True
     if name == "not":
-        return _bound_false(arg)
-    if name == "any":
-        return isinstance(arg, list) and any(_bound_true(c) for c in arg)
-    if name == "all":
-        return isinstance(arg, list) and bool(arg) and all(_bound_true(c) for c in arg)
-    return False
-
-
-def _bound_false(cond: Any) -> bool:
-    """Whether ``cond`` is false whenever the run's rounds reach its rounds argument."""
-    if not isinstance(cond, dict) or len(cond) != 1:
-        return False
-    (name, arg), = cond.items()
-    if name == "rounds_left":
-        return True
-    if name == "not":
-        return _bound_true(arg)
-    if name == "all":
-        return isinstance(arg, list) and any(_bound_false(c) for c in arg)
-    if name == "any":
-        return isinstance(arg, list) and bool(arg) and all(_bound_false(c) for c in arg)
+        return _bound(arg, not truth)
+    if name in ("any", "all") and isinstance(arg, list):
+        if (name == "any") == truth:  # one sub-condition settles it
+            return any(_bound(c, truth) for c in arg)
+        return bool(arg) and all(_bound(c, truth) for c in arg)
     return False
 
 
@@ -337,9 +322,9 @@ def _leaves(edge: Any, inside: set[str]) -> bool:
         return edge.to not in inside
     for branch in edge.branches or []:
         if branch.to in inside:
-            if not _bound_false(branch.when):
+            if not _bound(branch.when, False):
                 return False
-        elif _bound_true(branch.when):
+        elif _bound(branch.when, True):
             return True
     return edge.default not in inside
 

@@ -72,7 +72,7 @@ def _import_target(target: str) -> tuple[ModuleType, str]:
     return module, attr
 
 
-# --- langgraph.json and colm_graph.integrations.deploy (quick) ---------------------------------------
+# --- langgraph.json and colm_graph.integrations.deploy (quick) ------------------------
 
 
 def test_langgraph_json_lists_exactly_the_shipped_variants() -> None:
@@ -141,8 +141,9 @@ def test_build_graphs_uses_the_given_pool() -> None:
 
 def test_deploy_import_fails_on_a_bad_pool_file(tmp_path: Path) -> None:
     env = {**os.environ, "COLM_GRAPH_MODELS": str(tmp_path / "nowhere.yaml")}
-    done = subprocess.run([sys.executable, "-c", "import colm_graph.integrations.deploy"], env=env, cwd=REPO,
-                          capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run([sys.executable, "-c", "import colm_graph.integrations.deploy"],
+                          env=env, cwd=REPO, capture_output=True, text=True, timeout=60,
+                          check=False)
     assert done.returncode != 0
     assert "PoolError" in done.stderr and "nowhere.yaml" in done.stderr
 

@@ -1,5 +1,5 @@
-"""The OpenAI-compatible server (``colm_graph.integrations.serve`` and ``colm-graph serve``) against the
-official ``openai`` client and ``ChatOpenAI``: a real uvicorn server on 127.0.0.1 in a
+"""The OpenAI-compatible server (``colm_graph.integrations.serve`` and ``colm-graph serve``)
+against the official ``openai`` client and ``ChatOpenAI``: a real uvicorn server on 127.0.0.1 in a
 background thread (a subprocess for the CLI), the built-in simulated pool."""
 
 from __future__ import annotations

@@ -112,7 +112,7 @@ SPECS = [yaml.safe_load(p.read_text(encoding="utf-8"))
          for p in sorted((ROOT / "graphs").glob("*.yaml"))] + [yaml.safe_load(PROBE_SPEC)]
 
 POOLS: list[dict[str, Any]] = [
-    yaml.safe_load((ROOT / "colm_graph" / "pool" / "default_pool.yaml").read_text(encoding="utf-8")),
+    yaml.safe_load((ROOT / "colm_graph" / "pool" / "default_pool.yaml").read_text("utf-8")),
     {"models": [
         {"name": "local-a", "provider": "openai", "model": "m-a",
          "base_url": "http://127.0.0.1:9/v1", "tier": "local", "domains": ["arithmetic"]},

@@ -1,5 +1,5 @@
-"""The simulated chat models (``colm_graph.pool.providers.sim.model``) driven through the real prompts,
-and the safe arithmetic parser they use (``colm_graph.pool.providers.sim.arithmetic``)."""
+"""The simulated chat models (``colm_graph.pool.providers.sim.model``) driven through the real
+prompts, and the safe arithmetic parser they use (``colm_graph.pool.providers.sim.arithmetic``)."""
 
 from __future__ import annotations
 

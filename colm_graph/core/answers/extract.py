@@ -233,6 +233,13 @@ def _candidates(text: str) -> list[tuple[int, int, str, str]]:
     return found
 
 
+def _last(pattern: re.Pattern[str], text: str, group: str | int, how: str
+          ) -> tuple[str, int, int, str] | None:
+    """The last match of ``pattern`` in ``text``: its ``group``, span and ``how``."""
+    *_, m = [None, *pattern.finditer(text)]
+    return None if m is None else (m.group(group), m.start(group), m.end(group), how)
+
+
 def _fallback(text: str, kind: str, choices: tuple[str, ...] | None
               ) -> tuple[str, int, int, str] | None:
     if _DECLINE.search(text):
@@ -244,10 +251,8 @@ def _fallback(text: str, kind: str, choices: tuple[str, ...] | None
         start = text.find(short)  # a bare reply is its own answer ("Venus", "H₂O", "56")
         return short, start, start + len(short), "bare"
     if kind == "text":
-        bold = list(_BOLD.finditer(text))
-        if bold:
-            m = bold[-1]
-            return m.group("ans"), m.start("ans"), m.end("ans"), "bold"
+        if (hit := _last(_BOLD, text, "ans", "bold")) is not None:
+            return hit
         first = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0].rstrip(".!")
         c = _COPULA.match(first)
         if c:
@@ -256,10 +261,8 @@ def _fallback(text: str, kind: str, choices: tuple[str, ...] | None
             return v, start, start + len(v), "sentence"
         return None
     if kind == "choice":
-        letters = list(_LETTER_LINE.finditer(text))
-        if letters:
-            m = letters[-1]
-            return m.group("ans"), m.start("ans"), m.end("ans"), "letter"
+        if (hit := _last(_LETTER_LINE, text, "ans", "letter")) is not None:
+            return hit
         if choices:
             low = text.lower()
             hits = [(low.rfind(o.lower()), o) for o in choices if o.strip() and o.lower() in low]
@@ -268,10 +271,7 @@ def _fallback(text: str, kind: str, choices: tuple[str, ...] | None
                 return option, pos, pos + len(option), "option"
         return None
     if kind == "number":
-        nums = list(_NUM.finditer(text))
-        if nums:
-            m = nums[-1]
-            return m.group(0), m.start(), m.end(), "last_number"
+        return _last(_NUM, text, 0, "last_number")
     return None
 
 

@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
     from colm_graph.pool.spec import ModelSpec
 
+__all__ = ["build"]
+
 # Local OpenAI-compatible servers usually accept any key; the client insists on one.
 _PLACEHOLDER_KEY = "not-needed"
 

@@ -283,10 +283,17 @@ class SimulatedChatModel(BaseChatModel):
         if guided is None or _same(previous, guided, task):
             return pen.solution(previous, ["Kept my answer after reading the guidance."])
         seen = f"I had {_quoted(previous)}; the guidance supports {_quoted(guided)}."
-        if self._adopt(previous, guided, task, rng):
-            return pen.solution(guided, [seen, "Adopted the answer the guidance supports."])
-        return pen.solution(previous,
+        return self._decide(previous, guided, task, rng, pen,
+                            [seen, "Adopted the answer the guidance supports."],
                             [seen, "Rechecked and kept my answer despite the guidance."])
+
+    def _decide(self, own: str | None, offered: str | None, task: Task | None,
+                rng: random.Random, pen: _Pen, took: list[str], kept: list[str]) -> str:
+        """The solution with ``offered`` (saying ``took``) when :meth:`_adopt` switches to
+        it, else with ``own`` (saying ``kept``)."""
+        if self._adopt(own, offered, task, rng):
+            return pen.solution(offered, took)
+        return pen.solution(own, kept)
 
     def _adopt(self, own: str | None, offered: str | None, task: Task | None,
                rng: random.Random) -> bool:
@@ -303,9 +310,8 @@ class SimulatedChatModel(BaseChatModel):
         found = PLAN_TARGET.findall(read_blocks(prompt, "plan")[0][1])
         target = _canonical(found[-1], task) if found and found[-1] != CANNOT else None
         own = self._solve(task, question, rng)
-        if self._adopt(own, target, task, rng):
-            return pen.solution(target, ["Followed the plan."])
-        return pen.solution(own, ["Solved it my own way."])
+        return self._decide(own, target, task, rng, pen, ["Followed the plan."],
+                            ["Solved it my own way."])
 
     def _peer_revise(self, prompt: str, task: Task | None, question: str,
                      rng: random.Random, pen: _Pen) -> str:
@@ -315,9 +321,9 @@ class SimulatedChatModel(BaseChatModel):
         majority = counts.most_common(1)[0][0] if counts else None
         if previous is None:
             previous = self._solve(task, question, rng)
-        if self._adopt(previous, majority, task, rng):
-            return pen.solution(majority, ["Moved to the answer the others support."])
-        return pen.solution(previous, ["Kept my answer after reading the others."])
+        return self._decide(previous, majority, task, rng, pen,
+                            ["Moved to the answer the others support."],
+                            ["Kept my answer after reading the others."])
 
     def _aggregate(self, prompt: str, task: Task | None, question: str,
                    rng: random.Random, pen: _Pen) -> str:

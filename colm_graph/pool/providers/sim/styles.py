@@ -336,24 +336,23 @@ def _given(ctx: _Context) -> list[str]:
 # -- solutions ----------------------------------------------------------------------------
 
 
-def _cannot(style: str) -> str:
-    if style == "terse":
-        return "Worked through the question.\nAnswer: cannot answer"
-    if style == "markdown":
-        return ("**Reasoning**\n- The question is outside what I can work out.\n\n"
-                "**Answer:** cannot be determined")
-    if style == "latex":
-        return "There is no expression here that I can evaluate, so I cannot determine a value."
-    if style == "gsm8k":
-        return "There is not enough information to work this out.\n#### unknown"
-    if style == "think":
-        return ("<think>\nI don't recognise this question, and there is nothing to compute."
-                "\n</think>\n\nI can't determine this from the information given.")
-    if style == "verbose":
-        return ("Let me read the question carefully and look for quantities I could work"
+_CANNOT = {
+    "terse": "Worked through the question.\nAnswer: cannot answer",
+    "markdown": ("**Reasoning**\n- The question is outside what I can work out.\n\n"
+                 "**Answer:** cannot be determined"),
+    "latex": "There is no expression here that I can evaluate, so I cannot determine a value.",
+    "gsm8k": "There is not enough information to work this out.\n#### unknown",
+    "think": ("<think>\nI don't recognise this question, and there is nothing to compute."
+              "\n</think>\n\nI can't determine this from the information given."),
+    "verbose": ("Let me read the question carefully and look for quantities I could work"
                 " with. I do not recognise what it asks, and there is nothing in it that I"
-                " can compute, so I am unable to answer this question with any confidence.")
-    return "Checked the question.\nFinal answer: n/a"
+                " can compute, so I am unable to answer this question with any confidence."),
+}
+"""How each style declines a question it cannot work out (others: ``n/a``)."""
+
+
+def _cannot(style: str) -> str:
+    return _CANNOT.get(style, "Checked the question.\nFinal answer: n/a")
 
 
 def _final(style: str, written: str, rng: random.Random) -> str:
