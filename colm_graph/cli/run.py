@@ -22,15 +22,12 @@ _FLAG_PARAMS = (("top_k", "--top-k"), ("rounds", "--rounds"), ("selector", "--se
 
 
 def _params(args: argparse.Namespace, spec: Any) -> dict[str, Any]:
-    from colm_graph.spec.validate import param_constraints, param_error
+    from colm_graph.spec.validate import bind_params
 
-    table = param_constraints(spec)
     params: dict[str, Any] = {}
 
     def put(key: str, value: Any, flag: str) -> None:
-        err = param_error(spec, key, value, table)
-        if err:
-            raise ConfigError(f"{flag}: {err}")
+        bind_params(spec, {key: value}, names={key: flag})  # errors name the flag
         params[key] = value
 
     for key, flag in _FLAG_PARAMS:

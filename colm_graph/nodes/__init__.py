@@ -37,6 +37,9 @@ class NodeKind:
     collection of names is taken as options that allow any value)."""
     calls_model: bool = True
     doc: str = ""
+    prompt_values: frozenset[str] | Callable[[Mapping[str, Any]], frozenset[str]] = frozenset()
+    """The values the kind fills into its prompt (a spec's ``prompt`` may use no others):
+    a set, or a function of the node's options (their ``$param``s resolved)."""
 
     def __post_init__(self) -> None:
         opts: Mapping[str, Option] | Collection[str] = self.options
@@ -47,6 +50,11 @@ class NodeKind:
     def option_names(self) -> frozenset[str]:
         return frozenset(self.options)
 
+    def values_for(self, options: Mapping[str, Any]) -> frozenset[str]:
+        """:attr:`prompt_values` for a node with these options."""
+        v = self.prompt_values
+        return v if isinstance(v, frozenset) else v(options)
+
 
 _UNKNOWN = Option("float", low=0, high=1,
                   doc="the score used when the reply has no readable score")
@@ -55,30 +63,40 @@ KINDS: dict[str, NodeKind] = {
     "select": NodeKind(_routing.select, _routing.aselect, role="required",
                        options={"top_k": Option("int", low=1, high=MAX_TOP_K),
                                 "asks": Option("role", doc="the role that asks")},
-                       doc="choose the top-k clients of the role (CoLM)"),
+                       doc="choose the top-k clients of the role (CoLM)",
+                       prompt_values=frozenset({"question", "clients", "k"})),
     "answer": NodeKind(_clients.answer, _clients.aanswer, _clients.answer_tasks,
-                       role="required", doc="each participant answers on its own"),
+                       role="required", doc="each participant answers on its own",
+                       prompt_values=_clients.CLIENT_VALUES),
     "revise": NodeKind(_clients.revise, _clients.arevise, _clients.revise_tasks,
                        role="required",
                        options={"context": Option("enum", ("guidance", "peers")),
                                 "include_self": Option("bool")},
-                       doc="each participant revises with guidance or the others' answers"),
+                       doc="each participant revises with guidance or the others' answers",
+                       prompt_values=_clients.revise_values),
     "plan": NodeKind(_planning.plan, _planning.aplan, role="required",
                      options={"fresh": Option("bool", doc="false: reuse an earlier plan by"
                                               " the same model in this run")},
-                     doc="a planner writes a short plan (no final answer)"),
+                     doc="a planner writes a short plan (no final answer)",
+                     prompt_values=frozenset({"question"})),
     "execute": NodeKind(_planning.execute, _planning.aexecute, _planning.execute_tasks,
-                        role="required", doc="executors solve the question following the plan"),
+                        role="required", doc="executors solve the question following the plan",
+                        prompt_values=frozenset({"question", "plan"})),
     "guide": NodeKind(_server.guide, _server.aguide, role="required",
-                      doc="the server reads every answer and writes guidance"),
+                      doc="the server reads every answer and writes guidance",
+                      prompt_values=frozenset({"question", "drafts", "round", "rounds",
+                                               "previous_guidance", "answers_so_far"})),
     "aggregate": NodeKind(_server.aggregate, _server.aaggregate, role="required",
-                          doc="one model synthesises everyone's answers into the answer"),
+                          doc="one model synthesises everyone's answers into the answer",
+                          prompt_values=frozenset({"question", "answers"})),
     "score": NodeKind(_routing.score, _routing.ascore, role="optional",
                       options={"unknown": _UNKNOWN},
-                      doc="a router scores the query (higher: the paid tier helps more)"),
+                      doc="a router scores the query (higher: the paid tier helps more)",
+                      prompt_values=frozenset({"question"})),
     "verify": NodeKind(_routing.verify, _routing.averify, role="optional",
                        options={"method": Option("enum", VERIFY_METHODS), "unknown": _UNKNOWN},
-                       doc="confidence in the latest answer (agreement or self-check)"),
+                       doc="confidence in the latest answer (agreement or self-check)",
+                       prompt_values=frozenset({"question", "candidate"})),
     "vote": NodeKind(_agg.vote, calls_model=False,
                      doc="majority and agreement of the latest answers"),
     "degrade": NodeKind(_agg.degrade, calls_model=False, options={"reason": Option("str")},

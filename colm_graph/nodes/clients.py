@@ -3,6 +3,7 @@ server's guidance, or with the other participants' answers)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from colm_graph.core.ledger import CallRecord
@@ -24,9 +25,21 @@ __all__ = [
     "answer",
     "answer_tasks",
     "arevise",
+    "CLIENT_VALUES",
     "revise",
     "revise_tasks",
+    "revise_values",
 ]
+
+
+CLIENT_VALUES = frozenset({"client_name", "client_domains", "question"})
+"""What an ``answer`` node fills into its prompt (a ``revise`` node adds more)."""
+
+
+def revise_values(options: Mapping[str, Any]) -> frozenset[str]:
+    """What a ``revise`` node fills into its prompt, by its ``context`` option."""
+    context = options.get("context", "guidance")
+    return CLIENT_VALUES | {"previous", "guidance" if context == "guidance" else "answers"}
 
 
 def _who(ctx: NodeContext, task: Task) -> dict[str, str]:

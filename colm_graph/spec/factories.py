@@ -33,14 +33,10 @@ def _build(variant: str, *, params: dict[str, Any], roles: dict[str, Any], pool:
     """Check ``params`` (errors name the Python argument: ``names`` maps a parameter to its
     argument where they differ) and build the shipped spec ``variant``."""
     from colm_graph.spec import load_graph, load_spec
-    from colm_graph.spec.validate import param_constraints, param_error
+    from colm_graph.spec.validate import bind_params
 
     spec = load_spec(variant)
-    table = param_constraints(spec)
-    for key, value in params.items():
-        err = param_error(spec, key, value, table)
-        if err:
-            raise ConfigError(f"{(names or {}).get(key, key)}: {err}")
+    bind_params(spec, params, names={k: (names or {}).get(k, k) for k in params})
     given = {k: v for k, v in params.items() if v is not None}
     bound = {k: v for k, v in roles.items() if v is not None}
     for role, value in bound.items():

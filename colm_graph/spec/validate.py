@@ -163,10 +163,9 @@ def check_spec(spec: GraphSpec, where: Where) -> None:
             raise SpecError(f"{where(['nodes', name, 'prompt'])}: unknown prompt"
                             f" {node.prompt!r} (expected one of: {', '.join(PLACEHOLDERS)})")
         if node.prompt is not None:
-            context = node.options.get("context", "guidance")
-            for ref in _refs(context):
-                context = params.get(ref, context)
-            given = _prompt_values(node.kind, context)
+            options = {k: params.get(r[0], v) if (r := _refs(v)) and isinstance(v, str) else v
+                       for k, v in node.options.items()}  # a `$param` option: its value
+            given = kind.values_for(options)
             missing = sorted(PLACEHOLDERS[node.prompt] - given)
             if missing:
                 raise SpecError(f"{where(['nodes', name, 'prompt'])}: prompt {node.prompt!r}"
@@ -210,23 +209,6 @@ def check_spec(spec: GraphSpec, where: Where) -> None:
     _check_paths(spec, where)
     _check_loops(spec, where)
     param_constraints(spec, where)
-
-
-_CLIENT = {"client_name", "client_domains", "question"}
-_PROMPT_VALUES: dict[str, set[str]] = {
-    "answer": _CLIENT, "plan": {"question"}, "execute": {"question", "plan"},
-    "guide": {"question", "drafts", "round", "rounds", "previous_guidance", "answers_so_far"},
-    "aggregate": {"question", "answers"},
-    "verify": {"question", "candidate"}, "score": {"question"},
-    "select": {"question", "clients", "k"},
-}
-
-
-def _prompt_values(kind: str, context: Any) -> set[str]:
-    """The values a node kind fills into its prompt."""
-    if kind == "revise":
-        return _CLIENT | {"previous", "guidance" if context == "guidance" else "answers"}
-    return _PROMPT_VALUES.get(kind, set())
 
 
 def _targets(edge: Any) -> list[tuple[list[str | int], str]]:
@@ -488,15 +470,20 @@ def param_error(spec: GraphSpec, key: Any, value: Any,
     return None
 
 
-def bind_params(spec: GraphSpec, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+def bind_params(spec: GraphSpec, overrides: Mapping[str, Any] | None, *,
+                names: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Spec defaults updated with ``overrides``, each checked against the parameter's allowed
-    values (else against its default's type); :class:`ConfigError` for a wrong one."""
+    values (else against its default's type); :class:`ConfigError` for a wrong one.
+
+    The one check of parameter values: the compiler, the CLI and the Python factories all
+    call it. ``names`` says how an error names a parameter where the caller took it from
+    elsewhere (a CLI flag, a factory argument); else ``parameter 'key'``."""
     values = _params(spec)
     table = param_constraints(spec)
     for key, value in (overrides or {}).items():
         err = param_error(spec, key, value, table)
         if err:
-            raise ConfigError(f"parameter {key!r}: {err}")
+            raise ConfigError(f"{(names or {}).get(key) or f'parameter {key!r}'}: {err}")
         values[key] = value
     return values
 
