@@ -2,22 +2,25 @@
 bound models and conditions, SVG and PNG from the package's own layout, and ``draw`` CLI.
 
 Snapshots: ``tests/snapshots/<variant>.mmd`` hold LangGraph's own Mermaid text of each
-compiled variant; after an intended change of a graph's wiring, rewrite them with
-``UPDATE_SNAPSHOTS=1 pytest tests/unit/test_draw.py`` and review the diff.
+compiled variant, compared by syrupy; after an intended change of a graph's wiring, rewrite
+them with ``pytest --snapshot-update tests/unit/test_draw.py`` and review the diff (syrupy
+also reports a snapshot no test uses).
 """
 
 from __future__ import annotations
 
 import argparse
-import difflib
 import io
-import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import pytest
+from syrupy.assertion import SnapshotAssertion
+from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
+from syrupy.location import PyTestLocation
+from syrupy.types import SnapshotIndex
 
 from colm_graph import ConfigError, ModelPool, bundled_graphs, load_graph, load_spec
 from colm_graph.cli.draw import add_draw_parser, run_draw
@@ -56,22 +59,26 @@ def test_variants_are_shipped() -> None:
 # --- topology snapshots -----------------------------------------------------------
 
 
+class MermaidSnapshot(SingleFileSnapshotExtension):
+    """One ``tests/snapshots/<name>.mmd`` text file per snapshot name."""
+
+    _write_mode = WriteMode.TEXT
+    file_extension = "mmd"
+
+    @classmethod
+    def dirname(cls, *, test_location: PyTestLocation) -> str:
+        return str(SNAPSHOTS)
+
+    @classmethod
+    def get_snapshot_name(cls, *, test_location: PyTestLocation,
+                          index: SnapshotIndex = 0) -> str:
+        return str(index)
+
+
 @pytest.mark.parametrize("name", VARIANTS)
-def test_topology_matches_snapshot(name: str) -> None:
+def test_topology_matches_snapshot(name: str, snapshot: SnapshotAssertion) -> None:
     text = load_graph(name).get_graph().draw_mermaid(with_styles=False)
-    path = SNAPSHOTS / f"{name}.mmd"
-    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    if not path.exists():
-        pytest.fail(f"no snapshot {path}; write it with UPDATE_SNAPSHOTS=1 pytest {__file__}")
-    expected = path.read_text(encoding="utf-8")
-    if text != expected:
-        diff = "".join(difflib.unified_diff(
-            expected.splitlines(keepends=True), text.splitlines(keepends=True),
-            fromfile=f"snapshots/{name}.mmd", tofile=f"{name} (compiled now)"))
-        pytest.fail(f"the wiring of graph {name!r} changed:\n{diff}\nIf intended, rewrite the"
-                    f" snapshots with UPDATE_SNAPSHOTS=1 pytest {__file__}", pytrace=False)
+    assert text == snapshot.use_extension(MermaidSnapshot)(name=name)
 
 
 def test_no_stale_snapshots() -> None:
