@@ -4,6 +4,7 @@ names taken across folders, every module saying what it is for and what it expor
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,34 @@ def test_module_says_what_it_is_for_and_exports(module: str) -> None:
     lazy = "__getattr__" in defined  # a package that exports lazily (the root, pool)
     missing = [n for n in exported if n not in defined and not lazy]
     assert missing == [], f"{MODULES[module]}: __all__ names what it does not define"
+
+
+def _readme_layout() -> dict[str, str]:
+    """The README's layout block: each top-level package folder -> the text of its entry."""
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Layout", 1)[1].split("```", 2)[1]
+    entries: dict[str, str] = {}
+    current = None
+    for line in block.splitlines():
+        head = line[:17].strip()
+        if head.endswith("/") and line.startswith("  ") and not line.startswith("   "):
+            current = head.rstrip("/")
+            entries[current] = line[17:]
+        elif current is not None and line.startswith(" " * 17):
+            entries[current] += " " + line.strip()
+        elif not line.startswith(" "):
+            current = None
+    return entries
+
+
+def test_readme_layout_names_every_folder_and_module() -> None:
+    entries = _readme_layout()
+    assert set(entries) == FOLDERS
+    for folder, text in entries.items():
+        words = set(re.split(r"[\s,;:()/+]+", text))
+        for path in sorted((PACKAGE / folder).rglob("*")):
+            if path.name.startswith("_") or path.name == "py.typed" or \
+                    path.suffix not in (".py", ".yaml", "") or "__pycache__" in path.parts:
+                continue
+            name = path.name if path.suffix == ".yaml" else path.stem
+            assert name in words, f"README layout: {folder}/ does not mention {name}"
