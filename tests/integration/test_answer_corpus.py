@@ -11,13 +11,13 @@ The corpus file itself is checked in ``tests/unit/test_answer_corpus_data.py``.
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from colm_graph.cli.main import main
+from tests.support import pools
 from tests.support.openai_server import FakeOpenAIServer
 
 pytestmark = pytest.mark.integration
@@ -65,17 +65,10 @@ class CorpusResponder:
 
 
 def write_pool(path: Path, base_url: str) -> Path:
-    path.write_text(textwrap.dedent(f"""\
-        models:
-          - name: {MODEL_ID}
-            provider: openai
-            model: {MODEL_ID}
-            base_url: {base_url}
-            tier: local
-            price: {{input: 0.0, output: 0.0}}
-            domains: [math, general knowledge]
-        """), encoding="utf-8")
-    return path
+    return pools.write_pool(path, [
+        pools.local_entry(MODEL_ID, MODEL_ID, base_url, price={"input": 0.0, "output": 0.0},
+                          domains=["math", "general knowledge"]),
+    ])
 
 
 def write_dataset(path: Path, cases: list[dict[str, Any]]) -> Path:

@@ -11,7 +11,6 @@ import re
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from collections import Counter
@@ -31,6 +30,7 @@ from colm_graph.integrations.durable import (
     resume_or_start,
     thread_config,
 )
+from tests.support import pools
 from tests.support.fakes import ScriptedChatModel
 from tests.support.openai_server import FakeOpenAIServer, RecordedRequest
 
@@ -124,30 +124,12 @@ class Provider:
 
 
 def write_pool(path: Path, base_url: str) -> Path:
-    path.write_text(textwrap.dedent(f"""\
-        models:
-          - name: local-a
-            provider: openai
-            model: m-a
-            base_url: {base_url}
-            tier: local
-            domains: [arithmetic]
-          - name: local-b
-            provider: openai
-            model: m-b
-            base_url: {base_url}
-            tier: local
-            domains: [algebra]
-          - name: big
-            provider: openai
-            model: m-big
-            base_url: {base_url}
-            api_key_env: COLM_TEST_KEY
-            tier: paid
-            price: {{input: {PRICE['input']}, output: {PRICE['output']}}}
-        server: big
-        """))
-    return path
+    return pools.write_pool(path, [
+        pools.local_entry("local-a", "m-a", base_url, domains=["arithmetic"]),
+        pools.local_entry("local-b", "m-b", base_url, domains=["algebra"]),
+        pools.paid_entry("big", "m-big", base_url, key_env="COLM_TEST_KEY",
+                         price=(PRICE["input"], PRICE["output"])),
+    ], server="big")
 
 
 def usd(kind: str) -> float:

@@ -22,7 +22,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +32,8 @@ import pytest
 
 from colm_graph.cli.main import main
 from colm_graph.core.tokens import BYTES, prompt_bound
-from tests.support.fault_server import FaultServer, message_text
+from tests.support.openai_server import FaultServer, message_text
+from tests.support.pools import local_entry, paid_entry, write_pool
 
 pytestmark = pytest.mark.integration
 
@@ -82,20 +82,12 @@ def fail_after_paid(record: dict[str, Any]) -> str | None:
 
 
 def pool_file(path: Path, base_url: str) -> Path:
-    path.write_text(textwrap.dedent(f"""\
-        models:
-          - {{name: small, provider: openai, model: small, base_url: {base_url}, tier: local}}
-          - {{name: tiny, provider: openai, model: tiny, base_url: {base_url}, tier: local}}
-          - name: big
-            provider: openai
-            model: big
-            base_url: {base_url}
-            api_key_env: {KEY_ENV}
-            tier: paid
-            max_tokens: {MAX_TOKENS}
-            price: {{input: {PRICE}, output: {PRICE}}}
-        """))
-    return path
+    return write_pool(path, [
+        local_entry("small", "small", base_url),
+        local_entry("tiny", "tiny", base_url),
+        paid_entry("big", "big", base_url, key_env=KEY_ENV, price=(PRICE, PRICE),
+                   max_tokens=MAX_TOKENS),
+    ])
 
 
 def dataset(path: Path, n: int, tag: Any = None) -> Path:

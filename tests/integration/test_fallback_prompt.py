@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 
 from colm_graph.cli.main import main
-from tests.support.fault_server import FaultServer, message_text
+from tests.support.openai_server import FaultServer, message_text
 from tests.support.pools import small_big_pool
 
 pytestmark = pytest.mark.integration
 
 
 def pool_file(path: Path, base_url: str) -> Path:
-    return small_big_pool(path, base_url, small={"domains": "[tide tables]"},
-                          big={"domains": "[frontier research mathematics]"})
+    return small_big_pool(path, base_url, small={"domains": ["tide tables"]},
+                          big={"domains": ["frontier research mathematics"]})
 
 
 @pytest.mark.parametrize("how", ["paid model fails", "budget spent"])

@@ -4,7 +4,6 @@ fixed placeholder, seen here in the headers the local server logs."""
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from colm_graph import ModelPool, load_graph
 from colm_graph.cli.main import main
 from colm_graph.errors import PoolError
 from tests.support.openai_server import FakeOpenAIServer
+from tests.support.pools import local_entry, write_pool
 
 pytestmark = pytest.mark.integration
 
@@ -21,16 +21,8 @@ OWN_KEY = "sk-local-own-key-9876543210"
 
 
 def pool_file(path: Path, base_url: str, *, own_key: bool) -> Path:
-    key_line = "    api_key_env: COLM_OWN_KEY\n" if own_key else ""
-    path.write_text(textwrap.dedent(f"""\
-        models:
-          - name: lan-model
-            provider: openai
-            model: m
-            base_url: {base_url}
-            tier: local
-        """) + key_line)
-    return path
+    key = {"api_key_env": "COLM_OWN_KEY"} if own_key else {}
+    return write_pool(path, [local_entry("lan-model", "m", base_url, **key)])
 
 
 def auth_headers(srv: FakeOpenAIServer) -> list[str]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,8 @@ import pytest
 
 from colm_graph import ModelPool, load_graph
 from colm_graph.cli.main import main
-from tests.support.fault_server import FaultServer, message_text
+from tests.support.openai_server import FaultServer, message_text
+from tests.support.pools import local_entry, paid_entry, write_pool
 
 pytestmark = pytest.mark.integration
 
@@ -37,20 +37,12 @@ def responder(body: dict[str, Any]) -> str:
 
 
 def pool_file(path: Path, base_url: str) -> Path:
-    path.write_text(textwrap.dedent(f"""\
-        models:
-          - {{name: local-a, provider: openai, model: m-a, base_url: "{base_url}", tier: local}}
-          - {{name: local-b, provider: openai, model: m-b, base_url: "{base_url}", tier: local}}
-          - {{name: local-c, provider: openai, model: m-c, base_url: "{base_url}", tier: local}}
-          - name: big
-            provider: openai
-            model: m-big
-            base_url: "{base_url}"
-            api_key_env: {KEY_ENV}
-            tier: paid
-            price: {{input: 2.5, output: 10.0}}
-        """), encoding="utf-8")
-    return path
+    return write_pool(path, [
+        local_entry("local-a", "m-a", base_url),
+        local_entry("local-b", "m-b", base_url),
+        local_entry("local-c", "m-c", base_url),
+        paid_entry("big", "m-big", base_url, key_env=KEY_ENV, price=(2.5, 10.0)),
+    ])
 
 
 @pytest.fixture

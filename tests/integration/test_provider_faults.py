@@ -1,5 +1,5 @@
 """Provider faults on the paid tier, over the real ChatOpenAI client against a fault-injecting
-OpenAI-compatible server on 127.0.0.1 (``tests/support/fault_server.py``).
+OpenAI-compatible server on 127.0.0.1 (``tests/support/openai_server.py``).
 
 The contract under test (``colm_graph/run/calls.py``):
 
@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 
 from colm_graph import ModelPool, ledger_totals, load_graph
-from tests.support.fault_server import (
+from tests.support.openai_server import (
     BEHAVIOURS,
     CLIENT_RETRIES,
     ERROR_STATUS,

@@ -37,7 +37,7 @@ import pytest
 from colm_graph.cli.main import main
 from colm_graph.integrations.serve import create_app
 from colm_graph.pool import ModelPool
-from tests.support import openai_server
+from tests.support import openai_server, pools
 from tests.support.openai_server import FakeOpenAIServer
 from tests.support.serving import serving
 
@@ -222,17 +222,11 @@ def endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[PaidEndpoint]:
 
 
 def write_pool(path: Path, base_url: str) -> Path:
-    path.write_text(f"""\
-models:
-  - {{name: local-a, provider: openai, model: m-a, base_url: "{base_url}", tier: local,
-      domains: [arithmetic]}}
-  - {{name: local-b, provider: openai, model: m-b, base_url: "{base_url}", tier: local,
-      domains: [algebra]}}
-  - {{name: big, provider: openai, model: m-big, base_url: "{base_url}", tier: paid,
-      api_key_env: {KEY_ENV}, price: {{input: 5.0, output: 15.0}}}}
-server: big
-""", encoding="utf-8")
-    return path
+    return pools.write_pool(path, [
+        pools.local_entry("local-a", "m-a", base_url, domains=["arithmetic"]),
+        pools.local_entry("local-b", "m-b", base_url, domains=["algebra"]),
+        pools.paid_entry("big", "m-big", base_url, key_env=KEY_ENV, price=(5.0, 15.0)),
+    ], server="big")
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import pytest
 
 from colm_graph.cli.main import main
 from colm_graph.core.ledger import estimate_tokens
-from tests.support.fault_server import FaultServer
+from tests.support.openai_server import FaultServer
 from tests.support.pools import small_big_pool
 
 pytestmark = pytest.mark.integration

@@ -1,39 +1,125 @@
-"""A local, stdlib-only, OpenAI-compatible HTTP server for tests.
+"""A local, stdlib-only, OpenAI-compatible chat-completions server for tests, which writes
+like a real provider and can misbehave like one.
 
-It speaks just enough of the Chat Completions API for the real ``openai`` /
-``langchain_openai`` clients::
+It speaks enough of the Chat Completions API for the real ``openai`` / ``langchain_openai``
+clients::
 
     with FakeOpenAIServer(responder=lambda body: "Answer: 7") as srv:
         llm = ChatOpenAI(base_url=srv.base_url, api_key="sk-test", model="fake")
         llm.invoke("hi").content            # "Answer: 7"
         srv.requests[-1]["body"]["messages"]  # what the client sent
 
+    schedule = {"m-big": ["429", "503", "ok"]}         # successive requests for model m-big
+    with FaultServer(schedule) as srv:                 # every other request: "ok"
+        llm = ChatOpenAI(base_url=srv.base_url, api_key="sk-test", model="m-big")
+        llm.invoke("hi")                               # 3 requests on the wire, one answer
+        srv.behaviours("m-big")                        # ["429", "503", "ok"]
+
 Endpoints (anything else is a 404 with an OpenAI-shaped error body):
 
-* ``POST /v1/chat/completions`` -- JSON answer, or Server-Sent Events when the
-  body has ``"stream": true``.
+* ``POST /v1/chat/completions`` -- JSON answer, or Server-Sent Events when the body has
+  ``"stream": true`` (usage last with ``stream_options.include_usage``; a responder's
+  ``reasoning_content`` streamed before the content, as vLLM and DeepSeek send thinking).
 * ``GET /v1/models`` -- one model, ``fake``.
 
-The server listens on ``127.0.0.1`` on a free port and serves each connection in
-its own daemon thread, so concurrent requests overlap (useful with
-``latency_s``). Every response carries ``Connection: close``; no keep-alive
-connection outlives a request, so :meth:`FakeOpenAIServer.close` never waits on
-idle clients. Nothing is printed or logged.
+The server listens on ``127.0.0.1`` on a free port and serves each connection in its own
+daemon thread, so concurrent requests overlap (useful with ``latency_s``). Every response
+carries ``Connection: close``; no keep-alive connection outlives a request, so ``close()``
+never waits on idle clients. Nothing is printed or logged; errors inside handler threads
+(a client that went away mid-answer) are kept in ``errors``.
+
+:class:`FaultServer` is the same server with one content chunk per streamed choice and its
+own ids; the faults work on both.
+
+Behaviours (:data:`BEHAVIOURS`) and what the ``openai`` client (v1+, ``max_retries=2``)
+makes of them:
+
+========== ============================================================= =====================
+behaviour  what the server does                                          openai client
+========== ============================================================= =====================
+ok         200 with a chat completion (or an SSE stream)                  returns
+429        429 ``rate_limit_error``, ``Retry-After: 0``,                   retried; then
+           ``retry-after-ms: <retry_after_ms>``                           ``RateLimitError``
+500/502/   that status with an OpenAI-shaped ``server_error`` body and     retried; then
+503        the same two retry headers                                     ``InternalServerError``
+timeout    sleeps ``timeout_sleep_s`` (longer than the client's timeout)   retried; then
+           before anything is sent; then answers ``ok`` or drops the       ``APITimeoutError``
+           connection (``timeout_then``)
+reset      closes the TCP connection with ``SO_LINGER 0`` (an RST) right   retried; then
+           after reading the request, sending nothing                     ``APIConnectionError``
+malformed  200, ``application/json``, a body that is not JSON              not retried: the body
+                                                                          is parsed after the
+                                                                          retry loop
+truncated  200, ``application/json``, a valid completion cut in half      not retried
+empty      200 with a valid completion whose ``choices`` list is empty     not retried (a valid
+                                                                          response)
+runaway    ignores ``max_tokens``: streams ``runaway_chunks`` chunks of    returns whatever it
+           ``runaway_piece`` (SSE; a JSON body of all of them when not     reads
+           streamed), then usage (``runaway_usage`` or the true count)
+           and ``[DONE]``; records ``chunks_sent`` and ``client_closed``
+           (the client hung up before the end)
+========== ============================================================= =====================
+
+The exact exceptions LangChain surfaces for the last three are whatever ``openai`` and
+``langchain_openai`` raise for an unparsable body or a result without generations; the
+integration tests pin them.
+
+Choosing the behaviour of a request, first match wins:
+
+1. ``behaviour_for(record)`` (optional hook) returns a behaviour name, or None to go on;
+2. the model's **schedule** (``schedule[model]``, else ``schedule["*"]``): the n-th request
+   for that model (in arrival order, counted per model) gets the n-th entry;
+3. **random mode** (``random_faults[model]``, else ``random_faults["*"]``, a mapping
+   behaviour -> probability; the rest of the probability is ``ok``). The draw is a pure
+   function of ``(seed, model, request body, call, attempt)`` (see below), so it does not
+   depend on how concurrent requests with different bodies interleave: a retry gets a fresh
+   draw, and a rerun with the same seed and the same bodies gets the same faults;
+4. ``after`` (a behaviour name, or a mapping model -> name with ``"*"`` as the default):
+   ``"ok"`` unless told otherwise.
+
+Every chat request is recorded (:class:`RequestLog` of dicts) with ``model``, ``behaviour``,
+``tag`` (the first group of ``tag_pattern`` found in the messages' text, so that tests can
+attribute requests to the run that made them), ``attempt`` (1 for a first try, 2 for the first
+retry, ...: from the openai client's ``x-stainless-retry-count`` header, else the number of
+times this model got this exact body), ``call`` (1 for the first call with this exact body to
+this model, 2 for the next one whose first attempt came after it, ...; a retry belongs to the
+latest such call), ``digest`` (SHA-256 of the raw body; ``(model, digest, call)`` names one
+call of ours, its records being its attempts), ``started_at`` / ``finished_at``
+(``time.monotonic()``), ``status`` (the HTTP status sent; None for ``reset`` and for a dropped
+``timeout``), ``prompt_tokens`` / ``completion_tokens`` (the usage of the completion the server
+built, for every behaviour that builds one: ``ok``, ``malformed``, ``truncated``, ``empty``, an
+answered ``timeout``), ``body``, ``headers`` and ``path``. Other paths are recorded too, with
+``model=None`` and ``behaviour="ok"`` (``GET /v1/models``) or a 404.
+
+``responder``: ``responder(body) -> str | dict`` with
+optional ``prompt_tokens`` / ``completion_tokens`` / ``finish_reason`` in the dict. Nothing is
+printed or logged; errors inside handler threads are kept in :attr:`FaultServer.errors`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
+import random
+import re
+import socket
+import struct
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 __all__ = [
+    "BEHAVIOURS",
+    "CLIENT_RETRIES",
     "DEFAULT_ANSWER",
+    "ERROR_STATUS",
+    "BehaviourFor",
     "FakeOpenAIServer",
+    "FaultServer",
     "RecordedRequest",
     "RequestLog",
     "Responder",
@@ -41,9 +127,12 @@ __all__ = [
     "count_prompt_chars",
     "default_responder",
     "estimate_tokens",
+    "group_calls",
+    "message_text",
 ]
 
 DEFAULT_ANSWER = "Answer: 42"
+CHAT = "/v1/chat/completions"
 
 #: A responder receives the parsed request body and returns the assistant text, or
 #: a dict ``{"content": str, "prompt_tokens": int, "completion_tokens": int}``
@@ -57,11 +146,23 @@ Responder = Callable[[dict[str, Any]], str | dict[str, Any]]
 #: responder.
 StatusFor = Callable[[dict[str, Any]], int | None]
 #: One recorded request: ``method``, ``path`` (without query string), ``headers``
-#: (lower-cased names), ``body`` (parsed JSON, or None), ``started_at`` and
+#: (lower-cased names), ``body`` (parsed JSON, or None), ``model``, ``tag``, ``attempt``,
+#: ``call``, ``digest``, ``behaviour`` (see the module doc), ``started_at`` and
 #: ``finished_at`` (``time.monotonic()``; ``finished_at`` is set just before the
 #: last bytes of the response are written, so it is set by the time the client
 #: has the whole response), ``status`` (the HTTP status sent).
 RecordedRequest = dict[str, Any]
+#: ``behaviour_for(record) -> behaviour | None``, tried before the schedule.
+BehaviourFor = Callable[[RecordedRequest], str | None]
+
+#: Every behaviour the server knows.
+BEHAVIOURS = ("ok", "429", "500", "502", "503", "timeout", "reset", "malformed", "truncated",
+              "empty", "runaway")
+#: Behaviours the ``openai`` client retries by itself (``max_retries``); the others reach
+#: the caller on the first attempt.
+CLIENT_RETRIES = frozenset({"429", "500", "502", "503", "timeout", "reset"})
+#: Behaviours answered with an HTTP error status.
+ERROR_STATUS = {"429": 429, "500": 500, "502": 502, "503": 503}
 
 _ERROR_TYPES = {
     400: ("invalid_request_error", "invalid_request"),
@@ -71,6 +172,14 @@ _ERROR_TYPES = {
     409: ("conflict_error", "conflict"),
     422: ("invalid_request_error", "unprocessable_entity"),
     429: ("rate_limit_error", "rate_limit_exceeded"),
+    502: ("server_error", "bad_gateway"),
+    503: ("server_error", "service_unavailable"),
+}
+_INJECTED = {
+    429: "Rate limit reached (injected fault).",
+    500: "The server had an error (injected fault).",
+    502: "Bad gateway (injected fault).",
+    503: "The engine is overloaded (injected fault).",
 }
 
 
@@ -80,33 +189,47 @@ def default_responder(body: dict[str, Any]) -> str:
 
 
 def _text_of(content: Any) -> str:
-    if content is None:
-        return ""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        parts: list[str] = []
-        for block in content:
-            if isinstance(block, str):
-                parts.append(block)
-            elif isinstance(block, dict) and block.get("type") == "text":
-                parts.append(str(block.get("text", "")))
-        return "".join(parts)
+        return "".join(b if isinstance(b, str) else str(b.get("text", "")) for b in content
+                       if isinstance(b, str) or (isinstance(b, dict) and b.get("type") == "text"))
     return ""
+
+
+def message_text(body: Mapping[str, Any] | None) -> str:
+    """All text of a request's messages (string contents and text blocks), joined by newlines."""
+    return "\n".join(_text_of(m.get("content")) for m in (body or {}).get("messages") or ()
+                     if isinstance(m, Mapping) and isinstance(m.get("content"), str | list))
 
 
 def count_prompt_chars(messages: Iterable[Any]) -> int:
     """Total characters of the text in ``messages`` (string or text-block contents)."""
     total = 0
-    for message in messages or ():
-        if isinstance(message, dict):
-            total += len(_text_of(message.get("content")))
+    for m in messages or ():
+        if isinstance(m, dict):
+            total += len(_text_of(m.get("content")))
     return total
 
 
 def estimate_tokens(chars: int) -> int:
     """The server's token estimate for ``chars`` characters: ``max(1, chars // 4)``."""
     return max(1, chars // 4)
+
+
+def group_calls(requests: Sequence[RecordedRequest]) -> list[list[RecordedRequest]]:
+    """Chat requests grouped into calls by ``(model, digest, call)``: each call's attempts in
+    arrival order, the calls ordered by their first attempt."""
+    groups: dict[tuple[Any, Any, Any], list[RecordedRequest]] = {}
+    for r in requests:
+        groups.setdefault((r["model"], r["digest"], r["call"]), []).append(r)
+    return list(groups.values())
+
+
+def _check_behaviour(name: str, where: str) -> str:
+    if name not in BEHAVIOURS:
+        raise ValueError(f"{where}: unknown behaviour {name!r} (known: {', '.join(BEHAVIOURS)})")
+    return name
 
 
 def _split_for_stream(text: str, pieces: int) -> list[str]:
@@ -127,9 +250,13 @@ def _message(content: str, reasoning: str | None) -> dict[str, Any]:
 
 def _error_payload(status: int, message: str) -> dict[str, Any]:
     err_type, code = _ERROR_TYPES.get(
-        status, ("server_error", "server_error") if status >= 500 else ("api_error", "error")
-    )
+        status, ("server_error", "server_error") if status >= 500 else ("api_error", "error"))
     return {"error": {"message": message, "type": err_type, "param": None, "code": code}}
+
+
+def _usage(prompt: int, completion: int) -> dict[str, int]:
+    return {"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": prompt + completion}
 
 
 class RequestLog(list[RecordedRequest]):
@@ -161,7 +288,7 @@ class RequestLog(list[RecordedRequest]):
 
 
 class _Server(ThreadingHTTPServer):
-    request_queue_size = 128  # bursts of concurrent clients (the default 5 resets some)
+    request_queue_size = 256  # bursts of concurrent clients (the default 5 resets some)
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
@@ -169,6 +296,10 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, owner: FakeOpenAIServer) -> None:
         self.owner = owner
         super().__init__(("127.0.0.1", 0), _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Keep handler errors (a client that went away mid-answer) instead of printing."""
+        self.owner.errors.append(repr(sys.exc_info()[1]))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -178,72 +309,98 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = 60  # seconds a connection may sit idle before its thread gives up
 
-    # -- plumbing ---------------------------------------------------------------
-
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the default per-request logging to stderr."""
 
-    def _record(self, body: Any) -> RecordedRequest:
-        record: RecordedRequest = {
-            "method": self.command,
-            "path": self.path.split("?", 1)[0],
-            "headers": {k.lower(): v for k, v in self.headers.items()},
-            "body": body,
-            "started_at": time.monotonic(),
-            "finished_at": None,
-            "status": None,
-        }
-        self.server.owner.requests.append(record)
-        return record
-
+    # -- plumbing ---------------------------------------------------------------------------
     def _read_body(self) -> bytes:
         length = int(self.headers.get("content-length") or 0)
         return self.rfile.read(length) if length > 0 else b""
 
-    def _send_json(
-        self,
-        record: RecordedRequest | None,
-        status: int,
-        payload: Any,
-        extra_headers: dict[str, str] | None = None,
-    ) -> None:
-        data = json.dumps(payload).encode("utf-8")
+    def _record(self, body: Any) -> RecordedRequest:
+        return {
+            "method": self.command,
+            "path": self.path.split("?", 1)[0],
+            "headers": {k.lower(): v for k, v in self.headers.items()},
+            "body": body,
+            "model": body.get("model") if isinstance(body, dict) else None,
+            "tag": None, "attempt": 1, "call": 1, "digest": None, "behaviour": "ok",
+            "started_at": time.monotonic(),
+            "finished_at": None,
+            "status": None,
+        }
+
+    def _send(self, record: RecordedRequest, status: int, data: bytes,
+              content_type: str = "application/json",
+              extra_headers: Mapping[str, str] | None = None) -> None:
         self.close_connection = True
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Connection", "close")
         for name, value in (extra_headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        if record is not None:
-            record["status"] = status
-            record["finished_at"] = time.monotonic()
+        record["status"] = status
+        record["finished_at"] = time.monotonic()
         self.wfile.write(data)
         self.wfile.flush()
 
-    def _send_error(self, record: RecordedRequest | None, status: int, message: str) -> None:
-        headers = {}
-        if status == 429 or status >= 500:
-            # The openai client retries these; keep its back-off short in tests.
-            headers["retry-after-ms"] = "10"
+    def _send_json(self, record: RecordedRequest, status: int, payload: Any,
+                   extra_headers: Mapping[str, str] | None = None) -> None:
+        self._send(record, status, json.dumps(payload).encode("utf-8"),
+                   extra_headers=extra_headers)
+
+    def _send_error(self, record: RecordedRequest, status: int, message: str) -> None:
+        headers: dict[str, str] = {}
+        if status == 429 or status >= 500:  # the openai client retries: keep it short
+            headers = {"Retry-After": "0", "retry-after-ms": self.server.owner.retry_after_ms}
         self._send_json(record, status, _error_payload(status, message), headers)
+
+    def _refuse(self, record: RecordedRequest, status: int, message: str) -> None:
+        """Record and answer a request that is not a chat completion we serve."""
+        record["behaviour"] = str(status)
+        self.server.owner.requests.append(record)
+        self._sleep()
+        self._send_error(record, status, message)
+
+    def _reset(self, record: RecordedRequest) -> None:
+        """Abort the connection: SO_LINGER 0 then close, so the peer gets an RST, no FIN."""
+        self.close_connection = True
+        sock = self.connection
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        record["finished_at"] = time.monotonic()
+        # rfile holds a reference (makefile) to the socket: drop it so close() is real now.
+        self.rfile.close()
+        sock.close()
 
     def _sleep(self) -> None:
         latency = self.server.owner.latency_s
         if latency and latency > 0:
             time.sleep(latency)
 
-    # -- methods ----------------------------------------------------------------
+    def _open_stream(self, record: RecordedRequest) -> None:
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        record["status"] = 200
 
+    # -- methods ------------------------------------------------------------------------------
     def do_GET(self) -> None:
         record = self._record(None)
+        if record["path"] != "/v1/models":
+            self._refuse(record, 404, f"Unknown path: GET {record['path']}")
+            return
+        self.server.owner.requests.append(record)
         self._sleep()
-        if record["path"] == "/v1/models":
-            model = {"id": "fake", "object": "model", "created": 0, "owned_by": "colm-graph-tests"}
-            self._send_json(record, 200, {"object": "list", "data": [model]})
-        else:
-            self._send_error(record, 404, f"Unknown path: GET {record['path']}")
+        model = {"id": "fake", "object": "model", "created": 0, "owned_by": "colm-graph-tests"}
+        self._send_json(record, 200, {"object": "list", "data": [model]})
 
     def do_POST(self) -> None:
         raw = self._read_body()
@@ -252,137 +409,171 @@ class _Handler(BaseHTTPRequestHandler):
         except (UnicodeDecodeError, json.JSONDecodeError):
             record = self._record(None)
             record["raw_body"] = raw
-            self._sleep()
-            self._send_error(record, 400, "Request body is not valid JSON.")
+            self._refuse(record, 400, "Request body is not valid JSON.")
             return
+        owner = self.server.owner
         record = self._record(body)
-        self._sleep()
-        if record["path"] != "/v1/chat/completions":
-            self._send_error(record, 404, f"Unknown path: POST {record['path']}")
+        if record["path"] != CHAT:
+            self._refuse(record, 404, f"Unknown path: POST {record['path']}")
             return
         if not isinstance(body, dict):
-            self._send_error(record, 400, "Request body must be a JSON object.")
+            self._refuse(record, 400, "Request body must be a JSON object.")
             return
+        owner._classify(record, raw)
+        self._sleep()
         n = body.get("n", 1)
         if n is None:
             n = 1
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             self._send_error(record, 400, f"n must be a positive integer, got {n!r}.")
             return
-        owner = self.server.owner
-        try:
-            status = owner.status_for(body) if owner.status_for is not None else None
-            if status is not None and status >= 400:
-                self._send_error(record, status, f"Fake error {status} from FakeOpenAIServer.")
-                return
-            choices, prompt_tokens, completion_tokens = owner._answers(body)
-        except Exception as exc:  # a broken responder should fail the test, loudly
-            self._send_error(record, 500, f"FakeOpenAIServer responder raised {exc!r}")
+        status = owner.status_for(body) if owner.status_for is not None else None
+        if status is not None and status >= 400:
+            record["behaviour"] = str(status)
+            self._send_error(record, status, f"Fake error {status} from {type(owner).__name__}.")
             return
-        if body.get("stream"):
-            self._stream(record, body, choices, prompt_tokens, completion_tokens)
+        behaviour = record["behaviour"]
+        if behaviour == "runaway":
+            self._runaway(record, body)
+        elif behaviour in ERROR_STATUS:
+            status = ERROR_STATUS[behaviour]
+            self._send_error(record, status, _INJECTED[status])
+        elif behaviour == "reset":
+            self._reset(record)
+        elif behaviour == "timeout":
+            time.sleep(owner.timeout_sleep_s)
+            if owner.timeout_then == "answer":
+                self._answer(record, body, "ok")
+            else:
+                self.close_connection = True
+                record["finished_at"] = time.monotonic()
         else:
-            self._complete(record, body, choices, prompt_tokens, completion_tokens)
+            self._answer(record, body, behaviour)
 
     def _not_found(self) -> None:
         self._read_body()
         record = self._record(None)
-        self._sleep()
-        self._send_error(record, 404, f"Unknown path: {self.command} {record['path']}")
+        self._refuse(record, 404, f"Unknown path: {self.command} {record['path']}")
 
     do_PUT = do_DELETE = do_PATCH = _not_found
 
-    # -- chat completions -------------------------------------------------------
+    # -- answers ------------------------------------------------------------------------------
+    def _head(self, body: dict[str, Any], kind: str) -> dict[str, Any]:
+        return {"id": self.server.owner._next_id(), "object": kind, "created": int(time.time()),
+                "model": body.get("model", "fake"), "system_fingerprint": None}
 
-    def _complete(
-        self,
-        record: RecordedRequest,
-        body: dict[str, Any],
-        choices: list[tuple[str, str, str | None]],
-        prompt_tokens: int,
-        completion_tokens: int,
-    ) -> None:
-        payload = {
-            "id": self.server.owner._next_id(),
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": body.get("model", "fake"),
-            "system_fingerprint": None,
-            "choices": [
-                {
-                    "index": i,
-                    "message": _message(content, reasoning),
-                    "finish_reason": finish_reason,
-                    "logprobs": None,
-                }
-                for i, (content, finish_reason, reasoning) in enumerate(choices)
-            ],
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            },
-        }
-        self._send_json(record, 200, payload)
-
-    def _stream(
-        self,
-        record: RecordedRequest,
-        body: dict[str, Any],
-        choices: list[tuple[str, str, str | None]],
-        prompt_tokens: int,
-        completion_tokens: int,
-    ) -> None:
+    def _answer(self, record: RecordedRequest, body: dict[str, Any], behaviour: str) -> None:
         owner = self.server.owner
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        base = {
-            "id": owner._next_id(),
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": body.get("model", "fake"),
-            "system_fingerprint": None,
-        }
+        try:
+            choices, prompt_tokens, completion_tokens = owner._answers(body)
+        except Exception as exc:  # a broken responder must fail the test loudly
+            record["behaviour"] = "responder-error"
+            self._send_error(record, 500, f"{type(owner).__name__} responder raised {exc!r}")
+            return
+        record["prompt_tokens"], record["completion_tokens"] = prompt_tokens, completion_tokens
+        if behaviour == "empty":
+            choices = []
+        if body.get("stream"):
+            self._stream(record, body, choices, _usage(prompt_tokens, completion_tokens),
+                         behaviour)
+            return
+        payload = {**self._head(body, "chat.completion"), "choices": [
+            {"index": i, "message": _message(content, reasoning), "finish_reason": finish,
+             "logprobs": None}
+            for i, (content, finish, reasoning) in enumerate(choices)],
+            "usage": _usage(prompt_tokens, completion_tokens)}
+        data = json.dumps(payload).encode("utf-8")
+        if behaviour == "malformed":
+            data = b'{"id": "chatcmpl-broken", "object": "chat.completion", choices: [oops'
+        elif behaviour == "truncated":
+            data = data[: len(data) // 2]
+        self._send(record, 200, data)
 
-        def chunk(index: int, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
-            out = dict(base)
-            out["choices"] = [
-                {"index": index, "delta": delta, "finish_reason": finish, "logprobs": None}
-            ]
+    def _stream(self, record: RecordedRequest, body: dict[str, Any],
+                choices: list[tuple[str, str, str | None]], usage: dict[str, int],
+                behaviour: str) -> None:
+        """SSE answer. Faults here are rough analogues: ``malformed`` sends an event that is
+        not JSON, ``truncated`` stops half-way without ``[DONE]``, ``empty`` sends no choice."""
+        pieces = self.server.owner.stream_pieces
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        base = self._head(body, "chat.completion.chunk")
+
+        def event(payload: dict[str, Any]) -> bytes:
+            return f"data: {json.dumps(payload)}\n\n".encode()
+
+        def chunk(index: int, delta: dict[str, Any], finish: str | None) -> bytes:
+            out = dict(base, choices=[{"index": index, "delta": delta, "finish_reason": finish,
+                                       "logprobs": None}])
             if include_usage:
                 out["usage"] = None
-            return out
+            return event(out)
 
-        events: list[dict[str, Any]] = []
-        for i, (content, finish_reason, reasoning) in enumerate(choices):
+        events: list[bytes] = []
+        for i, (content, finish, reasoning) in enumerate(choices):
             events.append(chunk(i, {"role": "assistant", "content": ""}, None))
-            for piece in _split_for_stream(reasoning or "", owner.stream_pieces):
-                events.append(chunk(i, {"reasoning_content": piece}, None))
-            for piece in _split_for_stream(content, owner.stream_pieces):
-                events.append(chunk(i, {"content": piece}, None))
-            events.append(chunk(i, {}, finish_reason))
+            events += [chunk(i, {"reasoning_content": p}, None)
+                       for p in _split_for_stream(reasoning or "", pieces)]
+            events += [chunk(i, {"content": p}, None) for p in _split_for_stream(content, pieces)]
+            events.append(chunk(i, {}, finish))
         if include_usage:
-            usage_chunk = dict(base)
-            usage_chunk["choices"] = []
-            usage_chunk["usage"] = {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            }
-            events.append(usage_chunk)
-
-        self.close_connection = True
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Connection", "close")
-        self.end_headers()
-        record["status"] = 200
-        for event in events:
-            self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+            events.append(event(dict(base, choices=[], usage=usage)))
+        if behaviour == "malformed":
+            events.insert(1, b"data: {not json\n\n")
+        done = behaviour != "truncated"
+        if not done:
+            events = events[: len(events) // 2]
+        self._open_stream(record)
+        for e in events:
+            self.wfile.write(e)
             self.wfile.flush()
         record["finished_at"] = time.monotonic()
-        self.wfile.write(b"data: [DONE]\n\n")
-        self.wfile.flush()
+        if done:
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+
+    def _runaway(self, record: RecordedRequest, body: dict[str, Any]) -> None:
+        """A provider that ignores ``max_tokens`` and writes on (see the module doc)."""
+        owner = self.server.owner
+        n, piece = owner.runaway_chunks, owner.runaway_piece
+        completion = n * max(1, estimate_tokens(len(piece)))
+        prompt = estimate_tokens(count_prompt_chars(body.get("messages") or []))
+        record["prompt_tokens"], record["completion_tokens"] = prompt, completion
+        record["chunks_sent"], record["client_closed"] = 0, False
+        usage = owner.runaway_usage or {"prompt_tokens": prompt, "completion_tokens": completion}
+        usage = {**usage, "total_tokens": sum(v for v in usage.values()
+                                              if isinstance(v, int))}
+        base = self._head(body, "chat.completion.chunk")
+        if not body.get("stream"):
+            payload = {**base, "object": "chat.completion", "usage": usage, "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": piece * n},
+                 "finish_reason": "stop", "logprobs": None}]}
+            record["chunks_sent"] = n
+            self._send_json(record, 200, payload)
+            return
+        self._open_stream(record)
+
+        def event(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+            chunk = dict(base, choices=[{"index": 0, "delta": delta, "finish_reason": finish,
+                                         "logprobs": None}], **extra)
+            return f"data: {json.dumps(chunk)}\n\n".encode()
+
+        try:
+            self.wfile.write(event({"role": "assistant", "content": ""}))
+            for _ in range(n):
+                self.wfile.write(event({"content": piece}))
+                self.wfile.flush()
+                record["chunks_sent"] += 1
+                if owner.runaway_delay_s:
+                    time.sleep(owner.runaway_delay_s)
+            self.wfile.write(event({}, "stop"))
+            if (body.get("stream_options") or {}).get("include_usage"):
+                last = dict(base, choices=[], usage=usage)
+                self.wfile.write(f"data: {json.dumps(last)}\n\n".encode())
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+        except OSError:  # the client closed the request: what a stopped reader looks like
+            record["client_closed"] = True
+        record["finished_at"] = time.monotonic()
 
 
 class FakeOpenAIServer:
@@ -396,10 +587,23 @@ class FakeOpenAIServer:
         status_for: optional ``status_for(body) -> int | None``; an int >= 400 makes
             the server answer with that status and an OpenAI-shaped error
             ``{"error": {"message", "type", "param", "code"}}`` without calling the
-            responder. 429 and 5xx answers carry ``retry-after-ms: 10``; note the
-            ``openai`` client retries those (twice by default) -- pass
+            responder. 429 and 5xx answers carry ``retry-after-ms`` (``retry_after_ms``);
+            note the ``openai`` client retries those (twice by default) -- pass
             ``max_retries=0`` to the client to see the error at once.
         stream_pieces: the number of content chunks a streamed answer is cut into.
+        schedule, after, random_faults, seed, behaviour_for: which fault each chat request
+            gets (see the module doc); by default none.
+        timeout_sleep_s: how long ``timeout`` stalls before its ``timeout_then`` action;
+            make it longer than the client's timeout.
+        timeout_then: ``"drop"`` (close without a response) or ``"answer"`` (answer ``ok``
+            to a client that has gone).
+        retry_after_ms: the ``retry-after-ms`` header of 429/5xx answers (the openai client
+            prefers it over ``Retry-After``; ``"10"`` keeps its back-off short).
+        tag_pattern: regex whose first group, searched in the messages' text, is the
+            request's ``tag``.
+        runaway_chunks, runaway_piece, runaway_delay_s, runaway_usage: the ``runaway``
+            behaviour's stream: how many chunks of which text, the pause after each, and
+            the usage it reports at the end (default: the true count).
 
     Token usage, unless the responder's dict gives it: ``prompt_tokens`` =
     ``max(1, chars // 4)`` over the text of all request messages (string contents
@@ -407,10 +611,13 @@ class FakeOpenAIServer:
     over choices of ``max(1, len(content) // 4)`` (``content`` plus any
     ``reasoning_content``).
 
-    ``responder``, ``latency_s`` and ``status_for`` are plain attributes and may be
-    changed while the server runs. The server starts in ``__init__``; use it as a
-    context manager or call :meth:`close`.
+    ``responder``, ``latency_s``, ``status_for``, ``random_faults``, ``after`` and the
+    timeout settings are plain attributes and may be changed while the server runs
+    (:meth:`set_schedule` also restarts the per-model counters). The server starts in
+    ``__init__``; use it as a context manager or call :meth:`close`.
     """
+
+    id_prefix = "chatcmpl-fake-"
 
     def __init__(
         self,
@@ -419,27 +626,62 @@ class FakeOpenAIServer:
         *,
         status_for: StatusFor | None = None,
         stream_pieces: int = 3,
+        schedule: Mapping[str, Sequence[str]] | None = None,
+        after: str | Mapping[str, str] = "ok",
+        random_faults: Mapping[str, Mapping[str, float]] | None = None,
+        seed: int = 0,
+        behaviour_for: BehaviourFor | None = None,
+        timeout_sleep_s: float = 3.0,
+        timeout_then: str = "drop",
+        retry_after_ms: str = "10",
+        tag_pattern: str = r"\[tag:([A-Za-z0-9_.-]+)\]",
+        runaway_chunks: int = 20_000,
+        runaway_piece: str = "and so on, ",
+        runaway_delay_s: float = 0.0005,
+        runaway_usage: Mapping[str, int] | None = None,
     ) -> None:
+        if timeout_then not in ("drop", "answer"):
+            raise ValueError(f"timeout_then: expected 'drop' or 'answer', got {timeout_then!r}")
         self.responder: Responder = responder or default_responder
         self.latency_s = latency_s
         self.status_for = status_for
         self.stream_pieces = stream_pieces
+        self.after = after
+        self.random_faults = dict(random_faults or {})
+        for model, table in self.random_faults.items():
+            for name, p in table.items():
+                _check_behaviour(name, f"random_faults[{model!r}]")
+                if not 0 <= p <= 1:
+                    raise ValueError(f"random_faults[{model!r}][{name!r}]: probability {p}")
+            if sum(table.values()) > 1 + 1e-9:
+                raise ValueError(f"random_faults[{model!r}]: probabilities add up to more than 1")
+        self.seed = seed
+        self.behaviour_for = behaviour_for
+        self.timeout_sleep_s = timeout_sleep_s
+        self.timeout_then = timeout_then
+        self.retry_after_ms = retry_after_ms
+        self.tag_re = re.compile(tag_pattern)
+        self.runaway_chunks, self.runaway_piece = runaway_chunks, runaway_piece
+        self.runaway_delay_s, self.runaway_usage = runaway_delay_s, runaway_usage
         self.requests = RequestLog()
+        self.errors: list[str] = []
+        self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._id_lock = threading.Lock()
+        self._schedule: dict[str, list[str]] = {}
+        self._cursor: dict[str, int] = {}
+        self._attempts: dict[tuple[str, str], int] = {}
+        self._calls: dict[tuple[str, str], int] = {}
+        self.set_schedule(schedule or {})
         self._closed = False
         self._httpd = _Server(self)
-        self.host, self.port = self._httpd.server_address[:2]
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"FakeOpenAIServer:{self.port}",
-            daemon=True,
-        )
+        host, port = self._httpd.server_address[:2]
+        self.host, self.port = str(host), int(port)
+        self._thread = threading.Thread(target=self._httpd.serve_forever,
+                                        kwargs={"poll_interval": 0.05},
+                                        name=f"{type(self).__name__}:{self.port}", daemon=True)
         self._thread.start()
 
-    # -- public -----------------------------------------------------------------
-
+    # -- public -------------------------------------------------------------------------------
     @property
     def url(self) -> str:
         """``http://127.0.0.1:PORT`` (no ``/v1``)."""
@@ -453,15 +695,42 @@ class FakeOpenAIServer:
     @property
     def chat_requests(self) -> list[RecordedRequest]:
         """The recorded ``/v1/chat/completions`` requests, oldest first."""
-        return self.requests.for_path("/v1/chat/completions")
+        return self.requests.for_path(CHAT)
 
     @property
     def last_request(self) -> RecordedRequest:
         """The most recent recorded request (``IndexError`` if there is none)."""
         return self.requests.snapshot()[-1]
 
+    def set_schedule(self, schedule: Mapping[str, Sequence[str]]) -> None:
+        """Replace the schedule and restart every model's position in it."""
+        checked = {m: [_check_behaviour(b, f"schedule[{m!r}]") for b in seq]
+                   for m, seq in schedule.items()}
+        with self._lock:
+            self._schedule = checked
+            self._cursor = {}
+
+    def calls(self, model: str | None = None, *, tag: str | None = None
+              ) -> list[list[RecordedRequest]]:
+        """Matching chat requests grouped into calls (``(model, digest, call)``), each call's
+        attempts in arrival order; calls ordered by their first attempt."""
+        return group_calls(self.requests_for(model, tag=tag))
+
+    def requests_for(self, model: str | None = None, *, tag: str | None = None,
+                     behaviour: str | None = None) -> list[RecordedRequest]:
+        """Chat requests with a model, filtered by model id, tag and behaviour (None: any)."""
+        return [r for r in self.chat_requests if r["model"] is not None
+                and (model is None or r["model"] == model)
+                and (tag is None or r["tag"] == tag)
+                and (behaviour is None or r["behaviour"] == behaviour)]
+
+    def behaviours(self, model: str | None = None, *, tag: str | None = None) -> list[str]:
+        """The behaviours applied to the matching chat requests, in arrival order."""
+        return [r["behaviour"] for r in self.requests_for(model, tag=tag)]
+
     def close(self) -> None:
-        """Stop serving and release the port. Idempotent."""
+        """Stop serving and release the port (a stalled ``timeout`` thread is not waited
+        for). Idempotent."""
         if self._closed:
             return
         self._closed = True
@@ -477,44 +746,97 @@ class FakeOpenAIServer:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "running"
-        return f"<FakeOpenAIServer {self.base_url} {state}, {len(self.requests)} requests>"
+        return (f"<{type(self).__name__} {self.base_url} {state},"
+                f" {len(self.requests)} requests>")
 
-    # -- internals used by the handler --------------------------------------------
-
+    # -- internals used by the handler ----------------------------------------------------------
     def _next_id(self) -> str:
-        with self._id_lock:
-            return f"chatcmpl-fake-{next(self._ids)}"
+        with self._lock:
+            return f"{self.id_prefix}{next(self._ids)}"
 
-    def _answers(
-        self, body: dict[str, Any]
-    ) -> tuple[list[tuple[str, str, str | None]], int, int]:
-        """Call the responder for each choice; return (choices, prompt, completion).
+    def _pick(self, record: RecordedRequest, model: str, digest: str, attempt: int) -> str:
+        """The request's behaviour: the hook, the schedule, random mode, then ``after``
+        (called under the lock)."""
+        behaviour = self.behaviour_for(record) if self.behaviour_for is not None else None
+        if behaviour is None:
+            seq = self._schedule.get(model, self._schedule.get("*"))
+            slot = model if model in self._schedule else "*"
+            if seq is not None:
+                n = self._cursor.get(slot, 0)
+                self._cursor[slot] = n + 1
+                if n < len(seq):
+                    behaviour = seq[n]
+        if behaviour is None:
+            table = self.random_faults.get(model, self.random_faults.get("*"))
+            if table:
+                rng = random.Random(f"{self.seed}:{model}:{digest}:{record['call']}:{attempt}")
+                x, acc = rng.random(), 0.0
+                behaviour = "ok"
+                for name, p in table.items():
+                    acc += p
+                    if x < acc:
+                        behaviour = name
+                        break
+        if behaviour is None:
+            after = self.after
+            behaviour = after if isinstance(after, str) else after.get(model, after.get("*", "ok"))
+        return _check_behaviour(behaviour, "behaviour")
 
-        Each choice is ``(content, finish_reason, reasoning_content or None)``.
-        """
-        n = body.get("n") or 1
+    def _classify(self, record: RecordedRequest, raw: bytes) -> None:
+        """Fill in ``tag``, ``attempt``, ``call``, ``digest`` and ``behaviour`` and append the
+        record (one lock, so the schedule is consumed in the order the records appear)."""
+        model = str(record["model"])
+        found = self.tag_re.search(message_text(record["body"]))
+        record["tag"] = found.group(1) if found else None
+        digest = hashlib.sha256(raw).hexdigest()
+        retries = record["headers"].get("x-stainless-retry-count", "")
+        with self._lock:
+            key = (model, digest)
+            if retries.isdigit():  # the openai client says which attempt this is
+                attempt = int(retries) + 1
+                if attempt == 1:
+                    self._calls[key] = self._calls.get(key, 0) + 1
+            else:  # count the times this body was sent
+                attempt = self._attempts[key] = self._attempts.get(key, 0) + 1
+                self._calls.setdefault(key, 1)
+            record["attempt"], record["call"] = attempt, self._calls.get(key, 1)
+            record["digest"] = digest
+            record["behaviour"] = self._pick(record, model, digest, attempt)
+            self.requests.append(record)
+
+    def _answers(self, body: dict[str, Any]
+                 ) -> tuple[list[tuple[str, str, str | None]], int, int]:
+        """Call the responder for each choice; return (choices, prompt, completion), each
+        choice ``(content, finish_reason, reasoning_content or None)``."""
         prompt_tokens: int | None = None
         completion_tokens = 0
         choices: list[tuple[str, str, str | None]] = []
-        for _ in range(n):
+        for _ in range(int(body.get("n") or 1)):
             result = self.responder(body)
-            reasoning: str | None = None
-            if isinstance(result, dict):
-                content = str(result.get("content", ""))
-                finish_reason = str(result.get("finish_reason") or "stop")
-                if result.get("reasoning_content") is not None:
-                    reasoning = str(result["reasoning_content"])
-                if prompt_tokens is None and result.get("prompt_tokens") is not None:
-                    prompt_tokens = int(result["prompt_tokens"])
-                if result.get("completion_tokens") is not None:
-                    completion_tokens += int(result["completion_tokens"])
-                else:
-                    completion_tokens += estimate_tokens(len(content) + len(reasoning or ""))
+            if not isinstance(result, dict):
+                result = {"content": result}
+            content = str(result.get("content", ""))
+            finish = str(result.get("finish_reason") or "stop")
+            reasoning = None if result.get("reasoning_content") is None \
+                else str(result["reasoning_content"])
+            if prompt_tokens is None and result.get("prompt_tokens") is not None:
+                prompt_tokens = int(result["prompt_tokens"])
+            if result.get("completion_tokens") is not None:
+                completion_tokens += int(result["completion_tokens"])
             else:
-                content = str(result)
-                finish_reason = "stop"
-                completion_tokens += estimate_tokens(len(content))
-            choices.append((content, finish_reason, reasoning))
+                completion_tokens += estimate_tokens(len(content) + len(reasoning or ""))
+            choices.append((content, finish, reasoning))
         if prompt_tokens is None:
             prompt_tokens = estimate_tokens(count_prompt_chars(body.get("messages") or []))
         return choices, prompt_tokens, completion_tokens
+
+
+class FaultServer(FakeOpenAIServer):
+    """:class:`FakeOpenAIServer` as a fault injector: ``schedule`` first, one content chunk
+    per streamed choice, ids ``chatcmpl-fault-N``; see the module doc."""
+
+    id_prefix = "chatcmpl-fault-"
+
+    def __init__(self, schedule: Mapping[str, Sequence[str]] | None = None, *,
+                 stream_pieces: int = 1, **kwargs: Any) -> None:
+        super().__init__(schedule=schedule, stream_pieces=stream_pieces, **kwargs)

@@ -30,9 +30,9 @@ from colm_graph.pool.providers.sim.styles import (
     render_score,
     render_solution,
 )
-from colm_graph.pool.providers.sim.tasks import Task, bundled_tasks
+from colm_graph.pool.providers.sim.tasks import SimTask, bundled_tasks
 
-TASKS: list[Task] = bundled_tasks().tasks
+TASKS: list[SimTask] = bundled_tasks().tasks
 SEEDS = range(5)
 PREFIX = "[simulated m] "
 """What the simulator puts before every reply."""
@@ -44,17 +44,17 @@ def solution(style: str, answer: str | None, *, question: str = "", seed: int | 
                                     decoy=decoy)
 
 
-def _first(name: str, cond: Callable[[Task], bool]) -> Task:
+def _first(name: str, cond: Callable[[SimTask], bool]) -> SimTask:
     found = next((t for t in TASKS if cond(t)), None)
     assert found is not None, f"no bundled task for {name}"
     return found
 
 
-def _num(t: Task) -> float | None:
+def _num(t: SimTask) -> float | None:
     return None if t.choices else number_value(t.answer)
 
 
-SAMPLE: dict[str, Task] = {
+SAMPLE: dict[str, SimTask] = {
     "thousands": _first("thousands", lambda t: (_num(t) or 0) >= 1000),
     "big": _first("big", lambda t: (_num(t) or 0) >= 100_000),
     "decimal": _first("decimal", lambda t: "." in t.answer and t.domain == "geometry"),
@@ -77,13 +77,13 @@ SAMPLE: dict[str, Task] = {
 }
 
 
-def kinds(task: Task) -> list[tuple[str, tuple[str, ...] | None]]:
+def kinds(task: SimTask) -> list[tuple[str, tuple[str, ...] | None]]:
     """The answer types a run may read this task with: always ``auto``, plus its own."""
     own = ("choice", task.choices) if task.choices else ("number", None)
     return [("auto", None), own]
 
 
-def reads_as(text: str, value: str, task: Task) -> bool:
+def reads_as(text: str, value: str, task: SimTask) -> bool:
     return all(answers_match(extract_answer(text, kind=k, choices=c), value, kind=k, choices=c)
                for k, c in kinds(task))
 
@@ -275,7 +275,7 @@ def test_plans_state_no_answer(style: str) -> None:
 def test_renders_are_deterministic_per_seed(style: str) -> None:
     for task in SAMPLE.values():
         for seed in SEEDS:
-            def make(s: int = seed, t: Task = task) -> str:
+            def make(s: int = seed, t: SimTask = task) -> str:
                 return solution(style, t.answer, question=t.question,
                                        seed=s, decoy=t.distractors[0])
             assert make() == make()

@@ -26,10 +26,10 @@ from colm_graph.pool.providers.sim.styles import (
     render_guidance,
     render_solution,
 )
-from colm_graph.pool.providers.sim.tasks import Task, bundled_tasks
+from colm_graph.pool.providers.sim.tasks import SimTask, bundled_tasks
 
 PROMPTS = load_prompts()
-TASKS: list[Task] = bundled_tasks().tasks
+TASKS: list[SimTask] = bundled_tasks().tasks
 ARITH_Q = "What is 12 * (3 + 4) - 5?"
 
 
@@ -178,7 +178,7 @@ def test_arithmetic_outside_task_set() -> None:
 # --- server role ---------------------------------------------------------------------
 
 
-def _wrong_drafts(task: Task) -> list[tuple[str, str]]:
+def _wrong_drafts(task: SimTask) -> list[tuple[str, str]]:
     d0, d1 = task.distractors[0], task.distractors[1]
     return [("alpha", f"I computed it.\nAnswer: {d1}"),
             ("beta", f"Reasoning.\nAnswer: {d0}"),
@@ -210,7 +210,7 @@ def test_server_majority_tie_goes_to_first_draft() -> None:
 # --- revision role -------------------------------------------------------------------
 
 
-def _revise_answer(model: SimulatedChatModel, task: Task, previous: str,
+def _revise_answer(model: SimulatedChatModel, task: SimTask, previous: str,
                    guided: str) -> str | None:
     msgs = revise_msgs(task.question, f"My reasoning.\nAnswer: {previous}",
                        f"Guidance text.\nAnswer: {guided}")
@@ -273,22 +273,22 @@ def test_agreeing_or_empty_guidance_keeps_answer() -> None:
 # --- writing styles ----------------------------------------------------------------------
 
 
-def expected(task: Task) -> tuple[str, tuple[str, ...] | None]:
+def expected(task: SimTask) -> tuple[str, tuple[str, ...] | None]:
     """The answer type a run over the bundled set reads ``task`` with."""
     return ("choice", task.choices) if task.choices else ("number", None)
 
 
-def read(text: str, task: Task) -> str | None:
+def read(text: str, task: SimTask) -> str | None:
     kind, choices = expected(task)
     return extract_answer(text, kind=kind, choices=choices)
 
 
-def same(a: str | None, b: str | None, task: Task) -> bool:
+def same(a: str | None, b: str | None, task: SimTask) -> bool:
     kind, choices = expected(task)
     return answers_match(a, b, kind=kind, choices=choices) and answers_match(a, b)
 
 
-def styled(answer: str, task: Task, style: str, name: str = "peer", seed: int = 0,
+def styled(answer: str, task: SimTask, style: str, name: str = "peer", seed: int = 0,
            decoy: str | None = None) -> str:
     """A reply another (simulated) model might have written."""
     return f"[simulated {name}] " + render_solution(

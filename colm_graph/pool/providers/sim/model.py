@@ -48,7 +48,7 @@ from colm_graph.core.ledger import estimate_tokens
 from colm_graph.core.prompts import TAGS, read_blocks
 from colm_graph.pool.providers.sim import styles
 from colm_graph.pool.providers.sim.arithmetic import parse_arithmetic
-from colm_graph.pool.providers.sim.tasks import Task, TaskBook, bundled_tasks
+from colm_graph.pool.providers.sim.tasks import SimTask, TaskBook, bundled_tasks
 
 if TYPE_CHECKING:
     from colm_graph.pool.spec import ModelSpec
@@ -76,7 +76,7 @@ def _text(messages: list[BaseMessage], *, skip_system: bool = False) -> str:
     return "\n".join(parts)
 
 
-def _expect(task: Task | None) -> tuple[str, tuple[str, ...] | None]:
+def _expect(task: SimTask | None) -> tuple[str, tuple[str, ...] | None]:
     """The answer type a reply about ``task`` is read with (as a run with ``answer_type``
     would): ``choice`` with its options, ``number`` for a numeric gold, else ``auto``."""
     if task is None:
@@ -86,7 +86,7 @@ def _expect(task: Task | None) -> tuple[str, tuple[str, ...] | None]:
     return ("number" if number_value(task.answer) is not None else "auto"), None
 
 
-def _canonical(raw: str | None, task: Task | None) -> str | None:
+def _canonical(raw: str | None, task: SimTask | None) -> str | None:
     """The canonical value of an answer read from another reply: the task's gold or
     distractor it equals, else a plain number or letter, else the text as written."""
     if raw is None:
@@ -102,13 +102,13 @@ def _canonical(raw: str | None, task: Task | None) -> str | None:
     return norm if _CANONICAL.match(norm) else raw.strip()
 
 
-def _read(text: str, task: Task | None) -> str | None:
+def _read(text: str, task: SimTask | None) -> str | None:
     """The canonical final answer of another model's reply (``None``: it states none)."""
     kind, choices = _expect(task)
     return _canonical(extract_answer(text, kind=kind, choices=choices), task)
 
 
-def _same(a: str | None, b: str | None, task: Task | None) -> bool:
+def _same(a: str | None, b: str | None, task: SimTask | None) -> bool:
     kind, choices = _expect(task)
     return answers_match(a, b, kind=kind, choices=choices)
 
@@ -132,7 +132,7 @@ class _Pen:
     score_form: str
     rng: random.Random
     question: str
-    task: Task | None
+    task: SimTask | None
 
     def _decoy(self, answer: str | None) -> str | None:
         if self.task is None or answer is None:
@@ -238,7 +238,7 @@ class SimulatedChatModel(BaseChatModel):
             body = pen.solution(self._solve(task, question, rng))
         return f"[simulated {self.model_name}] {body}"
 
-    def _solve(self, task: Task | None, question: str, rng: random.Random) -> str:
+    def _solve(self, task: SimTask | None, question: str, rng: random.Random) -> str:
         if task is not None:
             if rng.random() < self.skill(task.domain) or not task.distractors:
                 return task.answer
@@ -250,7 +250,7 @@ class SimulatedChatModel(BaseChatModel):
             return normalize_answer(str(value)) or CANNOT
         return normalize_answer(str(value + rng.choice([-10, -2, -1, 1, 2, 10]))) or CANNOT
 
-    def _guide(self, prompt: str, task: Task | None, question: str, rng: random.Random,
+    def _guide(self, prompt: str, task: SimTask | None, question: str, rng: random.Random,
                pen: _Pen) -> str:
         drafts = [(attrs.get("client", "?"), _read(body, task))
                   for attrs, body in read_blocks(prompt, "draft")]
@@ -273,7 +273,7 @@ class SimulatedChatModel(BaseChatModel):
             else "None of the drafts reach the supported answer; recheck each step.")
         return pen.guidance(f"Guidance. {listed}. {verdict} {check}", supported)
 
-    def _revise(self, prompt: str, task: Task | None, question: str, rng: random.Random,
+    def _revise(self, prompt: str, task: SimTask | None, question: str, rng: random.Random,
                 pen: _Pen) -> str:
         prev = read_blocks(prompt, "previous_answer")
         previous = _read(prev[0][1], task) if prev else None
@@ -287,7 +287,7 @@ class SimulatedChatModel(BaseChatModel):
                             [seen, "Adopted the answer the guidance supports."],
                             [seen, "Rechecked and kept my answer despite the guidance."])
 
-    def _decide(self, own: str | None, offered: str | None, task: Task | None,
+    def _decide(self, own: str | None, offered: str | None, task: SimTask | None,
                 rng: random.Random, pen: _Pen, took: list[str], kept: list[str]) -> str:
         """The solution with ``offered`` (saying ``took``) when :meth:`_adopt` switches to
         it, else with ``own`` (saying ``kept``)."""
@@ -295,7 +295,7 @@ class SimulatedChatModel(BaseChatModel):
             return pen.solution(offered, took)
         return pen.solution(own, kept)
 
-    def _adopt(self, own: str | None, offered: str | None, task: Task | None,
+    def _adopt(self, own: str | None, offered: str | None, task: SimTask | None,
                rng: random.Random) -> bool:
         """Whether to switch from ``own`` to an answer that guidance, a plan or peers support."""
         if offered is None or _same(own, offered, task):
@@ -305,7 +305,7 @@ class SimulatedChatModel(BaseChatModel):
             p *= 1 - self.skill(task.domain)
         return rng.random() < p
 
-    def _execute(self, prompt: str, task: Task | None, question: str, rng: random.Random,
+    def _execute(self, prompt: str, task: SimTask | None, question: str, rng: random.Random,
                  pen: _Pen) -> str:
         found = PLAN_TARGET.findall(read_blocks(prompt, "plan")[0][1])
         target = _canonical(found[-1], task) if found and found[-1] != CANNOT else None
@@ -313,7 +313,7 @@ class SimulatedChatModel(BaseChatModel):
         return self._decide(own, target, task, rng, pen, ["Followed the plan."],
                             ["Solved it my own way."])
 
-    def _peer_revise(self, prompt: str, task: Task | None, question: str,
+    def _peer_revise(self, prompt: str, task: SimTask | None, question: str,
                      rng: random.Random, pen: _Pen) -> str:
         previous = _read(read_blocks(prompt, "previous_answer")[0][1], task)
         peers = [_read(body, task) for _, body in read_blocks(prompt, "answer")]
@@ -325,7 +325,7 @@ class SimulatedChatModel(BaseChatModel):
                             ["Moved to the answer the others support."],
                             ["Kept my answer after reading the others."])
 
-    def _aggregate(self, prompt: str, task: Task | None, question: str,
+    def _aggregate(self, prompt: str, task: SimTask | None, question: str,
                    rng: random.Random, pen: _Pen) -> str:
         answers = [_read(body, task) for _, body in read_blocks(prompt, "answer")]
         counts = Counter(a for a in answers if a is not None)
@@ -335,7 +335,7 @@ class SimulatedChatModel(BaseChatModel):
             return pen.solution(counts.most_common(1)[0][0], ["Went with the majority."])
         return pen.solution(self._solve(task, question, rng), ["Answered myself."])
 
-    def _verify(self, prompt: str, task: Task | None, question: str, rng: random.Random,
+    def _verify(self, prompt: str, task: SimTask | None, question: str, rng: random.Random,
                 pen: _Pen) -> str:
         candidate = _read(read_blocks(prompt, "candidate")[0][1], task)
         if task is None:
@@ -347,7 +347,7 @@ class SimulatedChatModel(BaseChatModel):
         confident = right if sees else not right
         return pen.score(0.9 if confident else 0.2, "confidence", "Checked the candidate.")
 
-    def _select(self, prompt: str, task: Task | None) -> str:
+    def _select(self, prompt: str, task: SimTask | None) -> str:
         clients = [(attrs.get("name", ""), body) for attrs, body in read_blocks(prompt, "client")]
         m = re.search(r"\b(\d+) clients\b", prompt)
         k = int(m.group(1)) if m else 2

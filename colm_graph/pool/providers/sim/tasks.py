@@ -10,14 +10,15 @@ from pathlib import Path
 
 from colm_graph.core.resources import bundled_dir
 
-__all__ = ["Task", "TaskBook", "bundled_tasks"]
+__all__ = ["SimTask", "TaskBook", "bundled_tasks"]
 
 TASKS_FILE = "colm_tasks.jsonl"
 
 
 @dataclass(frozen=True)
-class Task:
-    """One question with its gold answer."""
+class SimTask:
+    """One question the simulator knows, with its gold answer (not a fan-out
+    :class:`colm_graph.core.state.Task`)."""
 
     id: str
     domain: str
@@ -34,17 +35,17 @@ def _key(text: str) -> str:
 class TaskBook:
     """Index of tasks by question text, for finding the task a prompt is about."""
 
-    def __init__(self, tasks: list[Task]) -> None:
+    def __init__(self, tasks: list[SimTask]) -> None:
         self.tasks = tasks
         self._by_question = {_key(t.question): t for t in tasks}
 
-    def find(self, text: str) -> Task | None:
+    def find(self, text: str) -> SimTask | None:
         """The task whose question is ``text``, or is contained in it (longest wins)."""
         key = _key(text)
         hit = self._by_question.get(key)
         if hit is not None:
             return hit
-        best: Task | None = None
+        best: SimTask | None = None
         for q, task in self._by_question.items():
             if q in key and (best is None or len(q) > len(_key(best.question))):
                 best = task
@@ -57,7 +58,7 @@ class TaskBook:
             for line in fh:
                 if line.strip():
                     row = json.loads(line)
-                    tasks.append(Task(
+                    tasks.append(SimTask(
                         id=row["id"], domain=row["domain"], question=row["question"],
                         answer=str(row["answer"]),
                         choices=tuple(row["choices"]) if row.get("choices") else None,
