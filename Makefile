@@ -6,5 +6,5 @@ demo:
 	python3 -m venv .venv && .venv/bin/pip install -e . && .venv/bin/colm-graph run "What is 17 * 23 + 48?"
 
 test:
-	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium)
+	command -v chromium >/dev/null && command -v redis-server >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium redis-server)
 	python3 -m venv .venv && .venv/bin/pip install -e ".[local,dev]" && .venv/bin/pytest

@@ -1,0 +1,371 @@
+"""Paid spend kept in a store shared by processes: one cap across workers and replicas.
+
+A served request's paid calls draw on several budgets at once: its API key's budget for the
+current period, the server-wide budget for its period, and the request's own cap. Each is a
+:class:`Cap` (a scope name, USD and/or token limits, a period). Before a paid call starts, its
+worst case is **reserved** against every cap of the request in one atomic step (refused, with
+nothing held, when any cap cannot afford it); when the call ends it is **settled** to what it
+really cost; a call that fails or is cancelled is settled to what is known of it. A
+reservation not settled within its time to live (its process died) **expires** and stops
+holding. Hence, whatever the number of processes and threads: the settled spend of a scope
+in a period never exceeds its cap, except by calls that outlived their reservation's time to
+live (keep ``ttl_s`` above the longest paid call's timeout).
+
+Periods are fixed windows aligned to the Unix epoch (``30d``: the 30-day window that holds
+now, counted in UTC), so every process agrees on them without talking.
+
+Backends: :class:`SQLiteSpendStore` (one file, shared by the workers of one machine; each
+reservation is one ``BEGIN IMMEDIATE`` transaction) and :class:`RedisSpendStore` (shared by
+replicas on several machines; each reservation is one Lua script, which Redis runs
+atomically). :class:`StoreAccount` makes a store look like a
+:class:`~colm_graph.run.budget.PaidAccount` for one request, so that the model-call layer
+(``configurable["colm_account"]``) uses it unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from colm_graph.errors import ConfigError
+from colm_graph.run.budget import Allowance, Reservation
+
+__all__ = [
+    "Cap",
+    "Hold",
+    "RedisSpendStore",
+    "SQLiteSpendStore",
+    "SpendStore",
+    "StoreAccount",
+    "parse_period",
+    "period_start",
+]
+
+_PERIOD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_period(text: str | float | int | None, *, where: str = "period") -> float | None:
+    """Seconds of a period written ``30d``, ``12h``, ``15m``, ``90s``, ``2w`` (or a number of
+    seconds); ``None`` for none (the budget never renews)."""
+    if text is None:
+        return None
+    if isinstance(text, int | float) and not isinstance(text, bool) and text > 0:
+        return float(text)
+    m = _PERIOD.match(str(text)) if isinstance(text, str) else None
+    if m is None or float(m.group(1)) <= 0:
+        raise ConfigError(f"{where}: expected a period such as 30d, 12h or 15m, got {text!r}")
+    return float(m.group(1)) * _UNIT_S[m.group(2)]
+
+
+def period_start(period_s: float | None, now: float) -> int:
+    """The start (Unix seconds) of the window of ``period_s`` that holds ``now``; 0 when the
+    budget has no period."""
+    if period_s is None:
+        return 0
+    return int(now // period_s * period_s)
+
+
+@dataclass(frozen=True)
+class Cap:
+    """One budget a request draws on: ``scope`` names it (``server``, ``key:<id>``,
+    ``request:<id>``); ``None`` limits are unlimited; ``period_s`` ``None``: never renews."""
+
+    scope: str
+    usd: float | None = None
+    tokens: int | None = None
+    period_s: float | None = None
+
+    def bucket(self, now: float) -> str:
+        """The store key of this cap's spend in the period that holds ``now``."""
+        return f"{self.scope}@{period_start(self.period_s, now)}"
+
+
+@dataclass(frozen=True)
+class Hold(Reservation):
+    """A reservation held in a store: its id and the buckets it counts against."""
+
+    hold_id: str = ""
+    buckets: tuple[str, ...] = ()
+
+
+class SpendStore(Protocol):
+    """Atomic reservations of paid spend against several caps at once."""
+
+    def reserve(self, caps: Sequence[Cap], usd: float, tokens: int, *,
+                ttl_s: float) -> Hold | None:
+        """Hold ``usd``/``tokens`` against every cap, or nothing (``None``) when one cannot
+        afford it."""
+        ...
+
+    def settle(self, hold: Hold, usd: float, tokens: int) -> None:
+        """Release ``hold`` and count ``usd``/``tokens`` as spent in its buckets."""
+        ...
+
+    def available(self, caps: Sequence[Cap]) -> Allowance:
+        """What is left of the tightest cap after spend and live reservations."""
+        ...
+
+    def spent(self, cap: Cap, *, now: float | None = None) -> tuple[float, int, float, int]:
+        """``(settled USD, settled tokens, held USD, held tokens)`` of ``cap``'s current
+        period (held: live reservations)."""
+        ...
+
+
+def _tightest(caps: Sequence[Cap], used: Sequence[tuple[float, int, float, int]]) -> Allowance:
+    usd = [c.usd - (u[0] + u[2]) for c, u in zip(caps, used, strict=True) if c.usd is not None]
+    tok = [c.tokens - (u[1] + u[3]) for c, u in zip(caps, used, strict=True)
+           if c.tokens is not None]
+    return Allowance(min(usd) if usd else None, min(tok) if tok else None)
+
+
+# -- SQLite -------------------------------------------------------------------------------------
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS spend (bucket TEXT PRIMARY KEY, usd REAL NOT NULL DEFAULT 0,
+                                  tokens INTEGER NOT NULL DEFAULT 0,
+                                  calls INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS holds (id TEXT NOT NULL, bucket TEXT NOT NULL, usd REAL NOT NULL,
+                                  tokens INTEGER NOT NULL, expires REAL NOT NULL,
+                                  PRIMARY KEY (id, bucket));
+CREATE INDEX IF NOT EXISTS holds_bucket ON holds (bucket, expires);
+"""
+
+
+class SQLiteSpendStore:
+    """Spend in one SQLite file (WAL), safe across the processes and threads of one machine.
+
+    Args:
+        path: the database file (created with its tables when missing).
+        clock: seconds since the epoch (tests pass their own to cross a period or expire
+            a reservation).
+    """
+
+    def __init__(self, path: str | Path, *, clock: Any = time.time) -> None:
+        self.path = Path(path)
+        self.clock = clock
+        self._local = threading.local()
+        try:
+            with self._db() as db:
+                db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise ConfigError(f"{self.path}: cannot open the spend store: {exc}") from None
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            self._local.db = db
+        return db
+
+    def _used(self, db: sqlite3.Connection, bucket: str, now: float
+              ) -> tuple[float, int, float, int]:
+        row = db.execute("SELECT usd, tokens FROM spend WHERE bucket = ?", (bucket,)).fetchone()
+        held = db.execute("SELECT COALESCE(SUM(usd), 0), COALESCE(SUM(tokens), 0) FROM holds"
+                          " WHERE bucket = ? AND expires > ?", (bucket, now)).fetchone()
+        return (float(row[0]) if row else 0.0, int(row[1]) if row else 0,
+                float(held[0]), int(held[1]))
+
+    def reserve(self, caps: Sequence[Cap], usd: float, tokens: int, *,
+                ttl_s: float) -> Hold | None:
+        now = self.clock()
+        buckets = tuple(c.bucket(now) for c in caps)
+        hold_id = uuid.uuid4().hex
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("DELETE FROM holds WHERE expires <= ?", (now,))
+            left = _tightest(caps, [self._used(db, b, now) for b in buckets])
+            if (left.usd is not None and usd > left.usd + 1e-12) or \
+                    (left.tokens is not None and tokens > left.tokens):
+                db.execute("COMMIT")
+                return None
+            db.executemany("INSERT INTO holds VALUES (?, ?, ?, ?, ?)",
+                           [(hold_id, b, usd, tokens, now + ttl_s) for b in buckets])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return Hold(usd, tokens, hold_id, buckets)
+
+    def settle(self, hold: Hold, usd: float, tokens: int) -> None:
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("DELETE FROM holds WHERE id = ?", (hold.hold_id,))
+            for b in hold.buckets:
+                db.execute("INSERT INTO spend (bucket, usd, tokens, calls) VALUES (?, ?, ?, 1)"
+                           " ON CONFLICT(bucket) DO UPDATE SET usd = usd + excluded.usd,"
+                           " tokens = tokens + excluded.tokens, calls = calls + 1",
+                           (b, usd, tokens))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def available(self, caps: Sequence[Cap]) -> Allowance:
+        now = self.clock()
+        db = self._db()
+        return _tightest(caps, [self._used(db, c.bucket(now), now) for c in caps])
+
+    def spent(self, cap: Cap, *, now: float | None = None) -> tuple[float, int, float, int]:
+        now = self.clock() if now is None else now
+        return self._used(self._db(), cap.bucket(now), now)
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+
+# -- Redis --------------------------------------------------------------------------------------
+# KEYS: the buckets' spend hashes then their holds hashes; ARGV: now, usd, tokens, ttl, id,
+# then each bucket's usd cap and token cap ("" for none). A hold is a field of the bucket's
+# holds hash: "<usd> <tokens> <expires>".
+_RESERVE = """
+local n = #KEYS / 2
+local now, usd, tokens = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local ttl, id = tonumber(ARGV[4]), ARGV[5]
+for i = 1, n do
+  local held_usd, held_tok = 0, 0
+  local holds = redis.call('HGETALL', KEYS[n + i])
+  for j = 1, #holds, 2 do
+    local u, t, e = string.match(holds[j + 1], '(%S+) (%S+) (%S+)')
+    if tonumber(e) <= now then
+      redis.call('HDEL', KEYS[n + i], holds[j])
+    else
+      held_usd = held_usd + tonumber(u)
+      held_tok = held_tok + tonumber(t)
+    end
+  end
+  local cap_usd, cap_tok = ARGV[5 + 2 * i - 1], ARGV[5 + 2 * i]
+  local spent_usd = tonumber(redis.call('HGET', KEYS[i], 'usd') or '0')
+  local spent_tok = tonumber(redis.call('HGET', KEYS[i], 'tokens') or '0')
+  if cap_usd ~= '' and usd > tonumber(cap_usd) - spent_usd - held_usd + 1e-12 then
+    return 0
+  end
+  if cap_tok ~= '' and tokens > tonumber(cap_tok) - spent_tok - held_tok then
+    return 0
+  end
+end
+for i = 1, n do
+  redis.call('HSET', KEYS[n + i], id, ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. (now + ttl))
+end
+return 1
+"""
+_SETTLE = """
+local n = #KEYS / 2
+for i = 1, n do
+  redis.call('HDEL', KEYS[n + i], ARGV[1])
+  redis.call('HINCRBYFLOAT', KEYS[i], 'usd', ARGV[2])
+  redis.call('HINCRBY', KEYS[i], 'tokens', ARGV[3])
+  redis.call('HINCRBY', KEYS[i], 'calls', 1)
+end
+return 1
+"""
+
+
+class RedisSpendStore:
+    """Spend in Redis, shared by replicas on several machines.
+
+    Args:
+        url: ``redis://host:port/db``.
+        prefix: the keys' prefix (several servers may share one Redis).
+        clock: as for :class:`SQLiteSpendStore`.
+    """
+
+    def __init__(self, url: str, *, prefix: str = "colm-graph", clock: Any = time.time
+                 ) -> None:
+        try:
+            import redis
+        except ImportError:
+            raise ConfigError("--store redis://...: needs the redis client"
+                              " (pip install 'colm-graph[serve]')") from None
+        self.url, self.prefix, self.clock = url, prefix, clock
+        self.redis = redis.Redis.from_url(url, decode_responses=True)
+        try:
+            self.redis.ping()
+        except redis.RedisError as exc:
+            raise ConfigError(f"--store {url}: cannot reach Redis: {exc}") from None
+        self._reserve = self.redis.register_script(_RESERVE)
+        self._settle = self.redis.register_script(_SETTLE)
+
+    def _keys(self, buckets: Sequence[str]) -> list[str]:
+        return ([f"{self.prefix}:spend:{b}" for b in buckets]
+                + [f"{self.prefix}:holds:{b}" for b in buckets])
+
+    def reserve(self, caps: Sequence[Cap], usd: float, tokens: int, *,
+                ttl_s: float) -> Hold | None:
+        now = self.clock()
+        buckets = tuple(c.bucket(now) for c in caps)
+        hold_id = uuid.uuid4().hex
+        limits: list[str] = []
+        for c in caps:
+            limits += ["" if c.usd is None else repr(float(c.usd)),
+                       "" if c.tokens is None else str(int(c.tokens))]
+        ok = self._reserve(keys=self._keys(buckets),
+                           args=[repr(now), repr(float(usd)), str(int(tokens)),
+                                 repr(float(ttl_s)), hold_id, *limits])
+        return Hold(usd, tokens, hold_id, buckets) if int(ok) == 1 else None
+
+    def settle(self, hold: Hold, usd: float, tokens: int) -> None:
+        self._settle(keys=self._keys(hold.buckets),
+                     args=[hold.hold_id, repr(float(usd)), str(int(tokens))])
+
+    def _used(self, bucket: str, now: float) -> tuple[float, int, float, int]:
+        spend = self.redis.hgetall(f"{self.prefix}:spend:{bucket}")
+        held_usd, held_tok = 0.0, 0
+        for value in self.redis.hvals(f"{self.prefix}:holds:{bucket}"):
+            u, t, e = value.split()
+            if float(e) > now:
+                held_usd, held_tok = held_usd + float(u), held_tok + int(t)
+        return float(spend.get("usd", 0.0)), int(spend.get("tokens", 0)), held_usd, held_tok
+
+    def available(self, caps: Sequence[Cap]) -> Allowance:
+        now = self.clock()
+        return _tightest(caps, [self._used(c.bucket(now), now) for c in caps])
+
+    def spent(self, cap: Cap, *, now: float | None = None) -> tuple[float, int, float, int]:
+        now = self.clock() if now is None else now
+        return self._used(cap.bucket(now), now)
+
+    def close(self) -> None:
+        self.redis.close()
+
+
+# -- one request's account ----------------------------------------------------------------------
+class StoreAccount:
+    """A :class:`~colm_graph.run.budget.PaidAccount` look-alike over a store for one request:
+    every paid call reserves against all of ``caps`` at once (see the module doc)."""
+
+    def __init__(self, store: SpendStore, caps: Sequence[Cap], *, ttl_s: float = 600.0
+                 ) -> None:
+        self.store, self.caps, self.ttl_s = store, tuple(caps), ttl_s
+        self.spent_usd, self.spent_tokens, self.calls = 0.0, 0, 0
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"StoreAccount({', '.join(c.scope for c in self.caps)})"
+
+    def available(self) -> Allowance:
+        return self.store.available(self.caps)
+
+    def reserve(self, usd: float, tokens: int) -> Reservation | None:
+        return self.store.reserve(self.caps, usd, tokens, ttl_s=self.ttl_s)
+
+    def settle(self, reservation: Reservation | None, usd: float, tokens: int) -> None:
+        if isinstance(reservation, Hold):
+            self.store.settle(reservation, usd, tokens)
+        with self._lock:
+            self.spent_usd += usd
+            self.spent_tokens += tokens
+            self.calls += 1
