@@ -29,6 +29,12 @@ def add_serve_parser(sub: Any) -> None:
     p.add_argument("--graphs", metavar="A,B",
                    help="graphs to serve, shipped names or spec files (default: every shipped"
                         " graph)")
+    p.add_argument("--operator", metavar="FILE",
+                   help="operator file (YAML): API keys with budgets, rates and allowed graphs,"
+                        " a server-wide paid budget, the shared spend store (SQLite or Redis)")
+    p.add_argument("--hash-key", action="store_true",
+                   help="read an API key from stdin, print its key_sha256 for the operator"
+                        " file, and exit")
     p.add_argument("--token-env", metavar="NAME",
                    help="environment variable holding the bearer token every request must"
                         " send (the token itself never goes on the command line)")
@@ -70,9 +76,20 @@ def run_serve(args: argparse.Namespace, out: TextIO, err: TextIO = sys.stderr) -
         raise ConfigError(f"serve: needs the 'serve' extra (pip install 'colm-graph[serve]'):"
                           f" {exc.name or exc} is not installed") from None
     from colm_graph.core.images import check_image_host
+    from colm_graph.integrations.operator import Operator, hash_key
     from colm_graph.pool import ModelPool
 
+    if args.hash_key:
+        key = sys.stdin.readline().strip()
+        if not key:
+            raise ConfigError("--hash-key: expected the API key on stdin, got nothing")
+        out.write(hash_key(key) + "\n")
+        return 0
     token = _token(args.token_env)
+    if token is not None and args.operator is not None:
+        raise ConfigError("--token-env: give either --token-env or --operator (whose keys"
+                          " replace the one token), not both")
+    operator = Operator.from_yaml(args.operator) if args.operator is not None else None
     hosts = [check_image_host(h) for h in args.allow_image_host]
     pool = ModelPool.from_yaml(args.models) if args.models else ModelPool.default()
     graphs = None
@@ -85,8 +102,9 @@ def run_serve(args: argparse.Namespace, out: TextIO, err: TextIO = sys.stderr) -
         params["max_paid_usd"] = args.max_paid_usd
     if args.max_paid_tokens is not None:
         params["max_paid_tokens"] = args.max_paid_tokens
-    app = create_app(pool, graphs=graphs, token=token, params=params, allow_image_hosts=hosts)
-    if not _loopback(args.host) and token is None:
+    app = create_app(pool, graphs=graphs, token=token, params=params, allow_image_hosts=hosts,
+                     operator=operator)
+    if not _loopback(args.host) and token is None and operator is None:
         err.write(f"colm-graph: warning: listening on {args.host} without --token-env: anyone"
                   " who reaches it can spend the pool's paid budget\n")
     if pool.simulated:

@@ -40,6 +40,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -50,6 +51,7 @@ from colm_graph.core.result import RunResult
 from colm_graph.core.secrets import pool_secrets, scrub, scrub_value
 from colm_graph.core.yamlfile import format_loc
 from colm_graph.errors import ColmGraphError, ConfigError
+from colm_graph.integrations.operator import Operator, Refused
 from colm_graph.pool import ModelPool
 from colm_graph.spec import GraphSpec, load_graph, load_spec
 from colm_graph.spec.validate import IMPLICIT_PARAMS
@@ -454,23 +456,48 @@ def _bundled() -> list[str]:
     return bundled_graphs()
 
 
+def _refused(exc: Refused) -> _ApiError:
+    kind = {401: "authentication_error", 403: "permission_error"}.get(exc.status)
+    if kind is None:
+        kind = "insufficient_quota" if exc.code == "insufficient_quota" else "rate_limit_error"
+    return _ApiError(exc.status, str(exc), type=kind, code=exc.code)
+
+
+def _tighter_caps(params: Mapping[str, Any], conf: Mapping[str, Any]) -> dict[str, Any]:
+    """A key's per-request caps combined with the server's (the smaller of each)."""
+    out = dict(conf)
+    for name in ("max_paid_usd", "max_paid_tokens"):
+        if params.get(name) is not None and name in out:
+            out[name] = min(out[name], params[name])
+    return out
+
+
 def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | None = None,
                token: str | None = None, params: Mapping[str, Any] | None = None,
                allow_image_hosts: Iterable[str] = (),
-               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+               max_body_bytes: int = MAX_BODY_BYTES,
+               operator: Operator | None = None) -> FastAPI:
     """An OpenAI-compatible app serving ``graphs`` (default: every shipped graph) over
     ``pool``; each graph's name is a model id. ``params`` (e.g. ``{"max_paid_usd": 0.01}``)
     go to every graph that has them. With ``token``, every request needs
     ``Authorization: Bearer <token>``. Image URLs must be ``data:`` URLs, or ``http(s)`` URLs
     on one of ``allow_image_hosts`` (host names or IP addresses, matched exactly); request
     bodies over ``max_body_bytes`` are refused (413). ``app.state.models`` lists the model
-    ids. Raises :class:`ColmGraphError` for a bad graph, parameter or host."""
+    ids. With ``operator`` (:mod:`colm_graph.integrations.operator`), requests need one of
+    its API keys instead of ``token``, are admitted by its rules, and every paid call draws on
+    its shared spend store; ``GET /v1/spend`` (its admin token) shows the spend. ``GET
+    /health`` needs no key. Raises :class:`ColmGraphError` for a bad graph, parameter or
+    host."""
+    if operator is not None and token is not None:
+        raise ConfigError("token: give either a bearer token or an operator file, not both")
     hosts = sorted({check_image_host(h, flag="allow_image_hosts") for h in allow_image_hosts})
     if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) \
             or max_body_bytes < 1:
         raise ConfigError(f"max_body_bytes: expected a positive number of bytes, got"
                           f" {max_body_bytes!r}")
     compiled = _compile(pool, graphs, params)
+    if operator is not None:
+        operator.check_graphs(list(compiled))
     created = int(time.time())
     app = FastAPI(title="colm-graph", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.models = list(compiled)
@@ -486,6 +513,14 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
         return _ApiError(exc.status_code, message).response()
 
     async def authorize(request: Request) -> None:
+        if operator is not None:
+            scheme, _, value = request.headers.get("authorization", "").partition(" ")
+            try:
+                request.state.key = operator.key_for(
+                    value.strip() if scheme.lower() == "bearer" else None)
+            except Refused as exc:
+                raise _refused(exc) from None
+            return
         if token is None:
             return
         scheme, _, value = request.headers.get("authorization", "").partition(" ")
@@ -506,6 +541,22 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
                             f" {', '.join(compiled)})", param=param, code="model_not_found")
         return compiled[name]
 
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "models": list(compiled)}
+
+    @app.get("/v1/spend")
+    async def spend(request: Request) -> dict[str, Any]:
+        if operator is None or operator.admin_token is None:
+            raise _ApiError(404, "no spend endpoint: serve with an operator file that names"
+                            " admin_token_env", code="not_found")
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+                value.strip().encode(), operator.admin_token.encode()):
+            raise _ApiError(401, "GET /v1/spend needs the admin token", type="authentication_error",
+                            code="invalid_api_key")
+        return await run_in_threadpool(operator.spend)
+
     @app.get("/v1/models", dependencies=auth)
     async def list_models() -> dict[str, Any]:
         return {"object": "list", "data": [model_card(n) for n in compiled]}
@@ -523,8 +574,17 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
         graph = graph_for(req.model)
         inputs = _protocol_input(req, conversation)
         secrets = pool_secrets(pool, [token])
+        config: RunnableConfig = {"run_name": f"colm-graph serve {req.model}"}
+        if operator is not None:
+            try:
+                admitted = await run_in_threadpool(operator.admit, request.state.key,
+                                                   req.model)
+            except Refused as exc:
+                raise _refused(exc) from None
+            config["configurable"] = {"colm_account": admitted.account,
+                                      **_tighter_caps(params or {}, admitted.configurable)}
         try:
-            state = await graph.ainvoke(inputs, {"run_name": f"colm-graph serve {req.model}"})
+            state = await graph.ainvoke(inputs, config)
         except Exception as exc:  # a model or provider failure: one line, no secrets
             text = scrub(f"{type(exc).__name__}: {exc}", secrets)
             status = 500 if isinstance(exc, ColmGraphError) else 502

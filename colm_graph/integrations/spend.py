@@ -118,6 +118,11 @@ class SpendStore(Protocol):
         period (held: live reservations)."""
         ...
 
+    def admit(self, scope: str, limit: int, window_s: float) -> bool:
+        """Count one request of ``scope`` in the current fixed window of ``window_s``;
+        ``False`` (not counted) when ``limit`` requests were already counted there."""
+        ...
+
 
 def _tightest(caps: Sequence[Cap], used: Sequence[tuple[float, int, float, int]]) -> Allowance:
     usd = [c.usd - (u[0] + u[2]) for c, u in zip(caps, used, strict=True) if c.usd is not None]
@@ -135,6 +140,7 @@ CREATE TABLE IF NOT EXISTS holds (id TEXT NOT NULL, bucket TEXT NOT NULL, usd RE
                                   tokens INTEGER NOT NULL, expires REAL NOT NULL,
                                   PRIMARY KEY (id, bucket));
 CREATE INDEX IF NOT EXISTS holds_bucket ON holds (bucket, expires);
+CREATE TABLE IF NOT EXISTS rates (bucket TEXT PRIMARY KEY, n INTEGER NOT NULL);
 """
 
 
@@ -220,6 +226,27 @@ class SQLiteSpendStore:
         now = self.clock() if now is None else now
         return self._used(self._db(), cap.bucket(now), now)
 
+    def admit(self, scope: str, limit: int, window_s: float) -> bool:
+        now = self.clock()
+        start = period_start(window_s, now)
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            head = f"{scope}@"  # earlier windows of this scope are done with
+            db.execute("DELETE FROM rates WHERE substr(bucket, 1, ?) = ? AND bucket != ?",
+                       (len(head), head, f"{head}{start}"))
+            row = db.execute("SELECT n FROM rates WHERE bucket = ?",
+                             (f"{scope}@{start}",)).fetchone()
+            ok = (row[0] if row else 0) < limit
+            if ok:
+                db.execute("INSERT INTO rates VALUES (?, 1) ON CONFLICT(bucket) DO UPDATE SET"
+                           " n = n + 1", (f"{scope}@{start}",))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return ok
+
     def close(self) -> None:
         db = getattr(self._local, "db", None)
         if db is not None:
@@ -272,6 +299,13 @@ for i = 1, n do
 end
 return 1
 """
+_ADMIT = """
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n >= tonumber(ARGV[1]) then return 0 end
+redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
 
 
 class RedisSpendStore:
@@ -298,6 +332,7 @@ class RedisSpendStore:
             raise ConfigError(f"--store {url}: cannot reach Redis: {exc}") from None
         self._reserve = self.redis.register_script(_RESERVE)
         self._settle = self.redis.register_script(_SETTLE)
+        self._admit = self.redis.register_script(_ADMIT)
 
     def _keys(self, buckets: Sequence[str]) -> list[str]:
         return ([f"{self.prefix}:spend:{b}" for b in buckets]
@@ -337,6 +372,11 @@ class RedisSpendStore:
     def spent(self, cap: Cap, *, now: float | None = None) -> tuple[float, int, float, int]:
         now = self.clock() if now is None else now
         return self._used(cap.bucket(now), now)
+
+    def admit(self, scope: str, limit: int, window_s: float) -> bool:
+        start = period_start(window_s, self.clock())
+        key = f"{self.prefix}:rate:{scope}@{start}"
+        return int(self._admit(keys=[key], args=[int(limit), int(window_s) + 1])) == 1
 
     def close(self) -> None:
         self.redis.close()
