@@ -27,6 +27,7 @@ of the bearer token.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import re
@@ -456,6 +457,34 @@ def _bundled() -> list[str]:
     return bundled_graphs()
 
 
+DISCONNECT_POLL_S = 0.05
+"""How often a running request checks that its client is still there."""
+
+
+class _Gone(Exception):
+    """The client went away while its run was working; the run was cancelled."""
+
+
+async def _unless_gone(request: Request, work: Any) -> Any:
+    """Await ``work`` (a coroutine) while the client is connected; when it disconnects,
+    cancel the work (no model call starts after that, calls in flight are cancelled and the
+    paid ones are settled at what they may have cost) and raise :class:`_Gone`."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                raise _Gone
+    except asyncio.CancelledError:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        raise
+
+
 def _refused(exc: Refused) -> _ApiError:
     kind = {401: "authentication_error", 403: "permission_error"}.get(exc.status)
     if kind is None:
@@ -584,7 +613,9 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
             config["configurable"] = {"colm_account": admitted.account,
                                       **_tighter_caps(params or {}, admitted.configurable)}
         try:
-            state = await graph.ainvoke(inputs, config)
+            state = await _unless_gone(request, graph.ainvoke(inputs, config))
+        except _Gone:
+            return Response(status_code=499)  # nobody reads it (nginx's "client closed")
         except Exception as exc:  # a model or provider failure: one line, no secrets
             text = scrub(f"{type(exc).__name__}: {exc}", secrets)
             status = 500 if isinstance(exc, ColmGraphError) else 502
