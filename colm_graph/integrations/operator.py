@@ -40,6 +40,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from colm_graph.core.validation import describe_error
 from colm_graph.core.yamlfile import load_yaml
 from colm_graph.errors import ColmGraphError, ConfigError
+from colm_graph.integrations.idempotency import (
+    IdempotencyStore,
+    RedisIdempotency,
+    SQLiteIdempotency,
+)
 from colm_graph.integrations.spend import (
     Cap,
     RedisSpendStore,
@@ -125,11 +130,13 @@ class Refused(ColmGraphError):
         self.status, self.code = status, code
 
 
-def _open_store(spec: str, base: Path) -> SpendStore:
+def _open_store(spec: str, base: Path) -> tuple[SpendStore, IdempotencyStore]:
+    """The spend store and the idempotency claims beside it."""
     if spec.startswith(("redis://", "rediss://", "unix://")):
-        return RedisSpendStore(spec)
+        return RedisSpendStore(spec), RedisIdempotency(spec)
     path = Path(spec.removeprefix("sqlite:///"))
-    return SQLiteSpendStore(path if path.is_absolute() else base / path)
+    path = path if path.is_absolute() else base / path
+    return SQLiteSpendStore(path), SQLiteIdempotency(path)
 
 
 class Operator:
@@ -144,8 +151,10 @@ class Operator:
     """
 
     def __init__(self, keys: Sequence[KeyPolicy], server: Cap, store: SpendStore, *,
-                 admin_token: str | None = None, ttl_s: float = 600.0) -> None:
+                 admin_token: str | None = None, ttl_s: float = 600.0,
+                 idempotency: IdempotencyStore | None = None) -> None:
         self.keys = {k.digest: k for k in keys}
+        self.idempotency = idempotency
         self.server, self.store = server, store
         self.admin_token, self.ttl_s = admin_token, ttl_s
 
@@ -185,8 +194,9 @@ class Operator:
         server = Cap("server", parsed.server.paid_usd, parsed.server.paid_tokens,
                      parse_period(parsed.server.period))
         base = Path(path).resolve().parent
-        store = _open_store(parsed.store or "spend.sqlite", base)
-        return cls(keys, server, store, admin_token=admin, ttl_s=parsed.reservation_ttl_s)
+        store, claims = _open_store(parsed.store or "spend.sqlite", base)
+        return cls(keys, server, store, admin_token=admin, ttl_s=parsed.reservation_ttl_s,
+                   idempotency=claims)
 
     def check_graphs(self, served: Sequence[str]) -> None:
         """Every graph a key names must be served."""

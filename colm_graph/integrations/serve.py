@@ -28,6 +28,7 @@ of the bearer token.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 import re
@@ -52,6 +53,7 @@ from colm_graph.core.result import RunResult
 from colm_graph.core.secrets import pool_secrets, scrub, scrub_value
 from colm_graph.core.yamlfile import format_loc
 from colm_graph.errors import ColmGraphError, ConfigError
+from colm_graph.integrations.idempotency import IdempotencyStore, SQLiteIdempotency
 from colm_graph.integrations.operator import Operator, Refused
 from colm_graph.pool import ModelPool
 from colm_graph.spec import GraphSpec, load_graph, load_spec
@@ -461,6 +463,28 @@ DISCONNECT_POLL_S = 0.05
 """How often a running request checks that its client is still there."""
 
 
+IDEMPOTENCY_POLL_S = 0.1
+"""How often a repeat of a running idempotent request looks for its result."""
+
+
+def _respond(req: _ChatRequest, reply: Mapping[str, Any]) -> Response:
+    """The reply (see ``run_reply`` in :func:`create_app`) as JSON or as a stream."""
+    head = {"id": reply["id"], "created": reply["created"], "model": req.model,
+            "system_fingerprint": None}
+    text, usage, colm = reply["text"], reply["usage"], reply["colm"]
+    if req.stream:
+        include = bool(req.stream_options and req.stream_options.include_usage)
+        return StreamingResponse(_stream(head, text, usage, colm, include),
+                                 media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return JSONResponse({
+        **head, "object": "chat.completion",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text,
+                                             "refusal": None},
+                     "logprobs": None, "finish_reason": "stop"}],
+        "usage": usage, "colm": colm})
+
+
 class _Gone(Exception):
     """The client went away while its run was working; the run was cancelled."""
 
@@ -485,6 +509,14 @@ async def _unless_gone(request: Request, work: Any) -> Any:
         raise
 
 
+def _process_claims() -> IdempotencyStore:
+    """Idempotency claims in a file of this process (no operator file: nothing to share)."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="colm-graph-serve-"))
+    return SQLiteIdempotency(folder / "idempotency.sqlite")
+
+
 def _refused(exc: Refused) -> _ApiError:
     kind = {401: "authentication_error", 403: "permission_error"}.get(exc.status)
     if kind is None:
@@ -505,14 +537,20 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
                token: str | None = None, params: Mapping[str, Any] | None = None,
                allow_image_hosts: Iterable[str] = (),
                max_body_bytes: int = MAX_BODY_BYTES,
-               operator: Operator | None = None) -> FastAPI:
+               operator: Operator | None = None,
+               idempotency: IdempotencyStore | None = None,
+               idempotency_keep_s: float = 86400.0,
+               idempotency_lease_s: float = 600.0) -> FastAPI:
     """An OpenAI-compatible app serving ``graphs`` (default: every shipped graph) over
     ``pool``; each graph's name is a model id. ``params`` (e.g. ``{"max_paid_usd": 0.01}``)
     go to every graph that has them. With ``token``, every request needs
     ``Authorization: Bearer <token>``. Image URLs must be ``data:`` URLs, or ``http(s)`` URLs
     on one of ``allow_image_hosts`` (host names or IP addresses, matched exactly); request
     bodies over ``max_body_bytes`` are refused (413). ``app.state.models`` lists the model
-    ids. With ``operator`` (:mod:`colm_graph.integrations.operator`), requests need one of
+    ids. A request with an ``Idempotency-Key`` header runs once: repeats get the first run's
+    reply (kept ``idempotency_keep_s``; see :mod:`colm_graph.integrations.idempotency`), its
+    claims kept in ``idempotency`` (default: the operator's store, else a file of this
+    process). With ``operator`` (:mod:`colm_graph.integrations.operator`), requests need one of
     its API keys instead of ``token``, are admitted by its rules, and every paid call draws on
     its shared spend store; ``GET /v1/spend`` (its admin token) shows the spend. ``GET
     /health`` needs no key. Raises :class:`ColmGraphError` for a bad graph, parameter or
@@ -528,6 +566,10 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
     if operator is not None:
         operator.check_graphs(list(compiled))
     created = int(time.time())
+    claims: IdempotencyStore = idempotency or (
+        operator.idempotency if operator is not None and operator.idempotency is not None
+        else _process_claims())
+    running: set[asyncio.Task[Any]] = set()  # idempotent runs that outlive their request
     app = FastAPI(title="colm-graph", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.models = list(compiled)
 
@@ -599,9 +641,32 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
     async def chat_completions(request: Request) -> Response:
         body = await _read_body(request, max_body_bytes)
         req, conversation = await run_in_threadpool(_request, body, hosts)
+        digest = hashlib.sha256(body).hexdigest()
         del body
-        graph = graph_for(req.model)
+        graph_for(req.model)
         inputs = _protocol_input(req, conversation)
+        idem = request.headers.get("idempotency-key")
+
+        async def start() -> dict[str, Any]:
+            return await run_reply(request, req, inputs)
+
+        try:
+            if idem is None:
+                reply = await _unless_gone(request, start())
+            else:
+                if not 1 <= len(idem) <= 255:
+                    raise _ApiError(400, "Idempotency-Key: expected 1 to 255 characters",
+                                    code="invalid_idempotency_key")
+                who = request.state.key.name if operator is not None else "-"
+                reply = await _unless_gone(request, idempotent(f"{who}:{idem}", digest, start))
+        except _Gone:
+            return Response(status_code=499)  # nobody reads it (nginx's "client closed")
+        return _respond(req, reply)
+
+    async def run_reply(request: Request, req: _ChatRequest,
+                        inputs: dict[str, Any]) -> dict[str, Any]:
+        """Admit and run one request: the parts of its reply (id, created, text, usage,
+        colm), as kept for an idempotent repeat."""
         secrets = pool_secrets(pool, [token])
         config: RunnableConfig = {"run_name": f"colm-graph serve {req.model}"}
         if operator is not None:
@@ -613,9 +678,7 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
             config["configurable"] = {"colm_account": admitted.account,
                                       **_tighter_caps(params or {}, admitted.configurable)}
         try:
-            state = await _unless_gone(request, graph.ainvoke(inputs, config))
-        except _Gone:
-            return Response(status_code=499)  # nobody reads it (nginx's "client closed")
+            state = await graph_for(req.model).ainvoke(inputs, config)
         except Exception as exc:  # a model or provider failure: one line, no secrets
             text = scrub(f"{type(exc).__name__}: {exc}", secrets)
             status = 500 if isinstance(exc, ColmGraphError) else 502
@@ -623,23 +686,38 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
             raise _ApiError(status, message, type="server_error",
                             code="server_error") from None
         run = RunResult.from_state(state, graph=req.model)
-        text = scrub(run.reply_text, secrets)
         usage, colm = _usage(run)
-        colm = scrub_value(colm, secrets)
-        head = {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()),
-                "model": req.model, "system_fingerprint": None}
-        if req.stream:
-            include = bool(req.stream_options and req.stream_options.include_usage)
-            return StreamingResponse(_stream(head, text, usage, colm, include),
-                                     media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache",
-                                              "X-Accel-Buffering": "no"})
-        return JSONResponse({
-            **head, "object": "chat.completion",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text,
-                                                 "refusal": None},
-                         "logprobs": None, "finish_reason": "stop"}],
-            "usage": usage, "colm": colm})
+        return {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()),
+                "text": scrub(run.reply_text, secrets), "usage": usage,
+                "colm": scrub_value(colm, secrets)}
+
+    async def idempotent(scope: str, digest: str, start: Callable[[], Any]) -> dict[str, Any]:
+        """The reply of the one run for ``scope``: run it (kept for ``idempotency_keep_s``),
+        or wait for the run that has it. The run goes on if this client leaves: a retry
+        gets its reply."""
+        while True:
+            claim = await run_in_threadpool(claims.claim, scope, digest, idempotency_lease_s)
+            if claim.state == "done" and claim.result is not None:
+                return claim.result
+            if claim.state == "mismatch":
+                raise _ApiError(422, "Idempotency-Key was used for a different request",
+                                code="idempotency_key_reused")
+            if claim.state == "run":
+                task = asyncio.ensure_future(owned(scope, start))
+                running.add(task)
+                task.add_done_callback(running.discard)
+                result: dict[str, Any] = await asyncio.shield(task)
+                return result
+            await asyncio.sleep(IDEMPOTENCY_POLL_S)
+
+    async def owned(scope: str, start: Callable[[], Any]) -> dict[str, Any]:
+        try:
+            reply: dict[str, Any] = await start()
+        except BaseException:  # a failed run gives its key up: a retry runs again
+            await run_in_threadpool(claims.abandon, scope)
+            raise
+        await run_in_threadpool(claims.finish, scope, reply, idempotency_keep_s)
+        return reply
 
     return app
 
