@@ -38,7 +38,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -58,6 +58,9 @@ from colm_graph.integrations.operator import Operator, Refused
 from colm_graph.pool import ModelPool
 from colm_graph.spec import GraphSpec, load_graph, load_spec
 from colm_graph.spec.validate import IMPLICIT_PARAMS
+
+if TYPE_CHECKING:
+    from colm_graph.integrations.metrics import ServeMetrics
 
 __all__ = ["MAX_BODY_BYTES", "OWNER", "create_app", "run_server"]
 
@@ -509,6 +512,15 @@ async def _unless_gone(request: Request, work: Any) -> Any:
         raise
 
 
+def _metrics(operator: Operator | None) -> ServeMetrics | None:
+    """The app's metrics; ``None`` without prometheus-client (``/metrics`` says so)."""
+    try:
+        from colm_graph.integrations.metrics import ServeMetrics
+    except ImportError:
+        return None
+    return ServeMetrics(operator)
+
+
 def _process_claims() -> IdempotencyStore:
     """Idempotency claims in a file of this process (no operator file: nothing to share)."""
     import tempfile
@@ -570,6 +582,7 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
         operator.idempotency if operator is not None and operator.idempotency is not None
         else _process_claims())
     running: set[asyncio.Task[Any]] = set()  # idempotent runs that outlive their request
+    metrics = _metrics(operator)
     app = FastAPI(title="colm-graph", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.models = list(compiled)
 
@@ -612,6 +625,39 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
                             f" {', '.join(compiled)})", param=param, code="model_not_found")
         return compiled[name]
 
+    @app.middleware("http")
+    async def count(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        if metrics is None or request.url.path != "/v1/chat/completions":
+            response: Response = await call_next(request)
+            return response
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            metrics.request(getattr(request.state, "model", "-"), status,
+                            time.perf_counter() - started)
+
+    @app.get("/metrics")
+    async def metrics_page(request: Request) -> Response:
+        if metrics is None:
+            raise _ApiError(404, "no metrics: install prometheus-client"
+                            " (pip install 'colm-graph[serve]')", code="not_found")
+        if operator is not None and operator.admin_token is not None:
+            check_admin(request, "/metrics")
+        data, kind = await run_in_threadpool(metrics.render)
+        return Response(data, media_type=kind)
+
+    def check_admin(request: Request, path: str) -> None:
+        assert operator is not None and operator.admin_token is not None
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+                value.strip().encode(), operator.admin_token.encode()):
+            raise _ApiError(401, f"GET {path} needs the admin token",
+                            type="authentication_error", code="invalid_api_key")
+
     @app.get("/health")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "models": list(compiled)}
@@ -621,11 +667,7 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
         if operator is None or operator.admin_token is None:
             raise _ApiError(404, "no spend endpoint: serve with an operator file that names"
                             " admin_token_env", code="not_found")
-        scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-                value.strip().encode(), operator.admin_token.encode()):
-            raise _ApiError(401, "GET /v1/spend needs the admin token", type="authentication_error",
-                            code="invalid_api_key")
+        check_admin(request, "/v1/spend")
         return await run_in_threadpool(operator.spend)
 
     @app.get("/v1/models", dependencies=auth)
@@ -644,6 +686,7 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
         digest = hashlib.sha256(body).hexdigest()
         del body
         graph_for(req.model)
+        request.state.model = req.model
         inputs = _protocol_input(req, conversation)
         idem = request.headers.get("idempotency-key")
 
@@ -686,6 +729,8 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
             raise _ApiError(status, message, type="server_error",
                             code="server_error") from None
         run = RunResult.from_state(state, graph=req.model)
+        if metrics is not None:
+            metrics.run(req.model, run)
         usage, colm = _usage(run)
         return {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()),
                 "text": scrub(run.reply_text, secrets), "usage": usage,

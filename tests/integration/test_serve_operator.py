@@ -112,8 +112,12 @@ def test_concurrent_requests_never_spend_past_the_key_or_server_cap(
 
         with concurrent.futures.ThreadPoolExecutor(24) as ex:
             outcomes = list(ex.map(one, range(60)))
-        spend = httpx.get(url + "/spend", headers={"Authorization": f"Bearer {ADMIN}"}).json()
+        admin = {"Authorization": f"Bearer {ADMIN}"}
+        spend = httpx.get(url + "/spend", headers=admin).json()
         assert httpx.get(url + "/spend").status_code == 401
+        root = url.removesuffix("/v1")
+        assert httpx.get(root + "/metrics").status_code == 401
+        metrics = _samples(httpx.get(root + "/metrics", headers=admin).text)
     seen = paid_usd_seen(fake)
     server_usd = op.store.spent(op.server)[0]
     keys = {k: op.store.spent(Cap(f"key:{k}", period_s=p))[0]
@@ -133,6 +137,30 @@ def test_concurrent_requests_never_spend_past_the_key_or_server_cap(
     assert spend["server"]["paid_usd"] == pytest.approx(server_usd)
     assert spend["keys"]["alice"]["paid_usd"] == pytest.approx(keys["alice"])
     assert spend["server"]["held_usd"] == 0
+    # /metrics, read with prometheus_client's own parser, tells the same story
+    by_status = {dict(labels)["status"]: v for (name, labels), v in metrics.items()
+                 if name == "colm_serve_requests_total"}
+    assert by_status == {"200": len(served), **({"429": len(refused)} if refused else {})}
+    paid = [r for r in fake.chat_requests if r["model"] == "big"]
+    assert sample(metrics, "colm_serve_model_calls_total", model="big", tier="paid") == len(paid)
+    assert sample(metrics, "colm_serve_model_usd_total", model="big", tier="paid") == \
+        pytest.approx(server_usd)
+    assert sample(metrics, "colm_serve_budget_left_usd", scope="server") == \
+        pytest.approx(0.009 - server_usd)
+    assert sample(metrics, "colm_serve_request_seconds_count", model="moa") == 60
+
+
+def _samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of a Prometheus exposition, by (name, labels)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def sample(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str,
+           **labels: str) -> float:
+    return samples[(name, frozenset(labels.items()))]
 
 
 def test_a_used_up_budget_is_refused_before_the_run(tmp_path: Path, pool: ModelPool,
