@@ -31,6 +31,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
 import re
 import socket
 import threading
@@ -512,6 +513,35 @@ async def _unless_gone(request: Request, work: Any) -> Any:
         raise
 
 
+class _Counted:
+    """ASGI middleware: counts and times chat requests for the metrics, and names the worker
+    that answered (``x-colm-worker``). Pure ASGI, so the endpoint still sees a client's
+    disconnect."""
+
+    def __init__(self, app: Any, metrics: ServeMetrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != "/v1/chat/completions":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), [500]
+        worker = str(os.getpid()).encode()
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (b"x-colm-worker", worker)]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            model = scope.get("state", {}).get("model", "-")
+            self.metrics.request(model, status[0], time.perf_counter() - started)
+
+
 def _metrics(operator: Operator | None) -> ServeMetrics | None:
     """The app's metrics; ``None`` without prometheus-client (``/metrics`` says so)."""
     try:
@@ -625,20 +655,8 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
                             f" {', '.join(compiled)})", param=param, code="model_not_found")
         return compiled[name]
 
-    @app.middleware("http")
-    async def count(request: Request, call_next: Callable[[Request], Any]) -> Response:
-        if metrics is None or request.url.path != "/v1/chat/completions":
-            response: Response = await call_next(request)
-            return response
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            metrics.request(getattr(request.state, "model", "-"), status,
-                            time.perf_counter() - started)
+    if metrics is not None:
+        app.add_middleware(_Counted, metrics=metrics)
 
     @app.get("/metrics")
     async def metrics_page(request: Request) -> Response:
@@ -660,7 +678,7 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "models": list(compiled)}
+        return {"status": "ok", "models": list(compiled), "pid": os.getpid()}
 
     @app.get("/v1/spend")
     async def spend(request: Request) -> dict[str, Any]:
@@ -819,3 +837,28 @@ def run_server(app: FastAPI, *, host: str = "127.0.0.1", port: int = 8000,
         sock.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def run_workers(factory: str, *, workers: int, host: str = "127.0.0.1", port: int = 8000,
+                ready: Callable[[str], None] | None = None, log_level: str = "warning") -> None:
+    """Serve the app that ``factory`` (``"module:function"``, called in each worker) builds,
+    from ``workers`` uvicorn processes sharing one listening socket, until SIGINT or SIGTERM.
+    Counters go to a fresh ``PROMETHEUS_MULTIPROC_DIR`` so that ``/metrics`` of any worker
+    sums them all; budgets and idempotency claims are shared through the operator's store.
+    ``ready(url)`` is called once the socket is bound (the workers then start)."""
+    import tempfile
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="colm-metrics-"))
+    sock = _bind(host, port)
+    url = _url_of(sock)
+    config = uvicorn.Config(factory, factory=True, fd=sock.fileno(), workers=workers,
+                            log_level=log_level, ws="none", lifespan="off")
+    if ready is not None:
+        ready(url)
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()
