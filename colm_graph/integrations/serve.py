@@ -472,15 +472,10 @@ IDEMPOTENCY_POLL_S = 0.1
 
 
 def _respond(req: _ChatRequest, reply: Mapping[str, Any]) -> Response:
-    """The reply (see ``run_reply`` in :func:`create_app`) as JSON or as a stream."""
+    """The reply (see ``run_reply`` in :func:`create_app`) as JSON."""
     head = {"id": reply["id"], "created": reply["created"], "model": req.model,
             "system_fingerprint": None}
     text, usage, colm = reply["text"], reply["usage"], reply["colm"]
-    if req.stream:
-        include = bool(req.stream_options and req.stream_options.include_usage)
-        return StreamingResponse(_stream(head, text, usage, colm, include),
-                                 media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     return JSONResponse({
         **head, "object": "chat.completion",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text,
@@ -489,20 +484,59 @@ def _respond(req: _ChatRequest, reply: Mapping[str, Any]) -> Response:
         "usage": usage, "colm": colm})
 
 
+PROGRESS_S = 5.0
+"""How often a streamed request is sent a comment while its run works."""
+
+
+async def _progress(req: _ChatRequest, work: Any, every_s: float) -> AsyncIterator[str]:
+    """A streamed reply: ``: working`` comments while ``work`` runs, then the chunks. A
+    client that leaves closes this generator, which cancels the work (an idempotent run is
+    shielded and goes on). A failure once the stream has started is sent as an OpenAI-shaped
+    ``error`` event."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=every_s)
+            if done:
+                break
+            yield ": colm-graph: working\n\n"
+        try:
+            reply = task.result()
+        except _ApiError as exc:
+            yield _sse({"error": {"message": exc.message, "type": exc.type,
+                                  "param": exc.param, "code": exc.code}})
+            return
+        head = {"id": reply["id"], "created": reply["created"], "model": req.model,
+                "system_fingerprint": None}
+        include = bool(req.stream_options and req.stream_options.include_usage)
+        async for part in _stream(head, reply["text"], reply["usage"], reply["colm"],
+                                  include):
+            yield part
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
 class _Gone(Exception):
     """The client went away while its run was working; the run was cancelled."""
 
 
-async def _unless_gone(request: Request, work: Any) -> Any:
-    """Await ``work`` (a coroutine) while the client is connected; when it disconnects,
-    cancel the work (no model call starts after that, calls in flight are cancelled and the
-    paid ones are settled at what they may have cost) and raise :class:`_Gone`."""
+async def _unless_gone(request: Request, work: Any, within_s: float | None = None) -> Any:
+    """Await ``work`` while the client is connected; when it disconnects, cancel the work
+    (no model call starts after that, calls in flight are cancelled and the paid ones are
+    settled at what they may have cost) and raise :class:`_Gone`. With ``within_s``, a
+    ``TimeoutError`` once that long has passed (the work is cancelled: pass it shielded)."""
     task = asyncio.ensure_future(work)
+    deadline = None if within_s is None else time.monotonic() + within_s
     try:
         while True:
             done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
             if done:
                 return task.result()
+            if deadline is not None and time.monotonic() >= deadline:
+                task.cancel()
+                raise TimeoutError
             if await request.is_disconnected():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
@@ -582,15 +616,18 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
                operator: Operator | None = None,
                idempotency: IdempotencyStore | None = None,
                idempotency_keep_s: float = 86400.0,
-               idempotency_lease_s: float = 600.0) -> FastAPI:
+               idempotency_lease_s: float = 600.0,
+               progress_s: float = PROGRESS_S) -> FastAPI:
     """An OpenAI-compatible app serving ``graphs`` (default: every shipped graph) over
     ``pool``; each graph's name is a model id. ``params`` (e.g. ``{"max_paid_usd": 0.01}``)
     go to every graph that has them. With ``token``, every request needs
     ``Authorization: Bearer <token>``. Image URLs must be ``data:`` URLs, or ``http(s)`` URLs
     on one of ``allow_image_hosts`` (host names or IP addresses, matched exactly); request
     bodies over ``max_body_bytes`` are refused (413). ``app.state.models`` lists the model
-    ids. A request with an ``Idempotency-Key`` header runs once: repeats get the first run's
-    reply (kept ``idempotency_keep_s``; see :mod:`colm_graph.integrations.idempotency`), its
+    ids. A streamed request gets an SSE comment every ``progress_s`` while its run works (so
+    that proxies do not time it out), then the reply. A request with an
+    ``Idempotency-Key`` header runs once: repeats get the first run's reply (kept
+    ``idempotency_keep_s``; see :mod:`colm_graph.integrations.idempotency`), its
     claims kept in ``idempotency`` (default: the operator's store, else a file of this
     process). With ``operator`` (:mod:`colm_graph.integrations.operator`), requests need one of
     its API keys instead of ``token``, are admitted by its rules, and every paid call draws on
@@ -708,27 +745,42 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
         inputs = _protocol_input(req, conversation)
         idem = request.headers.get("idempotency-key")
 
-        async def start() -> dict[str, Any]:
-            return await run_reply(request, req, inputs)
+        if idem is None:
+            config = await admit(request, req)  # refusals keep their HTTP status
+            work: Any = run_reply(req, inputs, config)
+        else:
+            if not 1 <= len(idem) <= 255:
+                raise _ApiError(400, "Idempotency-Key: expected 1 to 255 characters",
+                                code="invalid_idempotency_key")
+            who = request.state.key.name if operator is not None else "-"
 
-        try:
-            if idem is None:
-                reply = await _unless_gone(request, start())
-            else:
-                if not 1 <= len(idem) <= 255:
-                    raise _ApiError(400, "Idempotency-Key: expected 1 to 255 characters",
-                                    code="invalid_idempotency_key")
-                who = request.state.key.name if operator is not None else "-"
-                reply = await _unless_gone(request, idempotent(f"{who}:{idem}", digest, start))
+            async def start() -> dict[str, Any]:
+                return await run_reply(req, inputs, await admit(request, req))
+
+            work = idempotent(f"{who}:{idem}", digest, start)
+        task = asyncio.ensure_future(work)
+        try:  # a streamed request that is done (or failed) by its first progress tick gets
+            # a plain reply (or its error's status); a longer one streams progress
+            reply = await _unless_gone(request, asyncio.shield(task),
+                                       progress_s if req.stream else None)
         except _Gone:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
             return Response(status_code=499)  # nobody reads it (nginx's "client closed")
+        except TimeoutError:
+            return StreamingResponse(_progress(req, task, progress_s),
+                                     media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache",
+                                              "X-Accel-Buffering": "no"})
+        if req.stream:
+            return StreamingResponse(_progress(req, task, progress_s),
+                                     media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache",
+                                              "X-Accel-Buffering": "no"})
         return _respond(req, reply)
 
-    async def run_reply(request: Request, req: _ChatRequest,
-                        inputs: dict[str, Any]) -> dict[str, Any]:
-        """Admit and run one request: the parts of its reply (id, created, text, usage,
-        colm), as kept for an idempotent repeat."""
-        secrets = pool_secrets(pool, [token])
+    async def admit(request: Request, req: _ChatRequest) -> RunnableConfig:
+        """The run's config, once the operator (if any) lets the request in."""
         config: RunnableConfig = {"run_name": f"colm-graph serve {req.model}"}
         if operator is not None:
             try:
@@ -738,6 +790,13 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
                 raise _refused(exc) from None
             config["configurable"] = {"colm_account": admitted.account,
                                       **_tighter_caps(params or {}, admitted.configurable)}
+        return config
+
+    async def run_reply(req: _ChatRequest, inputs: dict[str, Any],
+                        config: RunnableConfig) -> dict[str, Any]:
+        """Run one admitted request: the parts of its reply (id, created, text, usage,
+        colm), as kept for an idempotent repeat."""
+        secrets = pool_secrets(pool, [token])
         try:
             state = await graph_for(req.model).ainvoke(inputs, config)
         except Exception as exc:  # a model or provider failure: one line, no secrets

@@ -82,3 +82,46 @@ def test_a_disconnect_cancels_the_run(tmp_path: Path, fake: FakeOpenAIServer,
     assert len(paid) == 1
     usd, tokens, held_usd, _ = operator.store.spent(operator.server)
     assert held_usd == 0 and usd > 0 and tokens > 0  # the cancelled call is counted, released
+
+
+def _app(tmp_path: Path, fake: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("COLM_TEST_KEY", "sk-paid")
+    pool = ModelPool.from_yaml(small_big_pool(tmp_path / "models.yaml", fake.base_url))
+    return create_app(pool, graphs=["colm"], progress_s=0.1,
+                      params={"skip_guidance_when_agreed": False, "rounds": 3})
+
+
+def test_a_streamed_run_sends_progress_then_the_reply(tmp_path: Path, fake: FakeOpenAIServer,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+    import openai
+
+    body = {"model": "colm", "stream": True,
+            "messages": [{"role": "user", "content": "What is 17*23+48?"}]}
+    with serving(_app(tmp_path, fake, monkeypatch)) as url:
+        with httpx.stream("POST", url + "/chat/completions", json=body, timeout=60) as r:
+            lines = [ln for ln in r.iter_lines() if ln]
+        with openai.OpenAI(base_url=url, api_key="unused", max_retries=0) as c:
+            text = "".join(ch.choices[0].delta.content or "" for ch in
+                           c.chat.completions.create(**body) if ch.choices)  # type: ignore[call-overload]
+    first_data = next(i for i, ln in enumerate(lines) if ln.startswith("data:"))
+    assert first_data >= 5 and all(ln == ": colm-graph: working" for ln in lines[:first_data])
+    assert lines[-1] == "data: [DONE]"
+    assert "439" in text  # the openai client skips the comments
+
+
+def test_leaving_a_stream_cancels_its_run(tmp_path: Path, fake: FakeOpenAIServer,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    body = {"model": "colm", "stream": True,
+            "messages": [{"role": "user", "content": "What is 17*23+48?"}]}
+    with serving(_app(tmp_path, fake, monkeypatch)) as url:
+        with httpx.stream("POST", url + "/chat/completions", json=body, timeout=60) as r:
+            for line in r.iter_lines():
+                if line and PAID_SEEN.is_set():
+                    break  # mid-guidance: hang up
+        gone = time.monotonic()
+        time.sleep(8 * LATENCY_S)
+        starts = [r["started_at"] for r in fake.chat_requests]
+    assert len(starts) == 2 and max(starts) < gone + 0.2, starts

@@ -74,3 +74,20 @@ def test_bench_quick_writes_every_section_with_numeric_figures(tmp_path):
     local = report["local_models"]
     assert isinstance(local, dict)
     assert _numbers(local) or isinstance(local.get("skipped"), str), local
+
+
+@pytest.mark.slow
+def test_bench_serve_reports_every_worker_count(tmp_path):
+    out = tmp_path / "serve.json"
+    run = subprocess.run([sys.executable, str(ROOT / "evals" / "bench_serve.py"),
+                          "--workers", "1,2", "--clients", "4", "--seconds", "1",
+                          "--warmup", "0.5", "--graphs", "single", "--json", str(out)],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=280)
+    assert run.returncode == 0, run.stderr[-3000:]
+    rows = [ln.split() for ln in run.stdout.splitlines() if ln.startswith("single")]
+    assert [r[1] for r in rows] == ["1", "2"] and rows[0][5] == "1.00"
+    report = json.loads(out.read_text())
+    for n in ("1", "2"):
+        figures = report["results"]["single"][n]
+        assert figures["requests"] > 0 and figures["errors"] == 0
+        assert 0 < figures["p50_s"] <= figures["p99_s"]
