@@ -19,6 +19,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -38,6 +39,8 @@ def start(workers: int, graphs: str) -> tuple[subprocess.Popen[str], str]:
         proc.kill()
         raise SystemExit(f"bench_serve: the server did not start: {line!r}")
     url = line.split(" at ")[1].split()[0]
+    # keep reading its output (uvicorn's access log): a full pipe would stop the server
+    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:

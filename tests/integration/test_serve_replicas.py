@@ -23,9 +23,9 @@ import pytest
 import yaml
 
 from colm_graph.integrations.operator import Operator, hash_key
-from tests.integration.test_spend_store import redis_url  # noqa: F401  (the fixture)
 from tests.support.openai_server import FakeOpenAIServer
 from tests.support.pools import small_big_pool
+from tests.support.redis_server import running_redis
 
 pytestmark = pytest.mark.integration
 
@@ -46,6 +46,14 @@ def start_replica(tmp_path: Path, name: str, env: dict[str, str], operator: Path
     line = proc.stdout.readline()
     assert "serving moa at" in line, (tmp_path / f"{name}.err").read_text()
     url = line.split(" at ")[1].split()[0]
+    stdout = proc.stdout  # drained, so that no log line can fill the pipe and stop it
+
+    def drain() -> None:
+        for _ in stdout:
+            pass
+        stdout.close()
+
+    threading.Thread(target=drain, daemon=True).start()
     deadline = time.monotonic() + 60
     while True:  # both workers up
         try:
@@ -63,8 +71,12 @@ def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, sig)
     proc.wait(30)
-    if proc.stdout is not None:
-        proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    with running_redis() as url:
+        yield url
 
 
 @pytest.fixture
@@ -74,7 +86,7 @@ def fake() -> Iterator[FakeOpenAIServer]:
 
 
 def test_two_replicas_share_one_cap_and_survive_a_kill(
-        tmp_path: Path, fake: FakeOpenAIServer, redis_url: str) -> None:  # noqa: F811
+        tmp_path: Path, fake: FakeOpenAIServer, redis_url: str) -> None:
     import redis
 
     redis.Redis.from_url(redis_url).flushdb()
