@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from colm_graph.integrations.spend import thread_connection
+
 __all__ = ["Claim", "IdempotencyStore", "RedisIdempotency", "SQLiteIdempotency"]
 
 State = Literal["run", "running", "done", "mismatch"]
@@ -54,13 +56,7 @@ class SQLiteIdempotency:
         self._db().execute(_SCHEMA)
 
     def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA busy_timeout=30000")
-            self._local.db = db
-        return db
+        return thread_connection(self._local, self.path)
 
     def claim(self, scope: str, digest: str, lease_s: float) -> Claim:
         now = self.clock()

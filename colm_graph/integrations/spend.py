@@ -46,6 +46,7 @@ __all__ = [
     "StoreAccount",
     "parse_period",
     "period_start",
+    "thread_connection",
 ]
 
 _PERIOD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -132,6 +133,17 @@ def _tightest(caps: Sequence[Cap], used: Sequence[tuple[float, int, float, int]]
 
 
 # -- SQLite -------------------------------------------------------------------------------------
+def thread_connection(local: threading.local, path: Path) -> sqlite3.Connection:
+    """This thread's connection to ``path`` (made on first use: WAL, autocommit, waiting up
+    to 30 s for a lock), kept in ``local``."""
+    db: sqlite3.Connection | None = getattr(local, "db", None)
+    if db is None:
+        db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA busy_timeout=30000")
+        local.db = db
+    return db
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spend (bucket TEXT PRIMARY KEY, usd REAL NOT NULL DEFAULT 0,
                                   tokens INTEGER NOT NULL DEFAULT 0,
@@ -164,13 +176,7 @@ class SQLiteSpendStore:
             raise ConfigError(f"{self.path}: cannot open the spend store: {exc}") from None
 
     def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA busy_timeout=30000")
-            self._local.db = db
-        return db
+        return thread_connection(self._local, self.path)
 
     def _used(self, db: sqlite3.Connection, bucket: str, now: float
               ) -> tuple[float, int, float, int]:
