@@ -73,6 +73,8 @@ class ServeMetrics:
                               ["model", "tier", "kind"], registry=r)
         self.degraded = Counter("colm_serve_degraded_runs", "Runs that fell back to the"
                                 " local tier", ["model"], registry=r)
+        if operator is not None:  # read from the store at each scrape
+            r.register(_Budgets(operator))
 
     def request(self, model: str, status: int, seconds: float) -> None:
         self.requests.labels(model, str(status)).inc()
@@ -90,29 +92,12 @@ class ServeMetrics:
 
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
-        registry: Any = self.registry
-        if self.multiprocess:
+        registry = self.registry
+        if self.multiprocess:  # every worker's counts, from the shared folder
             from prometheus_client import multiprocess
 
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
-        if self.operator is not None:
-            if registry is self.registry:
-                registry = CollectorRegistry()
-                registry.register(_Merged(self.registry))
-            registry.register(_Budgets(self.operator))
+            if self.operator is not None:
+                registry.register(_Budgets(self.operator))
         return generate_latest(registry), CONTENT_TYPE_LATEST
-
-
-class _Merged:
-    """Another registry's metrics, as one collector (so a scrape can add the budgets without
-    registering them in the app's own registry)."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.registry = registry
-
-    def describe(self) -> list[Any]:
-        return []
-
-    def collect(self) -> Iterator[Any]:
-        yield from self.registry.collect()

@@ -645,9 +645,14 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
     if operator is not None:
         operator.check_graphs(list(compiled))
     created = int(time.time())
-    claims: IdempotencyStore = idempotency or (
-        operator.idempotency if operator is not None and operator.idempotency is not None
-        else _process_claims())
+    shared = idempotency or (operator.idempotency if operator is not None else None)
+    claims: list[IdempotencyStore] = [shared] if shared is not None else []
+
+    def claims_store() -> IdempotencyStore:
+        """Where claims live: given, the operator's, else (first keyed request) a file."""
+        if not claims:
+            claims.append(_process_claims())
+        return claims[0]
     running: set[asyncio.Task[Any]] = set()  # idempotent runs that outlive their request
     metrics = _metrics(operator)
     app = FastAPI(title="colm-graph", docs_url=None, redoc_url=None, openapi_url=None)
@@ -767,11 +772,8 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             return Response(status_code=499)  # nobody reads it (nginx's "client closed")
-        except TimeoutError:
-            return StreamingResponse(_progress(req, task, progress_s),
-                                     media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache",
-                                              "X-Accel-Buffering": "no"})
+        except TimeoutError:  # (streamed requests only) still working: stream its progress
+            reply = None
         if req.stream:
             return StreamingResponse(_progress(req, task, progress_s),
                                      media_type="text/event-stream",
@@ -818,7 +820,8 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
         or wait for the run that has it. The run goes on if this client leaves: a retry
         gets its reply."""
         while True:
-            claim = await run_in_threadpool(claims.claim, scope, digest, idempotency_lease_s)
+            claim = await run_in_threadpool(claims_store().claim, scope, digest,
+                                            idempotency_lease_s)
             if claim.state == "done" and claim.result is not None:
                 return claim.result
             if claim.state == "mismatch":
@@ -836,9 +839,9 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
         try:
             reply: dict[str, Any] = await start()
         except BaseException:  # a failed run gives its key up: a retry runs again
-            await run_in_threadpool(claims.abandon, scope)
+            await run_in_threadpool(claims_store().abandon, scope)
             raise
-        await run_in_threadpool(claims.finish, scope, reply, idempotency_keep_s)
+        await run_in_threadpool(claims_store().finish, scope, reply, idempotency_keep_s)
         return reply
 
     return app

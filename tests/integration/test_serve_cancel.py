@@ -84,6 +84,10 @@ def test_a_disconnect_cancels_the_run(tmp_path: Path, fake: FakeOpenAIServer,
     assert held_usd == 0 and usd > 0 and tokens > 0  # the cancelled call is counted, released
 
 
+STREAMED = {"model": "colm", "stream": True,
+            "messages": [{"role": "user", "content": "What is 17*23+48?"}]}
+
+
 def _app(tmp_path: Path, fake: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("COLM_TEST_KEY", "sk-paid")
     pool = ModelPool.from_yaml(small_big_pool(tmp_path / "models.yaml", fake.base_url))
@@ -96,8 +100,7 @@ def test_a_streamed_run_sends_progress_then_the_reply(tmp_path: Path, fake: Fake
     import httpx
     import openai
 
-    body = {"model": "colm", "stream": True,
-            "messages": [{"role": "user", "content": "What is 17*23+48?"}]}
+    body = STREAMED
     with serving(_app(tmp_path, fake, monkeypatch)) as url:
         with httpx.stream("POST", url + "/chat/completions", json=body, timeout=60) as r:
             lines = [ln for ln in r.iter_lines() if ln]
@@ -114,8 +117,7 @@ def test_leaving_a_stream_cancels_its_run(tmp_path: Path, fake: FakeOpenAIServer
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     import httpx
 
-    body = {"model": "colm", "stream": True,
-            "messages": [{"role": "user", "content": "What is 17*23+48?"}]}
+    body = STREAMED
     with serving(_app(tmp_path, fake, monkeypatch)) as url:
         with httpx.stream("POST", url + "/chat/completions", json=body, timeout=60) as r:
             for line in r.iter_lines():
