@@ -3,7 +3,12 @@
 :class:`CollaborativeChatModel` wraps a graph variant and a model pool as a ``BaseChatModel``:
 ``invoke``/``ainvoke``/``batch`` run the graph on the conversation (see
 :func:`~colm_graph.core.messages.messages_to_input`) and reply with the text of the answer that
-won; ``stream``/``astream`` run it the same way and stream that text. Usage is the sum over
+won; ``stream`` runs it the same way and streams that text. ``astream`` sends the tokens of the
+model call that writes the reply while it writes them, for variants whose reply is one model
+call (``single``, ``route``, a ``cascade`` that escalates, COPE's last stage, MoA; see
+:mod:`colm_graph.integrations.reply_stream`), and the reply once the run is done for the
+others; its last chunk's ``response_metadata["stream"]`` says whether it streamed live and
+whether a reply that did not go on from the streamed text followed it. Usage is the sum over
 every model call of the run, and the run's inner model calls are child runs of the chat model
 run in callbacks and LangSmith (each tagged with the ``colm_*`` metadata). Each node that
 finishes is reported to callbacks as a custom event named :data:`STEP_EVENT`.
@@ -11,10 +16,12 @@ finishes is reported to callbacks as a custom event named :data:`STEP_EVENT`.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,8 +46,10 @@ from colm_graph.core.messages import messages_to_input
 from colm_graph.core.result import RunResult
 from colm_graph.core.secrets import pool_secrets, scrub, scrub_value
 from colm_graph.errors import ColmGraphError
+from colm_graph.integrations.reply_stream import ReplyTokens, cancel_and_wait, deltas
 from colm_graph.pool import ModelPool
 from colm_graph.spec import GraphSpec, load_graph, load_spec
+from colm_graph.spec.compile import reply_nodes_of
 
 __all__ = ["STEP_EVENT", "CollaborativeChatModel", "step_event"]
 
@@ -139,8 +148,10 @@ class _Steps:
     parent run; none for the hidden first step, the run reset)."""
 
     def __init__(self, variant: str,
-                 callbacks: CallbackManager | AsyncCallbackManager | None) -> None:
+                 callbacks: CallbackManager | AsyncCallbackManager | None,
+                 replies: frozenset[str] = frozenset()) -> None:
         self.variant = variant
+        self.replies = replies  # the graph's reply nodes, whose tokens astream sends
         self.config: RunnableConfig = {"callbacks": callbacks} if callbacks is not None else {}
         self.events = callbacks is not None and callbacks.parent_run_id is not None
         self.state: Mapping[str, Any] | None = None
@@ -223,6 +234,7 @@ class CollaborativeChatModel(BaseChatModel):
     _spec: GraphSpec | None = PrivateAttr(default=None)
     _pool: ModelPool | None = PrivateAttr(default=None)
     _graphs: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _replies: dict[str, frozenset[str]] = PrivateAttr(default_factory=dict)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def model_post_init(self, context: Any, /) -> None:
@@ -287,23 +299,31 @@ class CollaborativeChatModel(BaseChatModel):
         return super()._get_invocation_params(stop=stop, **kwargs)
 
     # -- the graph ----------------------------------------------------------------
-    def _graph_for(self, model: Any) -> tuple[str, Any]:
-        """(variant name, compiled graph) for a call, building it once."""
+    def _graph_for(self, model: Any) -> tuple[str, Any, frozenset[str]]:
+        """(variant name, compiled graph, its reply nodes) for a call, building it once."""
         key = "" if model is None or model in (self.variant, self.model_name) else str(model)
         with self._lock:
             if self._pool is None:
                 self._pool = self.pool if self.pool is not None else ModelPool.default()
             graph = self._graphs.get(key)
             if graph is None:
+                replies: frozenset[str] = frozenset()  # a graph compiled elsewhere: none
                 if not key:
-                    graph = self.compiled if self.compiled is not None else load_graph(
-                        self._spec or self.graph, pool=self._pool, params=self.params,
-                        roles=self.roles, **self.graph_kwargs)
+                    if self.compiled is not None:
+                        graph = self.compiled
+                    else:
+                        spec = self._spec  # read in model_post_init
+                        assert spec is not None
+                        graph = load_graph(spec, pool=self._pool, params=self.params,
+                                           roles=self.roles, **self.graph_kwargs)
+                        replies = reply_nodes_of(spec, pool=self._pool, params=self.params,
+                                                 roles=self.roles)
                 else:
-                    name = key.removeprefix(_MODEL_PREFIX)
-                    graph = load_graph(name, pool=self._pool, **self.graph_kwargs)
-                self._graphs[key] = graph
-        return (self.variant if not key else str(graph.name)), graph
+                    spec = load_spec(key.removeprefix(_MODEL_PREFIX))
+                    graph = load_graph(spec, pool=self._pool, **self.graph_kwargs)
+                    replies = reply_nodes_of(spec, pool=self._pool)
+                self._graphs[key], self._replies[key] = graph, replies
+        return (self.variant if not key else str(graph.name)), graph, self._replies[key]
 
     def _input(self, messages: Sequence[BaseMessage]) -> dict[str, Any]:
         return messages_to_input(messages, allow_image_hosts=self.allow_image_hosts,
@@ -326,8 +346,8 @@ class CollaborativeChatModel(BaseChatModel):
                model: Any) -> tuple[Any, dict[str, Any], _Steps]:
         """(graph, its input, the reader of its stream) for a call."""
         question = self._input(messages)
-        variant, graph = self._graph_for(model)
-        return graph, question, _Steps(variant, callbacks)
+        variant, graph, replies = self._graph_for(model)
+        return graph, question, _Steps(variant, callbacks, replies)
 
     def _run(self, messages: Sequence[BaseMessage], callbacks: CallbackManager | None,
              model: Any) -> AIMessage:
@@ -337,11 +357,15 @@ class CollaborativeChatModel(BaseChatModel):
                 dispatch_custom_event(STEP_EVENT, payload, config=steps.config)
         return self._reply(steps.variant, steps.final())
 
-    async def _arun(self, messages: Sequence[BaseMessage],
-                    callbacks: AsyncCallbackManager | None, model: Any) -> AIMessage:
-        graph, question, steps = self._start(messages, callbacks, model)
-        async for mode, chunk in graph.astream(question, steps.config,
-                                               stream_mode=_STREAM_MODES):
+    async def _arun(self, graph: Any, question: dict[str, Any], steps: _Steps,
+                    tokens: ReplyTokens | None = None) -> AIMessage:
+        """Run the graph; with ``tokens``, feed them the reply nodes' tokens."""
+        modes = _STREAM_MODES if tokens is None else [*_STREAM_MODES, "messages"]
+        async for mode, chunk in graph.astream(question, steps.config, stream_mode=modes):
+            if mode == "messages":
+                if tokens is not None:
+                    tokens.message(chunk, steps.replies)
+                continue
             for payload in steps.take(mode, chunk):
                 await adispatch_custom_event(STEP_EVENT, payload, config=steps.config)
         return self._reply(steps.variant, steps.final())
@@ -367,12 +391,15 @@ class CollaborativeChatModel(BaseChatModel):
                          run_manager: AsyncCallbackManagerForLLMRun | None = None,
                          **kwargs: Any) -> ChatResult:
         callbacks = _child_callbacks(run_manager, kwargs)
-        reply = await self._arun(messages, callbacks, kwargs.get("model"))
+        graph, question, steps = self._start(messages, callbacks, kwargs.get("model"))
+        reply = await self._arun(graph, question, steps)
         return ChatResult(generations=[ChatGeneration(message=reply)])
 
     @staticmethod
-    def _chunks(reply: AIMessage) -> Iterator[ChatGenerationChunk]:
-        text = reply.text
+    def _chunks(reply: AIMessage, text: str | None = None) -> Iterator[ChatGenerationChunk]:
+        """``text`` (default: the reply's) as chunks, the last with the reply's usage and
+        metadata."""
+        text = reply.text if text is None else text
         words = [w for w in _WORD.split(text) if w] or [""]
         for i, word in enumerate(words):
             if i < len(words) - 1:
@@ -396,11 +423,28 @@ class CollaborativeChatModel(BaseChatModel):
                        run_manager: AsyncCallbackManagerForLLMRun | None = None,
                        **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
         callbacks = _child_callbacks(run_manager, kwargs)
-        reply = await self._arun(messages, callbacks, kwargs.get("model"))
-        for chunk in self._chunks(reply):
-            if run_manager is not None:
-                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-            yield chunk
+        graph, question, steps = self._start(messages, callbacks, kwargs.get("model"))
+        secrets = pool_secrets(self._pool) if self._pool is not None else []
+        tokens = ReplyTokens(secrets) if steps.replies else None
+        work = asyncio.ensure_future(self._arun(graph, question, steps, tokens))
+        try:
+            async with aclosing(deltas(work, tokens)) as texts:
+                async for text in texts:
+                    chunk = ChatGenerationChunk(message=AIMessageChunk(content=text))
+                    if run_manager is not None:
+                        await run_manager.on_llm_new_token(text, chunk=chunk)
+                    yield chunk
+            reply = work.result()
+            rest, replaced = (tokens.rest(reply.text) if tokens is not None
+                              else (reply.text, False))
+            reply.response_metadata["stream"] = {
+                "live": tokens is not None and bool(tokens.sent), "replaced": replaced}
+            for chunk in self._chunks(reply, rest):
+                if run_manager is not None:
+                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
+        finally:
+            await cancel_and_wait(work)
 
     # BaseChatModel.stream/astream call _stream/_astream without the run manager; these
     # fix the run's id and callbacks beforehand and hand them down, so that the graph's

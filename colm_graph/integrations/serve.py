@@ -11,9 +11,13 @@ the answer, stop reason, degradation and the ledger totals with the USD spent.
 Sampling options (``temperature``, ``top_p``, ``max_tokens``, ``stop``, ``seed``, ``tools``,
 ``response_format``, ...) are accepted and ignored: the graph and the pool decide how each
 model is called; a ``tool_choice`` that forces a tool call is refused, and ``n`` must be 1.
-A stream sends the reply once the run has finished (so a failed run is an HTTP error, not a
-broken stream): a role chunk, content chunks, a chunk with ``finish_reason``, a usage chunk
-with ``stream_options.include_usage``, then ``[DONE]``.
+A stream (:mod:`colm_graph.integrations.serve_stream`) sends the tokens of the model call
+that writes the reply as they arrive, for graphs that end in one model's reply (``single``,
+``route``, ``cascade``, COPE, MoA), and ``: colm-graph: working`` comments while other runs
+work; a run that is done (or failed) before its first token and its first comment answers
+in one go, so a failed run is an HTTP error, not a broken stream. Then come the rest of the
+reply, a chunk with ``finish_reason`` (and the ``colm`` object), a usage chunk with
+``stream_options.include_usage``, and ``[DONE]``.
 
 Requests are bounded before they cost anything: the body is read up to
 :data:`MAX_BODY_BYTES` and answered 413 the moment it passes it (a chunked body too; the rest
@@ -37,7 +41,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -56,8 +60,11 @@ from colm_graph.core.yamlfile import format_loc
 from colm_graph.errors import ColmGraphError, ConfigError
 from colm_graph.integrations.idempotency import IdempotencyStore, SQLiteIdempotency
 from colm_graph.integrations.operator import Operator, Refused
+from colm_graph.integrations.reply_stream import ReplyTokens, cancel_and_wait, stream_graph
+from colm_graph.integrations.serve_stream import sse_reply
 from colm_graph.pool import ModelPool
 from colm_graph.spec import GraphSpec, load_graph, load_spec
+from colm_graph.spec.compile import reply_nodes_of
 from colm_graph.spec.validate import IMPLICIT_PARAMS
 
 if TYPE_CHECKING:
@@ -404,38 +411,11 @@ def _usage(run: RunResult) -> tuple[dict[str, int], dict[str, Any]]:
     return usage, colm
 
 
-def _pieces(text: str, words: int = 8) -> list[str]:
-    """The reply cut into a few content deltas (whitespace kept)."""
-    tokens = re.findall(r"\s*\S+|\s+", text)
-    return ["".join(tokens[i:i + words]) for i in range(0, len(tokens), words)] or [""]
-
-
-def _sse(data: Mapping[str, Any] | str) -> str:
-    return f"data: {data if isinstance(data, str) else json.dumps(data)}\n\n"
-
-
-async def _stream(head: dict[str, Any], text: str, usage: dict[str, int],
-                  colm: dict[str, Any], include_usage: bool) -> AsyncIterator[str]:
-    head = {**head, "object": "chat.completion.chunk"}
-    if include_usage:
-        head["usage"] = None
-
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return {**head, "choices": [{"index": 0, "delta": delta, "logprobs": None,
-                                     "finish_reason": finish}]}
-
-    yield _sse(chunk({"role": "assistant", "content": ""}))
-    for piece in _pieces(text):
-        yield _sse(chunk({"content": piece}))
-    yield _sse({**chunk({}, "stop"), "colm": colm})
-    if include_usage:
-        yield _sse({**head, "choices": [], "usage": usage})
-    yield _sse("[DONE]")
-
-
 # -- the app --------------------------------------------------------------------------------
 def _compile(pool: ModelPool, graphs: Sequence[str | Path | GraphSpec] | None,
-             params: Mapping[str, Any] | None) -> dict[str, Any]:
+             params: Mapping[str, Any] | None
+             ) -> tuple[dict[str, Any], dict[str, frozenset[str]]]:
+    """Each graph by name, compiled, and its reply nodes (whose tokens a stream sends)."""
     if graphs is None:
         graphs = _bundled()
     elif isinstance(graphs, str | Path | GraphSpec):
@@ -448,13 +428,15 @@ def _compile(pool: ModelPool, graphs: Sequence[str | Path | GraphSpec] | None,
         if not any(key in {**IMPLICIT_PARAMS, **s.parameters} for s in specs):
             raise ConfigError(f"parameter {key!r}: no served graph has it")
     compiled: dict[str, Any] = {}
+    replies: dict[str, frozenset[str]] = {}
     for spec in specs:
         if spec.name in compiled:
             raise ConfigError(f"graphs: graph name {spec.name!r} given twice")
         known = {**IMPLICIT_PARAMS, **spec.parameters}
         mine = {k: v for k, v in params.items() if k in known}
         compiled[spec.name] = load_graph(spec, pool=pool, params=mine)
-    return compiled
+        replies[spec.name] = reply_nodes_of(spec, pool=pool, params=mine)
+    return compiled, replies
 
 
 def _bundled() -> list[str]:
@@ -488,45 +470,25 @@ PROGRESS_S = 5.0
 """How often a streamed request is sent a comment while its run works."""
 
 
-async def _progress(req: _ChatRequest, work: Any, every_s: float) -> AsyncIterator[str]:
-    """A streamed reply: ``: working`` comments while ``work`` runs, then the chunks. A
-    client that leaves closes this generator, which cancels the work (an idempotent run is
-    shielded and goes on). A failure once the stream has started is sent as an OpenAI-shaped
-    ``error`` event."""
-    task = asyncio.ensure_future(work)
-    try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=every_s)
-            if done:
-                break
-            yield ": colm-graph: working\n\n"
-        try:
-            reply = task.result()
-        except _ApiError as exc:
-            yield _sse({"error": {"message": exc.message, "type": exc.type,
-                                  "param": exc.param, "code": exc.code}})
-            return
-        head = {"id": reply["id"], "created": reply["created"], "model": req.model,
-                "system_fingerprint": None}
-        include = bool(req.stream_options and req.stream_options.include_usage)
-        async for part in _stream(head, reply["text"], reply["usage"], reply["colm"],
-                                  include):
-            yield part
-    finally:
-        if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+def _error_event(exc: BaseException) -> dict[str, Any] | None:
+    """A failure once a stream has started, as an OpenAI-shaped ``error`` event."""
+    if not isinstance(exc, _ApiError):
+        return None
+    return {"error": {"message": exc.message, "type": exc.type, "param": exc.param,
+                      "code": exc.code}}
 
 
 class _Gone(Exception):
     """The client went away while its run was working; the run was cancelled."""
 
 
-async def _unless_gone(request: Request, work: Any, within_s: float | None = None) -> Any:
+async def _unless_gone(request: Request, work: Any, within_s: float | None = None,
+                       early: asyncio.Event | None = None) -> Any:
     """Await ``work`` while the client is connected; when it disconnects, cancel the work
     (no model call starts after that, calls in flight are cancelled and the paid ones are
     settled at what they may have cost) and raise :class:`_Gone`. With ``within_s``, a
-    ``TimeoutError`` once that long has passed (the work is cancelled: pass it shielded)."""
+    ``TimeoutError`` once that long has passed, or as soon as ``early`` is set (the work
+    is cancelled: pass it shielded)."""
     task = asyncio.ensure_future(work)
     deadline = None if within_s is None else time.monotonic() + within_s
     try:
@@ -534,16 +496,15 @@ async def _unless_gone(request: Request, work: Any, within_s: float | None = Non
             done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
             if done:
                 return task.result()
-            if deadline is not None and time.monotonic() >= deadline:
+            if deadline is not None and (time.monotonic() >= deadline
+                                         or (early is not None and early.is_set())):
                 task.cancel()
                 raise TimeoutError
             if await request.is_disconnected():
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+                await cancel_and_wait(task)
                 raise _Gone
     except asyncio.CancelledError:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await cancel_and_wait(task)
         raise
 
 
@@ -641,7 +602,7 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
             or max_body_bytes < 1:
         raise ConfigError(f"max_body_bytes: expected a positive number of bytes, got"
                           f" {max_body_bytes!r}")
-    compiled = _compile(pool, graphs, params)
+    compiled, replies = _compile(pool, graphs, params)
     if operator is not None:
         operator.check_graphs(list(compiled))
     created = int(time.time())
@@ -750,9 +711,11 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
         inputs = _protocol_input(req, conversation)
         idem = request.headers.get("idempotency-key")
 
+        nodes = replies[req.model] if req.stream else frozenset()
+        tokens = ReplyTokens(pool_secrets(pool, [token])) if nodes else None
         if idem is None:
             config = await admit(request, req)  # refusals keep their HTTP status
-            work: Any = run_reply(req, inputs, config)
+            work: Any = run_reply(req, inputs, config, tokens)
         else:
             if not 1 <= len(idem) <= 255:
                 raise _ApiError(400, "Idempotency-Key: expected 1 to 255 characters",
@@ -760,22 +723,30 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
             who = request.state.key.name if operator is not None else "-"
 
             async def start() -> dict[str, Any]:
-                return await run_reply(req, inputs, await admit(request, req))
+                return await run_reply(req, inputs, await admit(request, req), tokens)
 
             work = idempotent(f"{who}:{idem}", digest, start)
         task = asyncio.ensure_future(work)
-        try:  # a streamed request that is done (or failed) by its first progress tick gets
-            # a plain reply (or its error's status); a longer one streams progress
+        try:  # a streamed request that is done (or failed) before its first token and
+            # progress tick gets its reply (or its error's status) in one go
             reply = await _unless_gone(request, asyncio.shield(task),
-                                       progress_s if req.stream else None)
+                                       progress_s if req.stream else None,
+                                       tokens.changed if tokens is not None else None)
         except _Gone:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            await cancel_and_wait(task)
             return Response(status_code=499)  # nobody reads it (nginx's "client closed")
-        except TimeoutError:  # (streamed requests only) still working: stream its progress
+        except asyncio.CancelledError:  # the server is stopping: so is the run
+            await cancel_and_wait(task)
+            raise
+        except TimeoutError:  # (streamed requests only) still working: stream it
             reply = None
         if req.stream:
-            return StreamingResponse(_progress(req, task, progress_s),
+            head = {"id": reply["id"] if reply else f"chatcmpl-{uuid.uuid4().hex}",
+                    "created": reply["created"] if reply else int(time.time()),
+                    "model": req.model, "system_fingerprint": None}
+            include = bool(req.stream_options and req.stream_options.include_usage)
+            return StreamingResponse(sse_reply(head, task, tokens, progress_s, include,
+                                               _error_event),
                                      media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache",
                                               "X-Accel-Buffering": "no"})
@@ -794,13 +765,18 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
                                       **_tighter_caps(params or {}, admitted.configurable)}
         return config
 
-    async def run_reply(req: _ChatRequest, inputs: dict[str, Any],
-                        config: RunnableConfig) -> dict[str, Any]:
+    async def run_reply(req: _ChatRequest, inputs: dict[str, Any], config: RunnableConfig,
+                        tokens: ReplyTokens | None = None) -> dict[str, Any]:
         """Run one admitted request: the parts of its reply (id, created, text, usage,
-        colm), as kept for an idempotent repeat."""
+        colm), as kept for an idempotent repeat. With ``tokens``, the reply nodes' tokens
+        are fed to it as they arrive."""
         secrets = pool_secrets(pool, [token])
+        graph = graph_for(req.model)
         try:
-            state = await graph_for(req.model).ainvoke(inputs, config)
+            if tokens is None:
+                state = await graph.ainvoke(inputs, config)
+            else:
+                state = await stream_graph(graph, inputs, config, replies[req.model], tokens)
         except Exception as exc:  # a model or provider failure: one line, no secrets
             text = scrub(f"{type(exc).__name__}: {exc}", secrets)
             status = 500 if isinstance(exc, ColmGraphError) else 502

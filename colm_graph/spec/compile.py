@@ -39,6 +39,7 @@ from colm_graph.nodes.fanout import all_participants
 from colm_graph.pool import ModelPool
 from colm_graph.spec.limits import RunLimits, check_limits, derive_limits, paid_tasks
 from colm_graph.spec.predicates import evaluate
+from colm_graph.spec.reply import reply_nodes
 from colm_graph.spec.schema import GraphSpec, RoleBinding
 from colm_graph.spec.validate import FIELDS, bind_params
 
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
     from colm_graph.routing.scorers import Scorer
     from colm_graph.routing.selectors import Selector
 
-__all__ = ["compile_spec", "bind_roles", "run_limits"]
+__all__ = ["compile_spec", "bind_roles", "reply_nodes_of", "run_limits"]
 
 _ENDPOINTS = {"START": START, "END": END}
 BEGIN = "_begin"
@@ -331,14 +332,30 @@ def run_limits(spec: GraphSpec, *, pool: ModelPool | None = None,
                roles: Mapping[str, RoleBinding | str | list[str]] | None = None) -> RunLimits:
     """The step and paid-call limits a run of ``spec`` built with these arguments has
     (see :mod:`colm_graph.spec.limits`)."""
+    ctxs, fans = _contexts(spec, pool, params, roles)
+    return derive_limits(spec, ctxs, fans)
+
+
+def reply_nodes_of(spec: GraphSpec, *, pool: ModelPool | None = None,
+                   params: Mapping[str, Any] | None = None,
+                   roles: Mapping[str, RoleBinding | str | list[str]] | None = None
+                   ) -> frozenset[str]:
+    """The nodes of ``spec`` built with these arguments whose one model call is the run's
+    reply (see :mod:`colm_graph.spec.reply`)."""
+    ctxs, fans = _contexts(spec, pool, params, roles)
+    return reply_nodes(spec, ctxs, fans)
+
+
+def _contexts(spec: GraphSpec, pool: ModelPool | None, params: Mapping[str, Any] | None,
+              roles: Mapping[str, RoleBinding | str | list[str]] | None
+              ) -> tuple[dict[str, NodeContext], dict[str, bool]]:
     pool = pool if pool is not None else ModelPool.default()
     values = bind_params(spec, params)
     role_models, counts = bind_roles(spec, pool, roles, values)
     run = RunContext(pool=pool, roles=role_models, counts=counts, params=values,
                      prompts=load_prompts(None), spec_name=spec.name)
     ctxs = {n: _node_ctx(n, spec, run) for n in spec.nodes}
-    return derive_limits(spec, ctxs, {n: KINDS[c.kind].fan_out is not None
-                                      for n, c in ctxs.items()})
+    return ctxs, {n: KINDS[c.kind].fan_out is not None for n, c in ctxs.items()}
 
 
 def compile_spec(

@@ -523,13 +523,21 @@ class _Handler(BaseHTTPRequestHandler):
         if not done:
             events = events[: len(events) // 2]
         self._open_stream(record)
-        for e in events:
-            self.wfile.write(e)
-            self.wfile.flush()
-        record["finished_at"] = time.monotonic()
-        if done:
-            self.wfile.write(b"data: [DONE]\n\n")
-            self.wfile.flush()
+        delay = self.server.owner.stream_delay_s
+        record["client_closed"] = False
+        try:
+            for e in events:
+                self.wfile.write(e)
+                self.wfile.flush()
+                if delay and b'"content": ' in e and b'"content": ""' not in e:
+                    time.sleep(delay)
+            record["finished_at"] = time.monotonic()
+            if done:
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+        except OSError:  # the client closed the request mid-stream
+            record["client_closed"] = True
+            record["finished_at"] = time.monotonic()
 
     def _runaway(self, record: RecordedRequest, body: dict[str, Any]) -> None:
         """A provider that ignores ``max_tokens`` and writes on (see the module doc)."""
@@ -591,6 +599,8 @@ class FakeOpenAIServer:
             note the ``openai`` client retries those (twice by default) -- pass
             ``max_retries=0`` to the client to see the error at once.
         stream_pieces: the number of content chunks a streamed answer is cut into.
+        stream_delay_s: the pause after each streamed content chunk (a model writing its
+            reply over time; ``finished_at`` is when the last event was written).
         schedule, after, random_faults, seed, behaviour_for: which fault each chat request
             gets (see the module doc); by default none.
         timeout_sleep_s: how long ``timeout`` stalls before its ``timeout_then`` action;
@@ -626,6 +636,7 @@ class FakeOpenAIServer:
         *,
         status_for: StatusFor | None = None,
         stream_pieces: int = 3,
+        stream_delay_s: float = 0.0,
         schedule: Mapping[str, Sequence[str]] | None = None,
         after: str | Mapping[str, str] = "ok",
         random_faults: Mapping[str, Mapping[str, float]] | None = None,
@@ -646,6 +657,7 @@ class FakeOpenAIServer:
         self.latency_s = latency_s
         self.status_for = status_for
         self.stream_pieces = stream_pieces
+        self.stream_delay_s = stream_delay_s
         self.after = after
         self.random_faults = dict(random_faults or {})
         for model, table in self.random_faults.items():

@@ -22,6 +22,10 @@ candidates, peers' answers) through :func:`colm_graph.core.answers.extract_answe
 distractor strings); the style changes the writing, never the value, and draws from its own
 random stream, so the same seed gives the same answers in every style.
 
+It streams like one too: ``stream``/``astream`` (and LangGraph's ``messages`` stream mode)
+get the reply in chunks of a few words, the first after :data:`FIRST_TOKEN_SHARE` of
+``latency_s`` and the rest spread over what is left, with the usage on the last chunk.
+
 Every output says "simulated" and carries ``response_metadata["simulated"] = True``.
 Randomness is drawn from a hash of (seed, model name, prompt, ``seed=`` call kwarg), so a
 run is deterministic for a seed whatever the thread scheduling.
@@ -35,12 +39,13 @@ import random
 import re
 import time
 from collections import Counter
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field, ValidationInfo, field_validator
 
 from colm_graph.core.answers import answers_match, extract_answer, normalize_answer, number_value
@@ -387,6 +392,49 @@ class SimulatedChatModel(BaseChatModel):
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         return self._result(messages, kwargs.get("seed"), kwargs.get("max_tokens"))
+
+    def _chunks(self, messages: list[BaseMessage], kwargs: dict[str, Any]
+                ) -> tuple[list[ChatGenerationChunk], float, float]:
+        """The reply as stream chunks, the wait before the first and between the others."""
+        msg = self._result(messages, kwargs.get("seed"), kwargs.get("max_tokens")
+                           ).generations[0].message
+        words = re.findall(r"\s*\S+|\s+", str(msg.content)) or [""]
+        pieces = ["".join(words[i:i + STREAM_WORDS]) for i in range(0, len(words),
+                                                                       STREAM_WORDS)]
+        chunks = [ChatGenerationChunk(message=AIMessageChunk(content=p)) for p in pieces[:-1]]
+        chunks.append(ChatGenerationChunk(message=AIMessageChunk(
+            content=pieces[-1], usage_metadata=getattr(msg, "usage_metadata", None),
+            response_metadata=msg.response_metadata, chunk_position="last")))
+        first = self.latency_s * FIRST_TOKEN_SHARE
+        gap = (self.latency_s - first) / max(len(chunks) - 1, 1)
+        return chunks, first, gap
+
+    def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                run_manager: Any = None, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
+        chunks, first, gap = self._chunks(messages, kwargs)
+        for i, chunk in enumerate(chunks):
+            if first or gap:
+                time.sleep(first if i == 0 else gap)
+            if run_manager is not None:
+                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+
+    async def _astream(self, messages: list[BaseMessage], stop: list[str] | None = None,
+                       run_manager: Any = None, **kwargs: Any
+                       ) -> AsyncIterator[ChatGenerationChunk]:
+        chunks, first, gap = self._chunks(messages, kwargs)
+        for i, chunk in enumerate(chunks):
+            if first or gap:
+                await asyncio.sleep(first if i == 0 else gap)
+            if run_manager is not None:
+                await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+
+
+FIRST_TOKEN_SHARE = 0.4
+"""The share of a simulated call's latency before its first streamed chunk."""
+STREAM_WORDS = 4
+"""Words per streamed chunk of a simulated reply."""
 
 
 def build(spec: ModelSpec) -> SimulatedChatModel:
