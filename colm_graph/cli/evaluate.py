@@ -26,8 +26,11 @@ def add_eval_parser(sub: Any) -> None:
     p.add_argument("--models", metavar="FILE", help="pool file; default the simulated pool")
     p.add_argument("--concurrency", type=integer(1), default=16, metavar="N")
     p.add_argument("--limit", type=integer(1), metavar="N", help="first N items only")
+    p.add_argument("--sample", type=integer(1), metavar="N",
+                   help="N items drawn with --seed, stratified by domain when items have one")
     p.add_argument("--resume", action="store_true", help="continue a stopped run in DIR")
-    p.add_argument("--seed", type=int, default=0, help="seed for the simulated models")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed for --sample, GPQA option order and the simulated models")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--max-paid-usd", type=number(0), metavar="USD",
                    help="paid USD the whole eval may spend, failed items included (items"
@@ -45,15 +48,18 @@ def run_eval_command(args: argparse.Namespace, out: TextIO, err: TextIO = sys.st
     pool = pool.with_seed(args.seed)
     names = [n.strip() for n in args.graphs.split(",") if n.strip()]
     entries = resolve_graphs(names, pool, args.sweep)
-    items = load_dataset(args.dataset, limit=args.limit)
+    items = load_dataset(args.dataset, limit=args.limit, sample=args.sample, seed=args.seed)
     results = run_eval(entries, items, pool, args.out, concurrency=args.concurrency,
                        resume=args.resume, dataset=args.dataset, models=args.models,
-                       seed=args.seed, limit=args.limit, progress=None if args.quiet else err,
+                       seed=args.seed, limit=args.limit, sample=args.sample,
+                       progress=None if args.quiet else err,
                        max_paid_usd=args.max_paid_usd, max_paid_tokens=args.max_paid_tokens,
                        notes=err)
     summary = write_report(results.parent)
+    figures = "pareto.png, pareto.svg" + (", routing.png, routing.svg"
+                                          if summary["routing"] else "")
     out.write(_table(summary) + f"\nwrote {results.parent}/report.md, summary.json,"
-              " pareto.png, pareto.svg, results.jsonl\n")
+              f" {figures}, results.jsonl\n")
     return 0
 
 

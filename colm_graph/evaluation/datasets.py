@@ -1,11 +1,15 @@
-"""Eval datasets: JSONL files of questions with gold answers. Nothing is downloaded.
+"""Eval datasets: JSONL or Parquet files of questions with gold answers. Nothing is
+downloaded.
 
-Accepted line shapes (one JSON object per line):
+Accepted row shapes (one JSON object per line, or one Parquet row):
 
 * ours: ``{"id", "question", "answer", "domain"?, "choices"?, "image"?}``;
 * GSM8K-style: ``{"question", "answer": "...reasoning...#### 42"}`` (gold after ``####``);
 * MATH-style: ``{"problem", "solution": "... \\boxed{7/2} ..."}`` (gold inside ``\\boxed{}``);
-* multiple choice: ``{"question", "choices": [...], "answer": "B" | 1}`` (index or letter).
+* multiple choice: ``{"question", "choices": [...], "answer": "B" | 1}`` (index or letter);
+* ARC's ``choices: {text, label}`` with ``answerKey``, GPQA's ``Question`` / ``Correct
+  Answer`` / ``Incorrect Answer 1..3`` and the domain fields of MMLU and MATH
+  (:mod:`colm_graph.evaluation.formats`).
 
 An optional ``answer_type`` (``number``, ``choice``, ``math`` or ``text``) says how answers
 are read and compared; without it the type follows the gold answer: a choice list makes a
@@ -20,7 +24,7 @@ The default dataset is the bundled generated task set (``colm_tasks``).
 
 from __future__ import annotations
 
-import json
+import random
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,8 +36,9 @@ from colm_graph.core.answers import normalize_answer, number_value
 from colm_graph.core.messages import MAX_QUESTION_CHARS, question_too_long
 from colm_graph.core.resources import bundled_dir
 from colm_graph.errors import ColmGraphError
+from colm_graph.evaluation.formats import canonical, read_rows
 
-__all__ = ["BUNDLED", "Item", "load_dataset"]
+__all__ = ["BUNDLED", "Item", "load_dataset", "sample_items"]
 
 BUNDLED = {"colm_tasks": "colm_tasks.jsonl"}
 _TYPES: dict[str, Literal["numeric", "choice", "math", "text"]] = {
@@ -143,41 +148,31 @@ def _is_file(path: str) -> bool:
         return False
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str]]:
+def _rows(path: Path) -> Iterator[tuple[int, str, Any]]:
     try:
-        with path.open(encoding="utf-8") as fh:
-            yield from enumerate(fh, 1)
+        yield from read_rows(path)
     except FileNotFoundError:
         raise ColmGraphError(f"{path}: dataset not found (bundled: {', '.join(BUNDLED)})"
                              ) from None
-    except IsADirectoryError:
-        raise ColmGraphError(f"{path}: expected a JSONL file, got a directory") from None
-    except UnicodeDecodeError:
-        raise ColmGraphError(f"{path}: dataset is not UTF-8 text") from None
 
 
-def load_dataset(name_or_path: str | Path = "colm_tasks", *, limit: int | None = None
-                 ) -> list[Item]:
-    """Load a bundled dataset by name, or a JSONL file; errors name ``file:line``."""
-    if limit is not None and limit < 1:
-        raise ColmGraphError(f"limit: expected a positive number of items, got {limit}")
+def load_dataset(name_or_path: str | Path = "colm_tasks", *, limit: int | None = None,
+                 sample: int | None = None, seed: int = 0) -> list[Item]:
+    """Load a bundled dataset by name, or a JSONL or Parquet file; errors name
+    ``file:line`` (``file: row N``). ``limit``: the first N items; ``sample``: N items
+    drawn with ``seed`` (:func:`sample_items`); ``seed`` also orders GPQA's options."""
+    for name, value in (("limit", limit), ("sample", sample)):
+        if value is not None and value < 1:
+            raise ColmGraphError(f"{name}: expected a positive number of items, got {value}")
+    if limit is not None and sample is not None:
+        raise ColmGraphError("limit and sample: expected one of them (the first N items, or"
+                             " N items drawn at random), got both")
     text = str(name_or_path)
     path = bundled_dir("datasets") / BUNDLED[text] if text in BUNDLED else Path(text)
     items: list[Item] = []
     seen: set[str] = set()
-    for n, line in _lines(path):
-        if not line.strip():
-            continue
-        where = f"{path}:{n}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ColmGraphError(f"{where}: invalid JSON: {exc.msg}") from None
-        except RecursionError:
-            raise ColmGraphError(f"{where}: invalid JSON: nested too deeply") from None
-        except ValueError as exc:  # an integer of more than 4300 digits
-            raise ColmGraphError(f"{where}: invalid JSON: {str(exc).split(';')[0]}") from None
-        item = _item(row, where, n, path.parent)
+    for n, where, row in _rows(path):
+        item = _item(canonical(row, where, n, seed), where, n, path.parent)
         if item.id in seen:
             raise ColmGraphError(f"{where}: duplicate id {item.id!r}")
         seen.add(item.id)
@@ -186,4 +181,30 @@ def load_dataset(name_or_path: str | Path = "colm_tasks", *, limit: int | None =
             break
     if not items:
         raise ColmGraphError(f"{path}: no items")
-    return items
+    return items if sample is None else sample_items(items, sample, seed)
+
+
+def sample_items(items: list[Item], n: int, seed: int = 0) -> list[Item]:
+    """``n`` of ``items`` drawn with ``seed``, in their file order. When items have a
+    ``domain`` the draw is stratified: each domain (items without one form their own) gets
+    its proportional share, rounded by largest remainder (ties by domain name), at least
+    one item while ``n`` allows, and a random sample of that size within it."""
+    if n >= len(items):
+        return list(items)
+    rng = random.Random(f"sample:{seed}")
+    strata: dict[str, list[int]] = {}
+    for i, it in enumerate(items):
+        strata.setdefault(it.domain if it.domain is not None else "", []).append(i)
+    if len(strata) == 1:
+        return [items[i] for i in sorted(rng.sample(range(len(items)), n))]
+    names = sorted(strata)
+    quota = {d: n * len(strata[d]) / len(items) for d in names}
+    take = {d: int(quota[d]) for d in names}
+    for d in sorted(names, key=lambda d: (-(quota[d] - take[d]), d))[:n - sum(take.values())]:
+        take[d] += 1
+    for d in names:  # a domain rounded to nothing gets one item from the largest
+        if take[d] == 0 and n >= len(names):
+            big = max(names, key=lambda x: (take[x], x))
+            take[big], take[d] = take[big] - 1, 1
+    chosen = [i for d in names for i in rng.sample(strata[d], take[d])]
+    return [items[i] for i in sorted(chosen)]

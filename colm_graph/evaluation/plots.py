@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from matplotlib.text import Annotation
     from matplotlib.transforms import Bbox
 
-__all__ = ["ParetoPoint", "pareto_figure", "pareto_frontier", "save_pareto"]
+__all__ = ["ParetoPoint", "pareto_figure", "pareto_frontier", "save_figure", "save_pareto"]
 
 SIZE, DPI = (9.6, 6.0), 100  # 960 x 600 pixels
 PALETTE = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
@@ -262,9 +262,16 @@ def save_pareto(points: Sequence[ParetoPoint], directory: str | Path, *, title: 
 
     The SVG carries no date and fixed element ids, so the same points give the same bytes.
     """
+    return save_figure(pareto_figure(points, title=title, simulated=simulated), directory,
+                       stem, formats)
+
+
+def save_figure(fig: Figure, directory: str | Path, stem: str,
+                formats: Iterable[str] = ("png", "svg")) -> list[Path]:
+    """Save ``fig`` as ``DIRECTORY/STEM.FORMAT`` for each format, reproducibly (no date in
+    the SVG or PDF, fixed SVG ids); returns the paths."""
     from matplotlib import rc_context
 
-    fig = pareto_figure(points, title=title, simulated=simulated)
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     paths = []

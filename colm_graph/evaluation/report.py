@@ -17,7 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from colm_graph.evaluation.compare import Outcomes
 from colm_graph.evaluation.plots import ParetoPoint, pareto_frontier, save_pareto
+from colm_graph.evaluation.routing_plot import save_routing
 
 __all__ = ["Z95", "load_results", "percentile", "summarize_results", "wilson",
            "write_report"]
@@ -262,8 +264,10 @@ def _markdown(summary: dict[str, Any]) -> str:
                 "from language models.**", ""]
     started = run.get("started_at")
     when = datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds") if started else "?"
-    out += [f"- Dataset: `{run.get('dataset', '?')}`, items: {run.get('items', '?')}, "
-            f"seed: {run.get('seed', '?')}",
+    chosen = (" (a sample stratified by domain, drawn with the seed)" if run.get("sample")
+              else f" (the first {run['limit']})" if run.get("limit") else "")
+    out += [f"- Dataset: `{run.get('dataset', '?')}`, items: {run.get('items', '?')}"
+            f"{chosen}, seed: {run.get('seed', '?')}",
             f"- Models: {run.get('models') or 'default pool'}",
             f"- Started: {when}; colm_graph {run.get('colm_graph_version', '?')}", ""]
     missing = [g["label"] for g in run.get("graphs", []) if g["label"] not in graphs]
@@ -278,6 +282,8 @@ def _markdown(summary: dict[str, Any]) -> str:
     out += ["Errors and missing answers count as wrong. The interval is Wilson's; latency "
             "percentiles interpolate linearly between ranks. Paid share is the share of "
             "model calls that went to paid models.", ""]
+    if summary["warnings"]:
+        out += ["## Warnings", ""] + [f"- **{w}**" for w in summary["warnings"]] + [""]
     collab = _collab_rows(graphs)
     if collab:
         out += ["## Collaboration", "", "Per (item, client) pair: of the first answers that "
@@ -293,11 +299,78 @@ def _markdown(summary: dict[str, Any]) -> str:
                        for k, v in summary["savings"].items()])
         out += ["Accuracy kept = accuracy / baseline accuracy; paid spend saved = 1 - paid USD "
                 "/ baseline paid USD.", ""]
+    out += _domain_lines(summary["by_domain"])
+    out += _significance_lines(summary["comparisons"])
+    out += _routing_lines(summary["routing"])
     out += ["## Accuracy against paid spend", "", "![Accuracy against paid spend](pareto.png)",
             "", "The same chart as SVG: `pareto.svg`. Pareto frontier (no other graph is at "
             "least as accurate for at most the paid spend): "
             + ", ".join(map(_label, summary["frontier"])) + ".", ""]
     return "\n".join(out)
+
+
+def _ci(v: dict[str, Any], fmt: Any) -> str:
+    ci = v["ci"]
+    return fmt(v["diff"]) + (f" [{fmt(ci[0])}, {fmt(ci[1])}]" if ci else "")
+
+
+def _pts(v: float) -> str:
+    return f"{v * 100:+.1f} pts"
+
+
+def _dusd(v: float) -> str:
+    return f"{'-' if v < 0 else '+'}${abs(v):.6f}"
+
+
+def _p(v: float) -> str:
+    return "<0.001" if v < 0.001 else f"{v:.3f}"
+
+
+def _domain_lines(table: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    if not table:
+        return []
+    domains = sorted({d for cells in table.values() for d in cells})
+    rows = [[_label(g)] + [f"{cells[d]['accuracy']:.1%} of {cells[d]['n']}, "
+                           f"{_usd(cells[d]['paid_usd'])}" if d in cells else "-"
+                           for d in domains] for g, cells in table.items()]
+    return (["## By domain", "", "Accuracy of the domain's items and the paid USD they cost.",
+             ""] + _table(["Graph", *domains], rows))
+
+
+def _significance_lines(pairs: list[dict[str, Any]]) -> list[str]:
+    if not pairs:
+        return []
+    first = pairs[0]["accuracy"]
+    rows = [[_label(c["a"]), _label(c["b"]), str(c["n"]), _ci(c["accuracy"], _pts),
+             f"{_p(c['mcnemar']['p_value'])} ({c['mcnemar']['a_only']} / "
+             f"{c['mcnemar']['b_only']})", _ci(c["paid_usd_per_item"], _dusd)]
+            for c in pairs]
+    return (["## Paired comparisons", "",
+             f"On the items both graphs answered: the difference A - B with its 95% paired "
+             f"bootstrap interval ({first['resamples']} resamples, seed {first['seed']}), "
+             "and McNemar's exact p-value on correctness with the items only A / only B got "
+             "right.", ""]
+            + _table(["A", "B", "n", "Accuracy A - B", "McNemar p (only A / only B)",
+                      "Paid USD per item A - B"], rows))
+
+
+def _routing_lines(routing: dict[str, dict[str, Any]]) -> list[str]:
+    if not routing:
+        return []
+
+    def share(v: float | None) -> str:
+        return "never" if v is None else f"{v:.1%}"
+
+    rows = [[f"`{name}`", str(len(m["points"])),
+             "n/a" if m["apgr"] is None else f"{m['apgr']:.3f}", share(m["cpt50"]),
+             share(m["cpt80"])] for name, m in routing.items()]
+    return (["## Routing", "",
+             "Accuracy against the share of items that made a paid call, from small-only to "
+             "large-only (RouteLLM's measures): APGR is the average share of the accuracy gap "
+             "between them recovered along the curve; CPT(x%) the share of paid items needed "
+             "to recover x% of it.", ""]
+            + _table(["Series", "Points", "APGR", "CPT(50%)", "CPT(80%)"], rows)
+            + ["![Routing curves](routing.png)", ""])
 
 
 def write_report(directory: str | Path) -> dict[str, Any]:
@@ -311,29 +384,39 @@ def write_report(directory: str | Path) -> dict[str, Any]:
         What was written to ``summary.json``: ``run`` (run.json), ``graphs`` (per-graph
         summaries, in run.json's order), ``simulated``, ``baselines`` (kind -> label),
         ``savings`` (per graph against the large-only baseline, or ``None``) and
-        ``frontier`` (Pareto-optimal labels by increasing paid spend).
+        ``frontier`` (Pareto-optimal labels by increasing paid spend), ``warnings``
+        (graphs with many items unanswered), ``by_domain``, ``comparisons`` (paired
+        statistics) and ``routing`` (see :mod:`colm_graph.evaluation.compare`).
     """
     root = Path(directory)
     run_path = root / "run.json"
     run: dict[str, Any] = json.loads(run_path.read_text("utf-8")) if run_path.exists() else {}
     found = summarize_results(load_results(root))
+    outcomes = Outcomes(load_results(root))
     order = [g["label"] for g in run.get("graphs", []) if g["label"] in found]
     graphs = {k: found[k] for k in order + [k for k in found if k not in order]}
     baselines = _baselines(run, graphs)
     points = _points(graphs, run, baselines)
     simulated = bool(run.get("simulated")) or (
         bool(graphs) and all(s["simulated"] for s in graphs.values()))
-    summary = {
+    summary: dict[str, Any] = {
         "run": run, "graphs": graphs,
         "simulated": simulated,
         "baselines": baselines, "savings": _savings(graphs, baselines.get("large_only")),
         "frontier": [points[i].label for i in pareto_frontier(points)],
+        "warnings": outcomes.no_answer_warnings(),
+        "by_domain": outcomes.by_domain(),
+        "comparisons": outcomes.comparisons(baselines, seed=int(run.get("seed") or 0)),
+        "routing": outcomes.routing(run.get("graphs", []), baselines),
     }
     (root / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
     (root / "report.md").write_text(_markdown(summary), "utf-8")
-    for old in ("pareto.png", "pareto.svg"):
+    for old in ("pareto.png", "pareto.svg", "routing.png", "routing.svg"):
         (root / old).unlink(missing_ok=True)
     if points:
         title = f"Accuracy vs paid spend: {run.get('dataset', '?')}, {run.get('items', '?')} items"
         save_pareto(points, root, title=title, simulated=simulated)
+    if summary["routing"]:
+        save_routing(summary["routing"], root, simulated=simulated,
+                     title=f"Routing: {run.get('dataset', '?')}, {run.get('items', '?')} items")
     return summary

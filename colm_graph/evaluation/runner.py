@@ -183,7 +183,7 @@ def _check_resume(out: Path, meta: dict[str, Any], resume: bool
     before = None
     if run.exists():
         before = json.loads(run.read_text())
-        for key in ("graphs", "dataset", "seed", "models", "limit"):
+        for key in ("graphs", "dataset", "seed", "models", "limit", "sample"):
             if before.get(key) != meta.get(key):
                 raise ConfigError(f"--resume: {out} was started with another {key}"
                                   f" ({before.get(key)!r}, now {meta.get(key)!r})")
@@ -256,7 +256,8 @@ class Progress:
 async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: ModelPool,
                     out: str | Path, *, concurrency: int = 8, resume: bool = False,
                     dataset: str = "", models: str | None = None, seed: int = 0,
-                    limit: int | None = None, progress: TextIO | None = None,
+                    limit: int | None = None, sample: int | None = None,
+                    progress: TextIO | None = None,
                     build: Callable[[GraphEntry], Any] | None = None,
                     max_paid_usd: float | None = None,
                     max_paid_tokens: int | None = None,
@@ -282,7 +283,7 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
     except OSError as exc:
         raise ConfigError(f"--out {out}: cannot create: {exc.strerror}") from None
     meta = {"graphs": [asdict(e) for e in entries], "dataset": dataset, "items": len(items),
-            "seed": seed, "models": models, "limit": limit,
+            "seed": seed, "models": models, "limit": limit, "sample": sample,
             "max_paid_usd": max_paid_usd, "max_paid_tokens": max_paid_tokens,
             "simulated": pool.simulated, "started_at": time.time(),
             "colm_graph_version": __version__}

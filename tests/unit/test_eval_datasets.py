@@ -256,7 +256,7 @@ def test_unknown_bundled_name_is_a_missing_file() -> None:
 def test_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ColmGraphError) as info:
         load_dataset(tmp_path)
-    assert str(info.value) == f"{tmp_path}: expected a JSONL file, got a directory"
+    assert str(info.value) == f"{tmp_path}: expected a JSONL or Parquet file, got a directory"
 
 
 def test_non_utf8_file_is_refused(tmp_path: Path) -> None:
