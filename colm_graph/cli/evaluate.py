@@ -29,6 +29,13 @@ def add_eval_parser(sub: Any) -> None:
     p.add_argument("--sample", type=integer(1), metavar="N",
                    help="N items drawn with --seed, stratified by domain when items have one")
     p.add_argument("--resume", action="store_true", help="continue a stopped run in DIR")
+    p.add_argument("--cache", metavar="FILE", default="default",
+                   help="call cache (SQLite): replies of calls made before are reused at no"
+                        " cost (default DIR/calls.sqlite; a path shares one between evals)")
+    p.add_argument("--no-cache", dest="cache", action="store_const", const=None,
+                   help="make every call, cache nothing")
+    p.add_argument("--log-samples", action="store_true",
+                   help="keep every call's prompt and reply per item in DIR/samples.jsonl")
     p.add_argument("--seed", type=int, default=0,
                    help="seed for --sample, GPQA option order and the simulated models")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -54,12 +61,13 @@ def run_eval_command(args: argparse.Namespace, out: TextIO, err: TextIO = sys.st
                        seed=args.seed, limit=args.limit, sample=args.sample,
                        progress=None if args.quiet else err,
                        max_paid_usd=args.max_paid_usd, max_paid_tokens=args.max_paid_tokens,
-                       notes=err)
+                       notes=err, cache=args.cache, log_samples=args.log_samples)
     summary = write_report(results.parent)
     figures = "pareto.png, pareto.svg" + (", routing.png, routing.svg"
                                           if summary["routing"] else "")
+    logged = ", samples.jsonl" if args.log_samples else ""
     out.write(_table(summary) + f"\nwrote {results.parent}/report.md, summary.json,"
-              f" {figures}, results.jsonl\n")
+              f" {figures}, results.jsonl{logged}\n")
     return 0
 
 

@@ -100,10 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_run(sub)
     from colm_graph.cli.calibrate import add_calibrate_parser
+    from colm_graph.cli.compare import add_compare_parser
     from colm_graph.cli.evaluate import add_eval_parser
     from colm_graph.cli.serve import add_serve_parser
 
     add_eval_parser(sub)
+    add_compare_parser(sub)
     add_serve_parser(sub)
     add_calibrate_parser(sub)
     try:
@@ -127,6 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from colm_graph.cli.evaluate import run_eval_command
 
             return run_eval_command(args, sys.stdout, sys.stderr)
+        if args.command == "compare":
+            from colm_graph.cli.compare import run_compare
+
+            return run_compare(args, sys.stdout)
         if args.command == "serve":
             from colm_graph.cli.serve import run_serve
 

@@ -60,6 +60,10 @@ class CallRecord(TypedDict):
     """Why it stood in (``degraded`` says it in words)."""
     simulated: NotRequired[bool]
     """True when the built-in simulator produced the response."""
+    cached: NotRequired[bool]
+    """The reply came from the call cache (:mod:`colm_graph.run.cache`): ``usd`` is 0."""
+    cached_usd: NotRequired[float]
+    """For a cached reply, what the call cost when it was made."""
     truncated: NotRequired[bool]
     """The reply was cut off at its token limit (``finish_reason: length``): its answer is
     read from explicit statements only."""

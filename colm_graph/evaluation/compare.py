@@ -53,9 +53,11 @@ class Outcomes:
             self.add(row)
 
     def add(self, row: Mapping[str, Any]) -> None:
-        """Keep one ``results.jsonl`` row."""
+        """Keep one ``results.jsonl`` row (its paid USD counts cached calls at what they
+        cost when made, as the report's other tables do)."""
         self.graphs.setdefault(str(row["graph"]), {})[str(row["id"])] = _Item(
-            bool(row["correct"]), float(row.get("paid_usd") or 0.0),
+            bool(row["correct"]),
+            float(row.get("paid_usd") or 0.0) + float(row.get("cached_paid_usd") or 0.0),
             int(row.get("paid_calls") or 0) > 0, bool(row.get("no_answer")),
             row.get("domain"))
 

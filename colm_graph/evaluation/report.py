@@ -21,12 +21,13 @@ from colm_graph.evaluation.compare import Outcomes
 from colm_graph.evaluation.plots import ParetoPoint, pareto_frontier, save_pareto
 from colm_graph.evaluation.routing_plot import save_routing
 
-__all__ = ["Z95", "load_results", "percentile", "summarize_results", "wilson",
-           "write_report"]
+__all__ = ["Z95", "load_results", "percentile", "significance_lines", "summarize_results",
+           "table", "wilson", "write_report"]
 
 Z95 = 1.959964
-_SUMS = ("usd", "paid_usd", "local_usd")
-_COUNTS = ("calls", "paid_calls", "local_calls", "input_tokens", "output_tokens")
+_SUMS = ("usd", "paid_usd", "local_usd", "cached_usd", "cached_paid_usd")
+_COUNTS = ("calls", "paid_calls", "local_calls", "input_tokens", "output_tokens",
+           "cached_calls")
 
 
 def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
@@ -100,9 +101,9 @@ class _Graph:
         if int(row["calls"]):
             self.simulated = (self.simulated is not False) and bool(row["simulated"])
         for key in _SUMS:
-            self.sums[key] += float(row[key])
+            self.sums[key] += float(row.get(key, 0.0))  # rows before the cache lack two
         for key in _COUNTS:
-            self.counts[key] += int(row[key])
+            self.counts[key] += int(row.get(key, 0))
         self.latencies.append(float(row["latency_s"]))
         for name, c in (row.get("clients") or {}).items():
             first, final = bool(c["first_correct"]), bool(c["final_correct"])
@@ -112,6 +113,12 @@ class _Graph:
     def result(self) -> dict[str, Any]:
         calls, correct = self.counts["calls"], self.correct
         sums = {k: round(v, 12) for k, v in self.sums.items()}  # no 0.49999999999999994
+        # a graph costs what its calls cost, cached ones at what they cost when made;
+        # *_spent is what this run paid
+        spent = {"usd_spent": sums["usd"], "paid_usd_spent": sums["paid_usd"]}
+        sums["usd"] = round(sums["usd"] + sums.pop("cached_usd"), 12)
+        sums["paid_usd"] = round(sums["paid_usd"] + sums.pop("cached_paid_usd"), 12)
+        sums["local_usd"] = round(sums["usd"] - sums["paid_usd"], 12)
         collab = None
         if self.clients:
             collab = self.total.result()
@@ -120,7 +127,7 @@ class _Graph:
             "n": self.n, "correct": correct, "accuracy": correct / self.n,
             "ci95": list(wilson(correct, self.n)), "no_answer": self.no_answer,
             "errors": self.errors, "degraded": self.degraded, **sums, **self.counts,
-            "paid_share": self.counts["paid_calls"] / calls if calls else 0.0,
+            "paid_share": self.counts["paid_calls"] / calls if calls else 0.0, **spent,
             "usd_per_correct": sums["usd"] / correct if correct else None,
             "paid_usd_per_correct": sums["paid_usd"] / correct if correct else None,
             "latency_p50": percentile(self.latencies, 0.5),
@@ -195,7 +202,8 @@ def _label(label: str) -> str:
     return "`" + label.replace("|", "\\|") + "`"
 
 
-def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+def table(head: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table and the blank line after it."""
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     return lines + ["| " + " | ".join(r) + " |" for r in rows] + [""]
 
@@ -276,7 +284,7 @@ def _markdown(summary: dict[str, Any]) -> str:
     if not graphs:
         return "\n".join(out)
     out += ["## Results", ""]
-    out += _table(["Graph", "n", "Accuracy [95% CI]", "No answer", "Errors", "Paid USD",
+    out += table(["Graph", "n", "Accuracy [95% CI]", "No answer", "Errors", "Paid USD",
                    "Total USD", "Paid share", "USD / correct", "Latency p50 / p95 (s)",
                    "Degraded"], _result_rows(graphs))
     out += ["Errors and missing answers count as wrong. The interval is Wilson's; latency "
@@ -284,23 +292,31 @@ def _markdown(summary: dict[str, Any]) -> str:
             "model calls that went to paid models.", ""]
     if summary["warnings"]:
         out += ["## Warnings", ""] + [f"- **{w}**" for w in summary["warnings"]] + [""]
+    if any(g["cached_calls"] for g in graphs.values()):
+        out += ["## Call cache", "", "Calls answered from the call cache (`calls.sqlite`, or "
+                "`--cache`) cost nothing this time. Every other table counts them at what "
+                "they cost when they were made, so graphs compare as if each ran alone; this "
+                "one shows what this run paid.", ""]
+        out += table(["Graph", "Cached calls", "Paid USD (its calls)", "Paid USD this run"],
+                      [[_label(k), str(g["cached_calls"]), _usd(g["paid_usd"]),
+                        _usd(g["paid_usd_spent"])] for k, g in graphs.items()])
     collab = _collab_rows(graphs)
     if collab:
         out += ["## Collaboration", "", "Per (item, client) pair: of the first answers that "
                 "were wrong, how many the final answer fixed; of those that were right, how "
                 "many it broke.", ""]
-        out += _table(["Graph", "Client", "First wrong", "Fixed", "First right", "Broken"],
+        out += table(["Graph", "Client", "First wrong", "Fixed", "First right", "Broken"],
                       collab)
     base = summary["baselines"].get("large_only")
     if summary["savings"]:
         out += [f"## Against the large-only baseline {_label(base)}", ""]
-        out += _table(["Graph", "Accuracy kept", "Paid spend saved"],
+        out += table(["Graph", "Accuracy kept", "Paid spend saved"],
                       [[_label(k), _pct(v["accuracy_kept"]), _pct(v["paid_spend_saved"])]
                        for k, v in summary["savings"].items()])
         out += ["Accuracy kept = accuracy / baseline accuracy; paid spend saved = 1 - paid USD "
                 "/ baseline paid USD.", ""]
     out += _domain_lines(summary["by_domain"])
-    out += _significance_lines(summary["comparisons"])
+    out += significance_lines(summary["comparisons"])
     out += _routing_lines(summary["routing"])
     out += ["## Accuracy against paid spend", "", "![Accuracy against paid spend](pareto.png)",
             "", "The same chart as SVG: `pareto.svg`. Pareto frontier (no other graph is at "
@@ -326,18 +342,19 @@ def _p(v: float) -> str:
     return "<0.001" if v < 0.001 else f"{v:.3f}"
 
 
-def _domain_lines(table: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
-    if not table:
+def _domain_lines(cells_of: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    if not cells_of:
         return []
-    domains = sorted({d for cells in table.values() for d in cells})
+    domains = sorted({d for cells in cells_of.values() for d in cells})
     rows = [[_label(g)] + [f"{cells[d]['accuracy']:.1%} of {cells[d]['n']}, "
                            f"{_usd(cells[d]['paid_usd'])}" if d in cells else "-"
-                           for d in domains] for g, cells in table.items()]
+                           for d in domains] for g, cells in cells_of.items()]
     return (["## By domain", "", "Accuracy of the domain's items and the paid USD they cost.",
-             ""] + _table(["Graph", *domains], rows))
+             ""] + table(["Graph", *domains], rows))
 
 
-def _significance_lines(pairs: list[dict[str, Any]]) -> list[str]:
+def significance_lines(pairs: list[dict[str, Any]]) -> list[str]:
+    """The report's "Paired comparisons" section for ``pairs`` (none: no lines)."""
     if not pairs:
         return []
     first = pairs[0]["accuracy"]
@@ -350,7 +367,7 @@ def _significance_lines(pairs: list[dict[str, Any]]) -> list[str]:
              f"bootstrap interval ({first['resamples']} resamples, seed {first['seed']}), "
              "and McNemar's exact p-value on correctness with the items only A / only B got "
              "right.", ""]
-            + _table(["A", "B", "n", "Accuracy A - B", "McNemar p (only A / only B)",
+            + table(["A", "B", "n", "Accuracy A - B", "McNemar p (only A / only B)",
                       "Paid USD per item A - B"], rows))
 
 
@@ -369,7 +386,7 @@ def _routing_lines(routing: dict[str, dict[str, Any]]) -> list[str]:
              "large-only (RouteLLM's measures): APGR is the average share of the accuracy gap "
              "between them recovered along the curve; CPT(x%) the share of paid items needed "
              "to recover x% of it.", ""]
-            + _table(["Series", "Points", "APGR", "CPT(50%)", "CPT(80%)"], rows)
+            + table(["Series", "Points", "APGR", "CPT(50%)", "CPT(80%)"], rows)
             + ["![Routing curves](routing.png)", ""])
 
 

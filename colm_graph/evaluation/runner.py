@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["GraphEntry", "arun_eval", "resolve_graphs", "run_eval", "result_row"]
 
-RESULTS, RUN = "results.jsonl", "run.json"
+RESULTS, RUN, SAMPLES = "results.jsonl", "run.json", "samples.jsonl"
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,11 @@ def result_row(entry: GraphEntry, item: Item, state: Mapping[str, Any] | None,
         "paid_calls": t["paid_calls"], "local_calls": t["local_calls"], "calls": t["calls"],
         "paid_tokens": t["paid_input_tokens"] + t["paid_output_tokens"],
         "input_tokens": t["input_tokens"], "output_tokens": t["output_tokens"],
+        "cached_calls": sum(1 for r in run.ledger if r.get("cached")),
+        "cached_usd": round(sum(float(r.get("cached_usd", 0.0)) for r in run.ledger
+                                if r.get("cached")), 12),
+        "cached_paid_usd": round(sum(float(r.get("cached_usd", 0.0)) for r in run.ledger
+                                     if r.get("cached") and r["tier"] == "paid"), 12),
         "latency_s": round(latency, 6), "rounds": run.rounds, "stage": run.stage,
         "degraded": run.degraded, "error": run.error, "simulated": run.simulated,
         "clients": _clients(run.transcript(), item) if error is None else {},
@@ -206,12 +212,18 @@ def _resumed_budget(before: dict[str, Any], usd: float | None, tokens: int | Non
     return new_usd, new_tokens, (new_usd, new_tokens) != (old_usd, old_tokens)
 
 
-def _item_config(entry: GraphEntry, sink: CallSink, account: EvalAccount | None
+def _item_config(entry: GraphEntry, sink: CallSink, account: EvalAccount | None,
+                 cache: Any = None, log: Callable[..., None] | None = None
                  ) -> RunnableConfig:
-    """An item's invoke config: its call sink, and under a cap the eval's account and, as
-    the run's own caps (what ``budget_left_usd_above`` sees), what the account has free
-    now (or the graph's own ``max_paid_usd`` / ``max_paid_tokens``, if lower)."""
+    """An item's invoke config: its call sink, the call cache, and under a cap the eval's
+    account and, as the run's own caps (what ``budget_left_usd_above`` sees), what the
+    account has free now (or the graph's own ``max_paid_usd`` / ``max_paid_tokens``, if
+    lower)."""
     conf: dict[str, Any] = {"colm_call_sink": sink}
+    if cache is not None:
+        conf["colm_call_cache"] = cache
+    if log is not None:
+        conf["colm_call_log"] = log
     if account is not None:
         conf["colm_account"] = account
         left = account.available()
@@ -224,6 +236,42 @@ def _item_config(entry: GraphEntry, sink: CallSink, account: EvalAccount | None
                 value = min(value, own)
             conf[key] = value
     return {"configurable": conf}
+
+
+def _cache(cache: Any, out: Path) -> Any:
+    from colm_graph.run.cache import SQLiteCallCache
+
+    if cache is None or not isinstance(cache, str | Path):
+        return cache
+    path = out / "calls.sqlite" if cache == "default" else Path(cache)
+    try:
+        return SQLiteCallCache(path)
+    except (OSError, sqlite3.Error) as exc:
+        raise ConfigError(f"--cache {path}: cannot open the call cache: {exc}") from None
+
+
+_SAMPLE_KEYS = ("node", "role", "model", "tier", "round", "stage", "input_tokens",
+                "output_tokens", "usd", "cached", "cached_usd", "degraded", "truncated")
+
+
+def _sample(record: Mapping[str, Any], prompt: str, reply: str) -> dict[str, Any]:
+    """One logged call: its record's main fields, the prompt and the reply as text."""
+    return {**{k: record[k] for k in _SAMPLE_KEYS if k in record}, "prompt": prompt,
+            "response": reply}
+
+
+def _phases(entries: Sequence[GraphEntry]) -> dict[str, int]:
+    """Each entry's turn: its place among the values of its sweep (0 for the rest)."""
+    seen: dict[tuple[str, str], int] = {}
+    out = {}
+    for e in entries:
+        if e.sweep is None:
+            out[e.label] = 0
+        else:
+            series = (e.spec, str(e.sweep["param"]))
+            out[e.label] = seen.get(series, 0)
+            seen[series] = out[e.label] + 1
+    return out
 
 
 class Progress:
@@ -261,14 +309,24 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
                     build: Callable[[GraphEntry], Any] | None = None,
                     max_paid_usd: float | None = None,
                     max_paid_tokens: int | None = None,
-                    notes: TextIO | None = None) -> Path:
+                    notes: TextIO | None = None, cache: Any = "default",
+                    log_samples: bool = False) -> Path:
     """Run every graph on every item; returns the results file.
 
     ``max_paid_usd`` / ``max_paid_tokens`` cap the whole eval: one
     :class:`~colm_graph.run.budget.PaidAccount` from which every paid call of every item
     reserves its own worst case. A resumed eval (``resume``) keeps the caps it was started
     with unless one is given here (``None``: not given); a new cap is recorded in
-    ``run.json`` and said in one line on ``notes``. What earlier parts spent counts."""
+    ``run.json`` and said in one line on ``notes``. What earlier parts spent counts.
+
+    ``cache``: the call cache (:mod:`colm_graph.run.cache`): ``"default"`` is
+    ``OUT/calls.sqlite``, a path another SQLite file (shared between evals), any LangChain
+    ``BaseCache`` itself, ``None`` none. The values of a ``--sweep`` run one after another
+    (each value's items concurrently), so a later value is answered from the cache for
+    every call an earlier one made.
+
+    ``log_samples``: every call's prompt and reply, per item, in ``OUT/samples.jsonl``
+    (one line per graph and item, written with its row; secrets scrubbed)."""
     from colm_graph import __version__
     from colm_graph.core.secrets import pool_secrets, scrub
     from colm_graph.spec import load_graph
@@ -299,6 +357,7 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
             before.update(max_paid_usd=max_paid_usd, max_paid_tokens=max_paid_tokens)
             (out / RUN).write_text(json.dumps(before, indent=2))
     todo = [(e, it) for e in entries for it in items if (e.label, it.id) not in done]
+    calls = _cache(cache, out)
     sem = asyncio.Semaphore(concurrency)
     secrets = pool_secrets(pool)
     account = EvalAccount(max_paid_usd, max_paid_tokens, out, part=time.time()) \
@@ -311,6 +370,7 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
         notes.flush()
     try:
         fh = (out / RESULTS).open("a", encoding="utf-8")
+        samples = (out / SAMPLES).open("a", encoding="utf-8") if log_samples else None
     except BaseException:
         if account is not None:
             account.close()
@@ -320,27 +380,38 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
         async with sem:
             start = time.perf_counter()
             sink = CallSink()
+            logged: list[dict[str, Any]] = []
+            log = None if samples is None else (
+                lambda record, prompt, reply: logged.append(_sample(record, prompt, reply)))
             try:
                 state = await graphs[entry.label].ainvoke(
-                    _inputs(item), _item_config(entry, sink, account))
+                    _inputs(item), _item_config(entry, sink, account, calls, log))
                 row = result_row(entry, item, state, time.perf_counter() - start,
                                  records=sink.records)
             except Exception as exc:  # recorded with the calls it made; the eval goes on
                 message = scrub(f"{type(exc).__name__}: {exc}", secrets).splitlines()[0][:500]
                 row = result_row(entry, item, None, time.perf_counter() - start, message,
                                  records=sink.records)
+            if samples is not None:  # before the row: a row on disk has its samples
+                samples.write(scrub(json.dumps({"id": item.id, "graph": entry.label,
+                                                "calls": logged}), secrets) + "\n")
+                samples.flush()
             fh.write(scrub(json.dumps(row), secrets) + "\n")
             fh.flush()
             bar.update(row)
 
     bar = Progress(len(entries) * len(items), progress, done=len(done))
     try:
-        await asyncio.gather(*(one(e, it) for e, it in todo))
+        phase = _phases(entries)
+        for k in sorted(set(phase.values())):
+            await asyncio.gather(*(one(e, it) for e, it in todo if phase[e.label] == k))
     finally:
         bar.close()
         fh.flush()
         os.fsync(fh.fileno())
         fh.close()
+        if samples is not None:
+            samples.close()
         if account is not None:
             account.close()
     return out / RESULTS

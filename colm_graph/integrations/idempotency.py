@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from colm_graph.integrations.spend import thread_connection
+from colm_graph.core.sqlite import thread_connection
 
 __all__ = ["Claim", "IdempotencyStore", "RedisIdempotency", "SQLiteIdempotency"]
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from colm_graph.core.sqlite import thread_connection
 from colm_graph.errors import ConfigError
 from colm_graph.run.budget import Allowance, Reservation
 
@@ -46,7 +47,6 @@ __all__ = [
     "StoreAccount",
     "parse_period",
     "period_start",
-    "thread_connection",
 ]
 
 _PERIOD = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -133,17 +133,6 @@ def _tightest(caps: Sequence[Cap], used: Sequence[tuple[float, int, float, int]]
 
 
 # -- SQLite -------------------------------------------------------------------------------------
-def thread_connection(local: threading.local, path: Path) -> sqlite3.Connection:
-    """This thread's connection to ``path`` (made on first use: WAL, autocommit, waiting up
-    to 30 s for a lock), kept in ``local``."""
-    db: sqlite3.Connection | None = getattr(local, "db", None)
-    if db is None:
-        db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA busy_timeout=30000")
-        local.db = db
-    return db
-
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spend (bucket TEXT PRIMARY KEY, usd REAL NOT NULL DEFAULT 0,
                                   tokens INTEGER NOT NULL DEFAULT 0,

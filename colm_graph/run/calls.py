@@ -45,7 +45,8 @@ from colm_graph.run.budget import (
     Reservation,
     plan_paid_call,
 )
-from colm_graph.run.record import build_record, charged_record, message_text
+from colm_graph.run.cache import cacheable, call_key, one_at_a_time
+from colm_graph.run.record import build_record, charged_record, message_text, prompt_text
 from colm_graph.run.stream_guard import (
     IncompleteStream,
     OutputGuard,
@@ -303,10 +304,51 @@ class _Call:
         self.account: PaidAccount | None = _configurable(config, "colm_account")
         self.sink: Callable[[CallRecord], None] | None = _configurable(config,
                                                                        "colm_call_sink")
+        self.cache: Any = _configurable(config, "colm_call_cache")
+        self.log: Callable[[CallRecord, str, str], None] | None = _configurable(
+            config, "colm_call_log")
+        self.sent: Sequence[BaseMessage] = self.messages  # the prompt of the latest call
+
+    # -- the call cache (colm_graph.run.cache) ---------------------------------------------
+    def cache_key(self, entry: PoolEntry, messages: Sequence[BaseMessage]
+                  ) -> tuple[str, str] | None:
+        if self.cache is None or not cacheable(entry):
+            return None
+        return call_key(entry, _prepared(entry, messages),
+                        {**self.kwargs, "schema": self.schema}, endpoint_of(entry))
+
+    def hit(self, entry: PoolEntry, messages: Sequence[BaseMessage], found: Any,
+            started: float, start: float) -> tuple[AIMessage, CallRecord] | None:
+        """The reply and record of a cache hit (``None``: a miss)."""
+        if not found:
+            return None
+        gen = found[0]
+        reply, kept = _as_ai(gen.message), dict((gen.generation_info or {}).get("colm") or {})
+        record = self.record(entry, reply, messages, started, time.perf_counter() - start)
+        record["input_tokens"] = int(kept.get("input_tokens", record["input_tokens"]))
+        record["output_tokens"] = int(kept.get("output_tokens", record["output_tokens"]))
+        record["cached_usd"] = float(kept.get("usd", record["usd"]))
+        record["usd"] = 0.0
+        record["cached"] = True
+        return reply, record
+
+    def stored(self, key: tuple[str, str] | None, reply: AIMessage, record: CallRecord
+               ) -> Any:
+        """The cache entry of a finished call (``None``: not to be kept): never one cut
+        short, and never a key a reply echoed."""
+        if key is None or record.get("truncated") or record.get("stopped"):
+            return None
+        from langchain_core.outputs import ChatGeneration
+
+        kept = {k: record[k] for k in ("input_tokens", "output_tokens", "usd")}
+        return [ChatGeneration(message=scrub_message(reply, pool_secrets(self.pool)),
+                               generation_info={"colm": kept})]
 
     # -- shared steps ---------------------------------------------------------------------
     def emit(self, reply: AIMessage, record: CallRecord) -> tuple[AIMessage, CallRecord]:
         reply = scrub_message(reply, pool_secrets(self.pool))  # a reply that echoes a key
+        if self.log is not None:  # the prompt and the reply, for an eval's samples.jsonl
+            self.log(record, prompt_text(self.sent), message_text(reply))
         if self.sink is not None:
             for earlier in record.get("earlier_calls", []):  # type: ignore[attr-defined]
                 self.sink(earlier)
@@ -447,15 +489,31 @@ class _Call:
     # -- sync -----------------------------------------------------------------------------
     def local(self, entry: PoolEntry, messages: Sequence[BaseMessage]
               ) -> tuple[AIMessage, CallRecord]:
+        self.sent = messages
+        key = self.cache_key(entry, messages)
+        if key is not None:
+            started, start = time.time(), time.perf_counter()
+            hit = self.hit(entry, messages, self.cache.lookup(*key), started, start)
+            if hit is not None:
+                return hit
         model, prepared, config, kwargs = self.local_setup(entry, messages)
         with self.local_attempt(entry) as (started, start):
             reply = _as_ai(model.invoke(prepared, config, **kwargs))
-        return reply, self.record(entry, reply, messages, started, time.perf_counter() - start)
+        record = self.record(entry, reply, messages, started, time.perf_counter() - start)
+        if key is not None and (value := self.stored(key, reply, record)):
+            self.cache.update(*key, value)
+        return reply, record
 
     def run(self) -> tuple[AIMessage, CallRecord]:
         entry = self.pool.entry(self.name)
         if entry.tier != "paid":
             return self.emit(*self.local(entry, self.messages))
+        key = self.cache_key(entry, self.messages)
+        if key is not None:
+            started, start = time.time(), time.perf_counter()
+            hit = self.hit(entry, self.messages, self.cache.lookup(*key), started, start)
+            if hit is not None:
+                return self.emit(*hit)
         call = self.paid(entry)
         failed: list[Fallback] = []
         if call.plan.refusal is None:
@@ -467,22 +525,55 @@ class _Call:
                 else:
                     reply = _as_ai(call.model.invoke(call.messages, call.config,
                                                      **call.kwargs))
-                return self.paid_done(call, reply, guard, started, start)
+                reply, record = self.paid_done(call, reply, guard, started, start)
+                if key is not None and (value := self.stored(key, reply, record)):
+                    self.cache.update(*key, value)
+                return reply, record
         why = call.plan.refusal or failed[0]
         return self.degrade(*self.local(*self.fallback(why)), why)
 
     # -- async ----------------------------------------------------------------------------
     async def alocal(self, entry: PoolEntry, messages: Sequence[BaseMessage]
                      ) -> tuple[AIMessage, CallRecord]:
+        self.sent = messages
+        key = self.cache_key(entry, messages)
+        if key is None:
+            return await self.alocal_call(entry, messages, None)
+        async with one_at_a_time(self.cache, key):  # an identical call in flight: its reply
+            started, start = time.time(), time.perf_counter()
+            hit = self.hit(entry, messages, await self.cache.alookup(*key), started, start)
+            return hit if hit is not None else await self.alocal_call(entry, messages, key)
+
+    async def alocal_call(self, entry: PoolEntry, messages: Sequence[BaseMessage],
+                          key: tuple[str, str] | None) -> tuple[AIMessage, CallRecord]:
         model, prepared, config, kwargs = self.local_setup(entry, messages)
         with self.local_attempt(entry) as (started, start):
             reply = _as_ai(await model.ainvoke(prepared, config, **kwargs))
-        return reply, self.record(entry, reply, messages, started, time.perf_counter() - start)
+        record = self.record(entry, reply, messages, started, time.perf_counter() - start)
+        if key is not None and (value := self.stored(key, reply, record)):
+            await self.cache.aupdate(*key, value)
+        return reply, record
 
     async def arun(self) -> tuple[AIMessage, CallRecord]:
         entry = self.pool.entry(self.name)
         if entry.tier != "paid":
             return self.emit(*await self.alocal(entry, self.messages))
+        key = self.cache_key(entry, self.messages)
+        if key is None:
+            done = await self.apaid(entry, None)
+        else:
+            async with one_at_a_time(self.cache, key):
+                started, start = time.time(), time.perf_counter()
+                hit = self.hit(entry, self.messages, await self.cache.alookup(*key), started,
+                               start)
+                done = self.emit(*hit) if hit is not None else await self.apaid(entry, key)
+        if isinstance(done, Fallback):  # made outside the key: the stand-in has its own
+            return self.degrade(*await self.alocal(*self.fallback(done)), done)
+        return done
+
+    async def apaid(self, entry: PoolEntry, key: tuple[str, str] | None
+                    ) -> tuple[AIMessage, CallRecord] | Fallback:
+        """The paid call's reply and record, or why the local tier must stand in."""
         call = self.paid(entry)
         failed: list[Fallback] = []
         if call.plan.refusal is None:
@@ -494,9 +585,12 @@ class _Call:
                 else:
                     reply = _as_ai(await call.model.ainvoke(call.messages, call.config,
                                                             **call.kwargs))
-                return self.paid_done(call, reply, guard, started, start)
-        why = call.plan.refusal or failed[0]
-        return self.degrade(*await self.alocal(*self.fallback(why)), why)
+                reply, record = self.paid_done(call, reply, guard, started, start)
+                if key is not None and (value := self.stored(key, reply, record)):
+                    await self.cache.aupdate(*key, value)
+                return reply, record
+        return call.plan.refusal or failed[0]
+
 
 def call_model(pool: ModelPool, name: str, messages: Sequence[BaseMessage], *, node: str,
                role: str, round_: int, stage: int = 0, config: RunnableConfig | None = None,

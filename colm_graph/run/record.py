@@ -3,7 +3,7 @@ could have used) or counted, priced from the pool entry."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage
@@ -12,12 +12,43 @@ from colm_graph.core.ledger import CallRecord, call_cost_usd, estimate_tokens
 from colm_graph.core.tokens import BYTES, IMAGE_TOKEN_BOUND, content_parts
 from colm_graph.pool import PoolEntry
 
-__all__ = ["build_record", "charged_record", "message_text"]
+__all__ = ["build_record", "charged_record", "message_text", "prompt_text"]
 
 
 def message_text(message: BaseMessage) -> str:
     """Text of a message whose content is a string or a list of content blocks."""
     return message.text if isinstance(message.text, str) else str(message.content)
+
+
+def _block_text(block: Any) -> str:
+    if isinstance(block, str):
+        return block
+    if not isinstance(block, Mapping):
+        return f"[{type(block).__name__}]"
+    kind = str(block.get("type", "?"))
+    if kind == "text":
+        return str(block.get("text", ""))
+    if kind in ("image_url", "image", "file", "audio", "video"):
+        mime = block.get("mime_type") or block.get("mimeType")
+        url = block.get("image_url", block.get("url"))
+        if isinstance(url, Mapping):
+            url = url.get("url")
+        if not mime and isinstance(url, str) and url.startswith("data:"):
+            mime = url[5:].split(";", 1)[0].split(",", 1)[0]
+        label = "image" if kind == "image_url" else kind
+        return f"[{label} {mime}]" if mime else f"[{label}]"
+    return f"[{kind}]"
+
+
+def prompt_text(messages: Sequence[BaseMessage]) -> str:
+    """Messages as readable text; content blocks other than text are named, never inlined
+    (no base64 payload, no image URL)."""
+    parts = []
+    for m in messages:
+        content = m.content
+        body = content if isinstance(content, str) else "\n".join(_block_text(b) for b in content)
+        parts.append(f"[{m.type}]\n{body}")
+    return "\n\n".join(parts)
 
 
 def _prompt_text(messages: Sequence[BaseMessage]) -> str:

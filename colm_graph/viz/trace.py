@@ -27,6 +27,7 @@ from colm_graph.core.ledger import estimate_tokens
 from colm_graph.core.result import RunResult
 from colm_graph.core.secrets import pool_secrets
 from colm_graph.run.calls import message_text
+from colm_graph.run.record import prompt_text
 from colm_graph.viz.trace_html import Card, render_page
 
 if TYPE_CHECKING:
@@ -56,37 +57,6 @@ class TracedCall:
     output_tokens: int | None = None
     error: str | None = None
     ended_at: float | None = None
-
-
-def _block_text(block: Any) -> str:
-    if isinstance(block, str):
-        return block
-    if not isinstance(block, Mapping):
-        return f"[{type(block).__name__}]"
-    kind = str(block.get("type", "?"))
-    if kind == "text":
-        return str(block.get("text", ""))
-    if kind in ("image_url", "image", "file", "audio", "video"):
-        mime = block.get("mime_type") or block.get("mimeType")
-        url = block.get("image_url", block.get("url"))
-        if isinstance(url, Mapping):
-            url = url.get("url")
-        if not mime and isinstance(url, str) and url.startswith("data:"):
-            mime = url[5:].split(";", 1)[0].split(",", 1)[0]
-        label = "image" if kind == "image_url" else kind
-        return f"[{label} {mime}]" if mime else f"[{label}]"
-    return f"[{kind}]"
-
-
-def prompt_text(messages: Sequence[BaseMessage]) -> str:
-    """Messages as readable text; content blocks other than text are named, never inlined
-    (no base64 payload, no image URL)."""
-    parts = []
-    for m in messages:
-        content = m.content
-        body = content if isinstance(content, str) else "\n".join(_block_text(b) for b in content)
-        parts.append(f"[{m.type}]\n{body}")
-    return "\n\n".join(parts)
 
 
 def _ledger_input_tokens(messages: Sequence[BaseMessage]) -> int:

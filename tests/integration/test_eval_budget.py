@@ -116,6 +116,7 @@ def server() -> Iterator[FaultServer]:
 def eval_args(tmp_path: Path, srv: FaultServer, data: Path, out: Path, graphs: str,
               *extra: str) -> list[str]:
     return ["eval", "--graphs", graphs, "--dataset", str(data), "--out", str(out), "--quiet",
+            "--no-cache",  # alike prompts are how these tests count calls: none reused
             "--models", str(pool_file(tmp_path / "pool.yaml", srv.base_url)), *extra]
 
 

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.integration
 KEYS = {"id", "graph", "domain", "answer", "gold", "correct", "no_answer", "usd", "paid_usd",
         "local_usd", "paid_calls", "local_calls", "calls", "input_tokens", "output_tokens",
         "latency_s", "rounds", "stage", "degraded", "error", "simulated", "clients",
-        "paid_tokens"}
+        "paid_tokens", "cached_calls", "cached_usd", "cached_paid_usd"}
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -109,7 +109,10 @@ def test_eval_end_to_end_on_the_simulated_pool(tmp_path: Path,
         assert (r["correct"], r["no_answer"]) == (score.correct, score.no_answer), r
         assert r["calls"] == r["paid_calls"] + r["local_calls"] >= 1
         assert r["usd"] == pytest.approx(r["paid_usd"] + r["local_usd"])
-        assert r["paid_usd"] > 0 if r["paid_calls"] else r["paid_usd"] == 0
+        # a paid call costs, unless the call cache answered it (what it cost when made)
+        own = r["paid_usd"] + r["cached_paid_usd"]
+        assert own > 0 if r["paid_calls"] else own == 0
+        assert r["cached_calls"] <= r["calls"]
         assert r["latency_s"] >= 0
 
     graph_rows = {g: [r for r in rows if r["graph"] == g] for g in labels}
@@ -137,7 +140,9 @@ def test_eval_end_to_end_on_the_simulated_pool(tmp_path: Path,
         assert s["n"] == 20
         assert s["correct"] == sum(r["correct"] for r in graph_rows[g])
         assert s["errors"] == 0
-        assert s["paid_usd"] == pytest.approx(sum(r["paid_usd"] for r in graph_rows[g]))
+        assert s["paid_usd"] == pytest.approx(sum(r["paid_usd"] + r["cached_paid_usd"]
+                                                  for r in graph_rows[g]))
+        assert s["paid_usd_spent"] == pytest.approx(sum(r["paid_usd"] for r in graph_rows[g]))
     report = (out / "report.md").read_text()
     assert all(g in report for g in labels)
     with Image.open(out / "pareto.png") as png:

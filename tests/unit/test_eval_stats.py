@@ -165,3 +165,34 @@ def test_no_routing_without_both_baselines(tmp_path: Path) -> None:
     assert Outcomes(rows).routing([{"label": "route", "spec": "route"}],
                                   {"small_only": "small_only"}) == {}
     assert Outcomes(rows).by_domain() == {}
+
+
+def test_compare_pairs_graphs_of_several_eval_dirs(tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from colm_graph.cli.main import main
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    for d in (one, two):
+        d.mkdir()
+        _eval_dir(d)
+    # the second run's large_only is right on two more items: 0-19
+    rows = [json.loads(x) for x in (two / "results.jsonl").read_text().splitlines()]
+    for r in rows:
+        if r["graph"] == "large_only":
+            r["correct"] = True
+    (two / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    code = main(["compare", str(one), str(two), "--out", str(tmp_path / "cmp")])
+    assert code == 0
+    got = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert "one/large_only" in got["graphs"] and "two/large_only" in got["graphs"]
+    pair = next(c for c in got["comparisons"]
+                if (c["a"], c["b"]) == ("one/large_only", "two/large_only"))
+    assert (pair["mcnemar"]["a_only"], pair["mcnemar"]["b_only"]) == (0, 2)
+    assert pair["mcnemar"]["p_value"] == pytest.approx(0.5)
+    assert pair["accuracy"]["diff"] == pytest.approx(-0.1)
+    printed = capsys.readouterr().out
+    assert "one/large_only" in printed and "compare.md" in printed
+    assert "## Paired comparisons" in (tmp_path / "cmp" / "compare.md").read_text()
+    assert (tmp_path / "cmp" / "pareto.png").stat().st_size > 1000
+    assert main(["compare", str(tmp_path / "none")]) == 2
+    assert "not an eval directory" in capsys.readouterr().err
