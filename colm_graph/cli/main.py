@@ -103,9 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     from colm_graph.cli.compare import add_compare_parser
     from colm_graph.cli.evaluate import add_eval_parser
     from colm_graph.cli.serve import add_serve_parser
+    from colm_graph.cli.trace import add_trace_parser
 
     add_eval_parser(sub)
     add_compare_parser(sub)
+    add_trace_parser(sub)
     add_serve_parser(sub)
     add_calibrate_parser(sub)
     try:
@@ -129,6 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from colm_graph.cli.evaluate import run_eval_command
 
             return run_eval_command(args, sys.stdout, sys.stderr)
+        if args.command == "trace":
+            from colm_graph.cli.trace import run_trace
+
+            return run_trace(args, sys.stdout)
         if args.command == "compare":
             from colm_graph.cli.compare import run_compare
 

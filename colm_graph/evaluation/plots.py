@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from matplotlib.text import Annotation
     from matplotlib.transforms import Bbox
 
-__all__ = ["ParetoPoint", "pareto_figure", "pareto_frontier", "save_figure", "save_pareto"]
+__all__ = ["ParetoPoint", "new_axes", "pareto_figure", "pareto_frontier", "save_figure",
+           "save_pareto"]
 
 SIZE, DPI = (9.6, 6.0), 100  # 960 x 600 pixels
 PALETTE = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
@@ -197,6 +198,22 @@ def _legend_handles(points: Sequence[ParetoPoint], sweeps: bool) -> list[object]
     return handles
 
 
+def new_axes(rect: tuple[float, float, float, float], title: str, simulated: bool,
+             grid: Literal["both", "x", "y"] = "both") -> tuple[Figure, Axes]:
+    """A figure of the report's size with one axes at ``rect`` (figure fractions), its
+    title (``" (simulated)"`` added when ``simulated``) and a light ``grid``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=SIZE, dpi=DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes(rect)
+    ax.set_title(title + (" (simulated)" if simulated else ""), loc="left", fontsize=12)
+    ax.grid(True, axis=grid, color="#e6e6e6", lw=0.8)
+    ax.set_axisbelow(True)
+    return fig, ax
+
+
 def pareto_figure(points: Sequence[ParetoPoint], *, title: str, simulated: bool) -> Figure:
     """Accuracy against paid spend for ``points``, as a figure of 960 x 600 pixels at its
     own DPI.
@@ -209,23 +226,15 @@ def pareto_figure(points: Sequence[ParetoPoint], *, title: str, simulated: bool)
     Raises:
         ValueError: If ``points`` is empty.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, PercentFormatter
 
     if not points:
         raise ValueError("pareto_figure: no points to draw")
-    fig = Figure(figsize=SIZE, dpi=DPI)
-    FigureCanvasAgg(fig)
-    ax = fig.add_axes((0.085, 0.1, 0.67, 0.8))
-    ax.set_title(_plain(title + (" (simulated)" if simulated else "")), loc="left",
-                 fontsize=12)
+    fig, ax = new_axes((0.085, 0.1, 0.67, 0.8), _plain(title), simulated)
     ax.set_xlabel("paid spend over the data set (USD)")
     ax.set_ylabel("accuracy")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: rf"\${v:.4g}"))
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ax.grid(True, color="#e6e6e6", lw=0.8)
-    ax.set_axisbelow(True)
     colors, front, sweeps = _colors(points), pareto_frontier(points), _sweeps(points)
 
     stairs: list[tuple[float, float]] = []

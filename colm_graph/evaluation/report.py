@@ -19,27 +19,15 @@ from typing import Any
 
 from colm_graph.evaluation.compare import Outcomes
 from colm_graph.evaluation.plots import ParetoPoint, pareto_frontier, save_pareto
-from colm_graph.evaluation.routing_plot import save_routing
+from colm_graph.evaluation.routing_plot import save_domains, save_routing
+from colm_graph.evaluation.stats import Z95, wilson
 
 __all__ = ["Z95", "load_results", "percentile", "significance_lines", "summarize_results",
            "table", "wilson", "write_report"]
 
-Z95 = 1.959964
 _SUMS = ("usd", "paid_usd", "local_usd", "cached_usd", "cached_paid_usd")
 _COUNTS = ("calls", "paid_calls", "local_calls", "input_tokens", "output_tokens",
            "cached_calls")
-
-
-def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval of ``k`` successes in ``n`` trials; ``(0, 1)`` when ``n`` is 0."""
-    if n == 0:
-        return 0.0, 1.0
-    p, z2 = k / n, z * z
-    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-    lo = 0.0 if k == 0 else max(0.0, centre - half)  # exact ends, free of rounding
-    hi = 1.0 if k == n else min(1.0, centre + half)
-    return lo, hi
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -350,7 +338,8 @@ def _domain_lines(cells_of: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
                            f"{_usd(cells[d]['paid_usd'])}" if d in cells else "-"
                            for d in domains] for g, cells in cells_of.items()]
     return (["## By domain", "", "Accuracy of the domain's items and the paid USD they cost.",
-             ""] + table(["Graph", *domains], rows))
+             ""] + table(["Graph", *domains], rows) + ["![Accuracy by domain](domains.png)",
+                                                       ""])
 
 
 def significance_lines(pairs: list[dict[str, Any]]) -> list[str]:
@@ -428,7 +417,8 @@ def write_report(directory: str | Path) -> dict[str, Any]:
     }
     (root / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", "utf-8")
     (root / "report.md").write_text(_markdown(summary), "utf-8")
-    for old in ("pareto.png", "pareto.svg", "routing.png", "routing.svg"):
+    for old in ("pareto.png", "pareto.svg", "routing.png", "routing.svg", "domains.png",
+                "domains.svg"):
         (root / old).unlink(missing_ok=True)
     if points:
         title = f"Accuracy vs paid spend: {run.get('dataset', '?')}, {run.get('items', '?')} items"
@@ -436,4 +426,7 @@ def write_report(directory: str | Path) -> dict[str, Any]:
     if summary["routing"]:
         save_routing(summary["routing"], root, simulated=simulated,
                      title=f"Routing: {run.get('dataset', '?')}, {run.get('items', '?')} items")
+    if summary["by_domain"]:
+        save_domains(summary["by_domain"], root, simulated=simulated,
+                     title=f"Accuracy by domain: {run.get('dataset', '?')}")
     return summary

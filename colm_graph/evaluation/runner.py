@@ -251,7 +251,8 @@ def _cache(cache: Any, out: Path) -> Any:
 
 
 _SAMPLE_KEYS = ("node", "role", "model", "tier", "round", "stage", "input_tokens",
-                "output_tokens", "usd", "cached", "cached_usd", "degraded", "truncated")
+                "output_tokens", "usd", "latency_s", "started_at", "tokens_estimated",
+                "simulated", "cached", "cached_usd", "degraded", "truncated")
 
 
 def _sample(record: Mapping[str, Any], prompt: str, reply: str) -> dict[str, Any]:
@@ -394,6 +395,7 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
                                  records=sink.records)
             if samples is not None:  # before the row: a row on disk has its samples
                 samples.write(scrub(json.dumps({"id": item.id, "graph": entry.label,
+                                                "question": item.question,
                                                 "calls": logged}), secrets) + "\n")
                 samples.flush()
             fh.write(scrub(json.dumps(row), secrets) + "\n")

@@ -18,16 +18,30 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["BOOTSTRAP_RESAMPLES", "cpt", "mcnemar_exact", "paired_bootstrap",
-           "routing_metrics"]
+__all__ = ["BOOTSTRAP_RESAMPLES", "Z95", "cpt", "mcnemar_exact", "paired_bootstrap",
+           "routing_metrics", "wilson"]
 
 BOOTSTRAP_RESAMPLES = 2000
 """Resamples of the paired bootstrap unless told otherwise."""
+Z95 = 1.959964
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of ``k`` successes in ``n`` trials; ``(0, 1)`` when ``n`` is 0."""
+    if n == 0:
+        return 0.0, 1.0
+    p, z2 = k / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    lo = 0.0 if k == 0 else max(0.0, centre - half)  # exact ends, free of rounding
+    hi = 1.0 if k == n else min(1.0, centre + half)
+    return lo, hi
 
 
 def mcnemar_exact(a: Sequence[bool], b: Sequence[bool]) -> dict[str, Any]:

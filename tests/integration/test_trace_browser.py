@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -299,3 +300,35 @@ def test_without_recorder_shows_responses_from_the_state(
     assert all(c.response for c in cards) and not any(c.prompt for c in cards)
     assert html.escape(result["guidance"][0]["text"]) in text
     assert "Prompt not recorded" in text
+
+
+@needs_chromium
+def test_an_eval_item_trace_in_chromium(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from colm_graph.cli.main import main
+
+    out = tmp_path / "ev"
+    assert main(["eval", "--graphs", "cascade,colm", "--limit", "3", "--out", str(out),
+                 "--quiet", "--log-samples"]) == 0
+    row = next(json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()
+               if json.loads(x)["graph"] == "colm")
+    sample = next(json.loads(x) for x in (out / "samples.jsonl").read_text().splitlines()
+                  if json.loads(x)["graph"] == "colm" and json.loads(x)["id"] == row["id"])
+    capsys.readouterr()
+    assert main(["trace", str(out), row["id"]]) == 2  # two graphs ran it: which one?
+    assert "--graph" in capsys.readouterr().err
+    assert main(["trace", str(out), row["id"], "--graph", "colm"]) == 0
+    page = out / f"trace-colm-{row['id']}.html"
+    r = _open(page, tmp_path / "chromium")
+    with _explained(r, tmp_path / "chromium"):
+        assert r.page_requests == [] and external_references(page.read_text()) == []
+        seen = visible_text(r.dom)
+        assert str(row["answer"]) in seen and "Ledger totals" in seen
+        assert f"Calls {row['calls']} {row['paid_calls']} {row['local_calls']}" in seen
+        assert "<svg" in r.dom
+        text = details_text(r.dom)
+        first = sample["calls"][0]
+        assert first["prompt"].splitlines()[1][:40] in text  # a logged prompt, on the page
+        assert first["response"].splitlines()[-1] in text
+    assert main(["trace", str(out), "no-such-item", "--graph", "colm"]) == 2
+    assert "no item 'no-such-item'" in capsys.readouterr().err

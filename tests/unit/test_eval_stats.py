@@ -158,6 +158,9 @@ def test_the_report_has_pairs_domains_warnings_and_routing(tmp_path: Path) -> No
     with Image.open(tmp_path / "routing.png") as im:
         assert im.format == "PNG" and im.size[0] > 400
     assert b"<svg" in (tmp_path / "routing.svg").read_bytes()
+    with Image.open(tmp_path / "domains.png") as im:
+        assert im.format == "PNG"
+    assert "domains.png" in md
 
 
 def test_no_routing_without_both_baselines(tmp_path: Path) -> None:
