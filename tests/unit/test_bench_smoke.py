@@ -91,3 +91,16 @@ def test_bench_serve_reports_every_worker_count(tmp_path):
         figures = report["results"]["single"][n]
         assert figures["requests"] > 0 and figures["errors"] == 0
         assert 0 < figures["p50_s"] <= figures["p99_s"]
+
+
+def test_the_stream_bench_runs_and_prints_its_figures() -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "evals" / "bench_stream.py"),
+                           "--chunks", "3", "--delay", "0.01", "--repeats", "1"],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT, check=False)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines()
+            if line.startswith(("single ", "route "))]
+    assert [r[0] for r in rows] == ["single", "route"]
+    for r in rows:  # first delta, stream end, not streamed (seconds), first / whole
+        first, end, whole = (float(x.rstrip("s")) for x in r[1:4])
+        assert 0 < first <= end and whole > 0 and math.isfinite(float(r[4]))
