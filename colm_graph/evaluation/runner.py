@@ -347,6 +347,7 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
             "simulated": pool.simulated, "started_at": time.time(),
             "colm_graph_version": __version__}
     done, before = _check_resume(out, meta, resume)
+    calls = _cache(cache, out)  # before anything is written: a bad --cache leaves no trace
     changed, was = False, ""
     if before is None:
         (out / RUN).write_text(json.dumps(meta, indent=2))
@@ -358,7 +359,6 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
             before.update(max_paid_usd=max_paid_usd, max_paid_tokens=max_paid_tokens)
             (out / RUN).write_text(json.dumps(before, indent=2))
     todo = [(e, it) for e in entries for it in items if (e.label, it.id) not in done]
-    calls = _cache(cache, out)
     sem = asyncio.Semaphore(concurrency)
     secrets = pool_secrets(pool)
     account = EvalAccount(max_paid_usd, max_paid_tokens, out, part=time.time()) \

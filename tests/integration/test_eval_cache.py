@@ -174,3 +174,20 @@ def test_logged_samples_keep_every_prompt_and_reply_without_secrets(
             assert question in c["prompt"] and c["prompt"].startswith("[system]")
             assert c["response"].rstrip().endswith("$.") and c["model"] in ("big", "small")
             assert any(question in m for m in sent)
+
+
+def test_a_cache_that_cannot_be_opened_is_one_line_and_nothing_written(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "ev"
+    code = main(["eval", "--graphs", "small_only", "--limit", "2", "--out", str(out),
+                 "--quiet", "--cache", str(tmp_path / "missing" / "dir" / "c.sqlite")])
+    assert code == 0  # a cache's folder is made when missing
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    capsys.readouterr()
+    code = main(["eval", "--graphs", "small_only", "--limit", "2", "--out",
+                 str(tmp_path / "ev2"), "--quiet", "--cache", str(blocker / "c.sqlite")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err and f"--cache {blocker / 'c.sqlite'}" in err
+    assert not (tmp_path / "ev2" / "results.jsonl").exists()
+    assert not (tmp_path / "ev2" / "run.json").exists()
