@@ -35,9 +35,8 @@ def compare_evals(directories: Sequence[str | Path], *, seed: int = 0) -> dict[s
             rows_by_dir.append((d, list(load_results(d))))
         except ValueError as exc:
             raise ColmGraphError(str(exc)) from None
-    names = [str(r["graph"]) for _, rows in rows_by_dir for r in {r["graph"]: r
-                                                                  for r in rows}.values()]
-    clash = len(names) != len(set(names))
+    names = [g for _, rows in rows_by_dir for g in {str(r["graph"]) for r in rows}]
+    clash = len(names) != len(set(names))  # a graph name in two directories
     outcomes, relabelled = Outcomes(), []
     for d, rows in rows_by_dir:
         for r in rows:

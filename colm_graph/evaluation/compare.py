@@ -16,7 +16,7 @@ stream. From it:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +51,12 @@ class Outcomes:
         self.graphs: dict[str, dict[str, _Item]] = {}
         for row in rows:
             self.add(row)
+
+    def kept(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """``rows`` passed on as they stream, each kept on the way."""
+        for row in rows:
+            self.add(row)
+            yield row
 
     def add(self, row: Mapping[str, Any]) -> None:
         """Keep one ``results.jsonl`` row (its paid USD counts cached calls at what they

@@ -397,8 +397,8 @@ def write_report(directory: str | Path) -> dict[str, Any]:
     root = Path(directory)
     run_path = root / "run.json"
     run: dict[str, Any] = json.loads(run_path.read_text("utf-8")) if run_path.exists() else {}
-    found = summarize_results(load_results(root))
-    outcomes = Outcomes(load_results(root))
+    outcomes = Outcomes()
+    found = summarize_results(outcomes.kept(load_results(root)))  # one pass over the rows
     order = [g["label"] for g in run.get("graphs", []) if g["label"] in found]
     graphs = {k: found[k] for k in order + [k for k in found if k not in order]}
     baselines = _baselines(run, graphs)

@@ -5,6 +5,7 @@ without redoing or duplicating items."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sqlite3
@@ -128,6 +129,7 @@ def result_row(entry: GraphEntry, item: Item, state: Mapping[str, Any] | None,
     run = run.with_ledger(merged_records(records or (), run.ledger))
     t = run.totals
     score = score_answer(run.answer, item) if error is None else None
+    cached = [r for r in run.ledger if r.get("cached")]  # answered by the call cache
     return {
         "id": item.id, "graph": entry.label, "domain": item.domain,
         "answer": run.answer, "gold": item.answer,
@@ -137,11 +139,10 @@ def result_row(entry: GraphEntry, item: Item, state: Mapping[str, Any] | None,
         "paid_calls": t["paid_calls"], "local_calls": t["local_calls"], "calls": t["calls"],
         "paid_tokens": t["paid_input_tokens"] + t["paid_output_tokens"],
         "input_tokens": t["input_tokens"], "output_tokens": t["output_tokens"],
-        "cached_calls": sum(1 for r in run.ledger if r.get("cached")),
-        "cached_usd": round(sum(float(r.get("cached_usd", 0.0)) for r in run.ledger
-                                if r.get("cached")), 12),
-        "cached_paid_usd": round(sum(float(r.get("cached_usd", 0.0)) for r in run.ledger
-                                     if r.get("cached") and r["tier"] == "paid"), 12),
+        "cached_calls": len(cached),
+        "cached_usd": round(sum(float(r.get("cached_usd", 0.0)) for r in cached), 12),
+        "cached_paid_usd": round(sum(float(r.get("cached_usd", 0.0)) for r in cached
+                                     if r["tier"] == "paid"), 12),
         "latency_s": round(latency, 6), "rounds": run.rounds, "stage": run.stage,
         "degraded": run.degraded, "error": run.error, "simulated": run.simulated,
         "clients": _clients(run.transcript(), item) if error is None else {},
@@ -369,12 +370,15 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
                     f" {_cap_text(max_paid_usd, max_paid_tokens)} (it was {was}), recorded in"
                     f" {out / RUN}{spent}\n")
         notes.flush()
+    files = contextlib.ExitStack()  # closed (and the account with them) on the way out
+    if account is not None:
+        files.callback(account.close)
     try:
-        fh = (out / RESULTS).open("a", encoding="utf-8")
-        samples = (out / SAMPLES).open("a", encoding="utf-8") if log_samples else None
+        fh = files.enter_context((out / RESULTS).open("a", encoding="utf-8"))
+        samples = files.enter_context((out / SAMPLES).open("a", encoding="utf-8")) \
+            if log_samples else None
     except BaseException:
-        if account is not None:
-            account.close()
+        files.close()
         raise
 
     async def one(entry: GraphEntry, item: Item) -> None:
@@ -411,11 +415,7 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
         bar.close()
         fh.flush()
         os.fsync(fh.fileno())
-        fh.close()
-        if samples is not None:
-            samples.close()
-        if account is not None:
-            account.close()
+        files.close()
     return out / RESULTS
 
 

@@ -438,7 +438,7 @@ class CollaborativeChatModel(BaseChatModel):
             rest, replaced = (tokens.rest(reply.text) if tokens is not None
                               else (reply.text, False))
             reply.response_metadata["stream"] = {
-                "live": tokens is not None and bool(tokens.sent), "replaced": replaced}
+                "live": tokens is not None and tokens.live, "replaced": replaced}
             for chunk in self._chunks(reply, rest):
                 if run_manager is not None:
                     await run_manager.on_llm_new_token(chunk.text, chunk=chunk)

@@ -74,8 +74,8 @@ async def sse_reply(head: Mapping[str, Any], work: asyncio.Future[Any],
                           else (reply["text"], False))
         for piece in _pieces(rest):
             yield sse(chunk({"content": piece}))
-        live = tokens is not None and bool(tokens.sent)
-        colm = {**reply["colm"], "stream": {"live": live, "replaced": replaced}}
+        colm = {**reply["colm"], "stream": {"live": tokens is not None and tokens.live,
+                                            "replaced": replaced}}
         yield sse({**chunk({}, "stop"), "colm": colm})
         if include_usage:
             yield sse({**head, "choices": [], "usage": reply["usage"]})

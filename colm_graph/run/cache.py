@@ -12,8 +12,9 @@ Within one event loop, identical calls go one at a time (:func:`one_at_a_time`):
 second waits for the first and is answered from the cache.
 
 The key (:func:`call_key`) is the request as the provider sees it and the model's settings:
-provider, model id, endpoint, the entry's sampling settings (temperature, max_tokens,
-answer format, system-prompt handling, the simulator's settings) and the call's own
+provider, model id, endpoint, every entry setting that reaches the request (temperature,
+max_tokens, answer format, system-prompt handling, the simulator's settings; not its name,
+price or timeout) and the call's own
 keywords (a sample's ``seed``, a structured-output schema), and the whole prompt
 (LangChain's serialisation of the messages, images included). The budget's ``max_tokens``
 cap is not in it: a stored reply was never cut short, so it stands for any cap. Local
@@ -49,7 +50,7 @@ from colm_graph.pool import PoolEntry
 __all__ = ["SQLiteCallCache", "cacheable", "call_key", "one_at_a_time"]
 
 _ALLOWED = (ChatGeneration, AIMessage)  # what a cache file may revive, and nothing else
-_SETTINGS = ("provider", "model", "base_url", "max_tokens", "temperature", "sim")
+_NOT_SENT = ("name", "api_key_env", "tier", "price", "domains", "description", "timeout_s")
 
 
 _LOCKS: dict[tuple[int, int, str], tuple[asyncio.Lock, int]] = {}
@@ -83,8 +84,8 @@ def cacheable(entry: PoolEntry) -> bool:
 def call_key(entry: PoolEntry, messages: Sequence[BaseMessage], kwargs: dict[str, Any],
              endpoint: str) -> tuple[str, str]:
     """``(prompt, llm_string)`` of a call, as :class:`BaseCache` takes them."""
-    if entry.spec is not None:
-        settings: Any = entry.spec.model_dump(mode="json", include=set(_SETTINGS))
+    if entry.spec is not None:  # every setting but those that never reach the request
+        settings: Any = entry.spec.model_dump(mode="json", exclude=set(_NOT_SENT))
     else:  # a chat model object: LangChain's own description of it, and its pool name
         # (two objects of one class may describe themselves alike)
         settings = {"name": entry.name, "llm": entry.chat_model._get_llm_string()}
@@ -113,13 +114,13 @@ class SQLiteCallCache(BaseCache):
         return hashlib.sha256(f"{llm_string}\0{prompt}".encode()).hexdigest()
 
     def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
-        row = self._db().execute("SELECT value FROM calls WHERE key = ?",
-                                 (self._key(prompt, llm_string),)).fetchone()
-        if row is None:
+        rows = self._db().execute("SELECT value FROM calls WHERE key = ?",
+                                  (self._key(prompt, llm_string),)).fetchall()  # no open read
+        if not rows:
             return None
         with warnings.catch_warnings():  # loads is marked beta; its use here is plain
             warnings.simplefilter("ignore")
-            value: RETURN_VAL_TYPE = loads(row[0], allowed_objects=_ALLOWED)
+            value: RETURN_VAL_TYPE = loads(rows[0][0], allowed_objects=_ALLOWED)
         return value
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:

@@ -317,6 +317,16 @@ class _Call:
         return call_key(entry, _prepared(entry, messages),
                         {**self.kwargs, "schema": self.schema}, endpoint_of(entry))
 
+    def cached(self, entry: PoolEntry, messages: Sequence[BaseMessage],
+               key: tuple[str, str]) -> tuple[AIMessage, CallRecord] | None:
+        started, start = time.time(), time.perf_counter()
+        return self.hit(entry, messages, self.cache.lookup(*key), started, start)
+
+    async def acached(self, entry: PoolEntry, messages: Sequence[BaseMessage],
+                      key: tuple[str, str]) -> tuple[AIMessage, CallRecord] | None:
+        started, start = time.time(), time.perf_counter()
+        return self.hit(entry, messages, await self.cache.alookup(*key), started, start)
+
     def hit(self, entry: PoolEntry, messages: Sequence[BaseMessage], found: Any,
             started: float, start: float) -> tuple[AIMessage, CallRecord] | None:
         """The reply and record of a cache hit (``None``: a miss)."""
@@ -343,6 +353,18 @@ class _Call:
         kept = {k: record[k] for k in ("input_tokens", "output_tokens", "usd")}
         return [ChatGeneration(message=scrub_message(reply, pool_secrets(self.pool)),
                                generation_info={"colm": kept})]
+
+    def store(self, key: tuple[str, str] | None, reply: AIMessage,
+              record: CallRecord) -> tuple[AIMessage, CallRecord]:
+        if key is not None and (value := self.stored(key, reply, record)):
+            self.cache.update(*key, value)
+        return reply, record
+
+    async def astore(self, key: tuple[str, str] | None, reply: AIMessage,
+                     record: CallRecord) -> tuple[AIMessage, CallRecord]:
+        if key is not None and (value := self.stored(key, reply, record)):
+            await self.cache.aupdate(*key, value)
+        return reply, record
 
     # -- shared steps ---------------------------------------------------------------------
     def emit(self, reply: AIMessage, record: CallRecord) -> tuple[AIMessage, CallRecord]:
@@ -491,29 +513,21 @@ class _Call:
               ) -> tuple[AIMessage, CallRecord]:
         self.sent = messages
         key = self.cache_key(entry, messages)
-        if key is not None:
-            started, start = time.time(), time.perf_counter()
-            hit = self.hit(entry, messages, self.cache.lookup(*key), started, start)
-            if hit is not None:
-                return hit
+        if key is not None and (hit := self.cached(entry, messages, key)) is not None:
+            return hit
         model, prepared, config, kwargs = self.local_setup(entry, messages)
         with self.local_attempt(entry) as (started, start):
             reply = _as_ai(model.invoke(prepared, config, **kwargs))
-        record = self.record(entry, reply, messages, started, time.perf_counter() - start)
-        if key is not None and (value := self.stored(key, reply, record)):
-            self.cache.update(*key, value)
-        return reply, record
+        return self.store(key, reply, self.record(entry, reply, messages, started,
+                                                  time.perf_counter() - start))
 
     def run(self) -> tuple[AIMessage, CallRecord]:
         entry = self.pool.entry(self.name)
         if entry.tier != "paid":
             return self.emit(*self.local(entry, self.messages))
         key = self.cache_key(entry, self.messages)
-        if key is not None:
-            started, start = time.time(), time.perf_counter()
-            hit = self.hit(entry, self.messages, self.cache.lookup(*key), started, start)
-            if hit is not None:
-                return self.emit(*hit)
+        if key is not None and (hit := self.cached(entry, self.messages, key)) is not None:
+            return self.emit(*hit)
         call = self.paid(entry)
         failed: list[Fallback] = []
         if call.plan.refusal is None:
@@ -525,10 +539,7 @@ class _Call:
                 else:
                     reply = _as_ai(call.model.invoke(call.messages, call.config,
                                                      **call.kwargs))
-                reply, record = self.paid_done(call, reply, guard, started, start)
-                if key is not None and (value := self.stored(key, reply, record)):
-                    self.cache.update(*key, value)
-                return reply, record
+                return self.store(key, *self.paid_done(call, reply, guard, started, start))
         why = call.plan.refusal or failed[0]
         return self.degrade(*self.local(*self.fallback(why)), why)
 
@@ -540,8 +551,7 @@ class _Call:
         if key is None:
             return await self.alocal_call(entry, messages, None)
         async with one_at_a_time(self.cache, key):  # an identical call in flight: its reply
-            started, start = time.time(), time.perf_counter()
-            hit = self.hit(entry, messages, await self.cache.alookup(*key), started, start)
+            hit = await self.acached(entry, messages, key)
             return hit if hit is not None else await self.alocal_call(entry, messages, key)
 
     async def alocal_call(self, entry: PoolEntry, messages: Sequence[BaseMessage],
@@ -549,10 +559,8 @@ class _Call:
         model, prepared, config, kwargs = self.local_setup(entry, messages)
         with self.local_attempt(entry) as (started, start):
             reply = _as_ai(await model.ainvoke(prepared, config, **kwargs))
-        record = self.record(entry, reply, messages, started, time.perf_counter() - start)
-        if key is not None and (value := self.stored(key, reply, record)):
-            await self.cache.aupdate(*key, value)
-        return reply, record
+        return await self.astore(key, reply, self.record(entry, reply, messages, started,
+                                                         time.perf_counter() - start))
 
     async def arun(self) -> tuple[AIMessage, CallRecord]:
         entry = self.pool.entry(self.name)
@@ -563,9 +571,7 @@ class _Call:
             done = await self.apaid(entry, None)
         else:
             async with one_at_a_time(self.cache, key):
-                started, start = time.time(), time.perf_counter()
-                hit = self.hit(entry, self.messages, await self.cache.alookup(*key), started,
-                               start)
+                hit = await self.acached(entry, self.messages, key)
                 done = self.emit(*hit) if hit is not None else await self.apaid(entry, key)
         if isinstance(done, Fallback):  # made outside the key: the stand-in has its own
             return self.degrade(*await self.alocal(*self.fallback(done)), done)
@@ -585,10 +591,8 @@ class _Call:
                 else:
                     reply = _as_ai(await call.model.ainvoke(call.messages, call.config,
                                                             **call.kwargs))
-                reply, record = self.paid_done(call, reply, guard, started, start)
-                if key is not None and (value := self.stored(key, reply, record)):
-                    await self.cache.aupdate(*key, value)
-                return reply, record
+                return await self.astore(key, *self.paid_done(call, reply, guard, started,
+                                                              start))
         return call.plan.refusal or failed[0]
 
 

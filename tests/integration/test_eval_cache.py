@@ -135,21 +135,30 @@ def test_a_resumed_eval_makes_again_only_the_unfinished_calls(tmp_path: Path,
             assert time.monotonic() < deadline
             time.sleep(0.01)
         time.sleep(0.2)  # mid-way through the next items' calls
+        killed_at = time.monotonic()
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.kill()
         proc.wait()
-    killed_at = time.monotonic()
     before = len(fake.chat_requests)
     unfinished = sum(1 for r in fake.chat_requests
                      if r["finished_at"] is None or r["finished_at"] > killed_at - 0.05)
     done = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, env=env,
                           cwd=tmp_path, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
-    repeated = sum(n - 1 for n in Counter(_bodies(fake)).values() if n > 1)
+    counts = Counter(_bodies(fake))
+    repeated = sum(n - 1 for n in counts.values() if n > 1)
     assert len(fake.chat_requests) > before  # the resumed run had calls to make
     # at most the calls in flight at the kill (two items at a time) are made again
     assert repeated <= max(unfinished, 2), (repeated, unfinished)
+    # and each call made again is one that had not finished when the process died (the
+    # 0.05 s: a reply the fake had sent but the killed client had not yet stored)
+    firsts = {}
+    for body, r in zip(_bodies(fake), fake.chat_requests, strict=True):
+        firsts.setdefault(body, r)
+    again = [firsts[b] for b, n in counts.items() if n > 1]
+    assert all(r["finished_at"] is None or r["finished_at"] > killed_at - 0.05
+               for r in again), [(r["model"], r["finished_at"], killed_at) for r in again]
     assert _count(out / "results.jsonl") == 2 * len(QUESTIONS)
 
 
