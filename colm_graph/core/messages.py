@@ -18,12 +18,12 @@ from colm_graph.core.images import check_image_url
 from colm_graph.errors import ColmGraphError, ConfigError
 
 __all__ = ["MAX_QUESTION_CHARS", "Conversation", "Turn", "check_question", "messages_to_input",
-           "question_too_long", "result_text"]
+           "question_too_long", "reply_response", "result_text", "tool_calls_text"]
 
 MAX_QUESTION_CHARS = 20_000
 """Most characters a question may have (a conversation: with its context)."""
 
-_WHO = {"system": "Instructions", "human": "User", "ai": "Assistant"}
+_WHO = {"system": "Instructions", "human": "User", "ai": "Assistant", "tool": "Tool result"}
 
 
 def question_too_long(where: str, size: int, *, at_least: bool = False) -> ConfigError:
@@ -90,8 +90,10 @@ class Conversation:
         if self.size > MAX_QUESTION_CHARS:
             raise question_too_long(self.where, self.size, at_least=True)
 
-    def result(self) -> dict[str, Any]:
-        """``{"question": ..., "images"?: [...]}`` for the turns added."""
+    def result(self, trailing: bool = False) -> dict[str, Any]:
+        """``{"question": ..., "images"?: [...]}`` for the turns added; ``trailing``: the
+        turns after the last user message (an agent's tool calls and their results) end
+        the question."""
         if not self.count:
             raise ColmGraphError(f"{self.where}: expected at least one message")
         if self.latest is None:
@@ -101,6 +103,8 @@ class Conversation:
             raise ColmGraphError(f"{self.where}: the last user message is empty")
         if self.context:
             question = ("\n".join(self.context) + "\n\nUser: " + question).strip()
+        if trailing and self.pending:
+            question = question + "\n\n" + "\n".join(self.pending)
         if len(question) > MAX_QUESTION_CHARS:
             raise question_too_long(self.where, len(question))
         out: dict[str, Any] = {"question": question}
@@ -152,28 +156,59 @@ def _turn(kind: str, content: Any, where: str, allow_hosts: Sequence[str], flag:
     return Turn(kind, "\n".join(t for t in texts if t), tuple(images))
 
 
+def tool_calls_text(calls: Sequence[Mapping[str, Any]]) -> str:
+    """An assistant message's tool calls (``name``, ``args``) as the question's text shows
+    them: ``called f({"x": 1})``, one per line."""
+    import json
+
+    return "\n".join(f"called {c['name']}({json.dumps(c.get('args') or {}, sort_keys=True)})"
+                     for c in calls)
+
+
 def messages_to_input(messages: Sequence[BaseMessage], *, allow_image_hosts: Iterable[str] = (),
-                      flag: str = "allow_image_hosts") -> dict[str, Any]:
+                      flag: str = "allow_image_hosts", trailing: bool = False
+                      ) -> dict[str, Any]:
     """Protocol input for a conversation: the last user message is the question; system
     messages and earlier turns come before it as context; images of the last user message
     go to vision-language clients. Every image must be a ``data:`` URL or an ``http(s)`` URL
     on one of ``allow_image_hosts`` (see :func:`~colm_graph.core.images.check_image_url`; ``flag``
     names that setting in the error), and the question with its context at most
-    :data:`MAX_QUESTION_CHARS` characters."""
+    :data:`MAX_QUESTION_CHARS` characters. An assistant's tool calls are written as
+    ``called name({...})`` and tool results as ``Tool result: ...``; ``trailing``: the turns
+    after the last user message end the question (an agent turn, whose router and verifier
+    must see the tools' results)."""
     hosts = list(allow_image_hosts)
     conversation = Conversation()
     for i, m in enumerate(messages):
-        conversation.add(_turn(m.type, m.content, f"messages[{i}]", hosts, flag))
-    return conversation.result()
+        turn = _turn(m.type, m.content, f"messages[{i}]", hosts, flag)
+        calls = tool_calls_text(getattr(m, "tool_calls", None) or []) if m.type == "ai" else ""
+        if calls:
+            turn = Turn(turn.kind, f"{turn.text}\n{calls}".strip(), turn.images)
+        conversation.add(turn)
+    return conversation.result(trailing)
+
+
+def reply_response(state: Mapping[str, Any], *, latest: bool = False
+                   ) -> Mapping[str, Any] | None:
+    """The response that carries a finished run's output answer (the latest such);
+    ``latest``: when none does, the run's last response (an agent turn replies with what the
+    model wrote, even when it did not check out)."""
+    from colm_graph.core.answers import answers_match
+
+    answer = state.get("answer")
+    kind = str(state.get("answer_type") or "auto")
+    responses = state.get("responses", [])
+    for r in reversed(responses):
+        if answer is not None and answers_match(r.get("answer"), answer, kind=kind):
+            return r
+    return responses[-1] if latest and responses else None
 
 
 def result_text(state: Mapping[str, Any]) -> str:
     """The reply for a finished run: the full response that carries the output answer (it
     ends with its ``Answer:`` line), else the bare answer, else an explicit no-answer."""
-    from colm_graph.core.answers import answers_match
-
+    r = reply_response(state)
+    if r is not None:
+        return str(r["text"])
     answer = state.get("answer")
-    for r in reversed(state.get("responses", [])):
-        if answer is not None and answers_match(r.get("answer"), answer):
-            return str(r["text"])
     return f"Answer: {answer}" if answer is not None else "Answer: cannot answer"

@@ -40,6 +40,11 @@ class Response(TypedDict):
     kept for the trace, never read for the answer."""
     truncated: NotRequired[bool]
     """The reply was cut off at its token limit (only explicit statements were read)."""
+    tool_calls: NotRequired[list[dict[str, Any]]]
+    """An agent turn's tool calls (``name``, ``args``, ``id``; see
+    :mod:`colm_graph.core.agent`)."""
+    invalid: NotRequired[str]
+    """An agent turn's reply that does not do what was asked, and why (no ``answer``)."""
 
 
 class Guidance(TypedDict):

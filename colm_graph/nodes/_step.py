@@ -8,12 +8,13 @@ the pair into the ``(func, afunc)`` LangGraph runs under ``invoke`` and ``ainvok
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 
+from colm_graph.core.agent import AgentTurn, agent_turn
 from colm_graph.core.ledger import CallRecord
 from colm_graph.core.state import is_task
 from colm_graph.nodes.context import NodeContext
@@ -69,25 +70,57 @@ def _reprompt(prepare: Prepare, state: Any, ctx: NodeContext
     return lambda name: prepare({**state, "model": name}, ctx).messages
 
 
+def _turn(step: Step, state: Any, ctx: NodeContext, prepare: Prepare,
+          config: RunnableConfig | None) -> tuple[Step, AgentTurn | None, dict[str, Any]]:
+    """The call of an ``answer`` node in an agent turn (:mod:`colm_graph.core.agent`): the
+    turn's conversation with its tools, no JSON answer schema, and the same conversation for
+    a stand-in; else the node's own prompt. Also the call's keyword arguments."""
+    turn = agent_turn(config) if ctx.kind == "answer" else None
+    if turn is None:
+        return step, None, {"schema": SCHEMA_OF_KIND.get(ctx.kind),
+                            "reprompt": _reprompt(prepare, state, ctx)}
+    step = replace(step, messages=list(turn.messages),
+                   kwargs={**step.kwargs, **turn.call_kwargs()})
+    return step, turn, {"schema": None, "reprompt": lambda name: list(turn.messages)}
+
+
+def _read_turn(update: dict[str, Any], turn: AgentTurn | None, reply: Any) -> dict[str, Any]:
+    """An agent turn's responses carry what the reply does: its tool calls, its canonical
+    answer, or why it does not do what was asked (then no answer)."""
+    if turn is None or not update.get("responses"):
+        return update
+    reading = turn.read(reply)
+    out = []
+    for r in update["responses"]:
+        r = {**r, "answer": reading.answer}
+        if reading.content is not None:
+            r["text"] = reading.content
+        if reading.tool_calls:
+            r["tool_calls"] = reading.tool_calls
+        if reading.invalid:
+            r["invalid"] = reading.invalid
+        out.append(r)
+    return {**update, "responses": out}
+
+
 def model_node(prepare: Prepare, finish: Finish) -> tuple[Callable[..., Any], Callable[..., Any]]:
     def func(state: Any, config: RunnableConfig, *, ctx: NodeContext) -> dict[str, Any]:
-        step = prepare(state, ctx)
+        step, turn, how = _turn(prepare(state, ctx), state, ctx, prepare, config)
         reply, record = call_model(ctx.run.pool, step.model, step.messages, node=ctx.name,
                                    allowance=allowance(state, ctx),
                                    role=step.role, round_=step.round, stage=ctx.stage,
-                                   config=config, schema=SCHEMA_OF_KIND.get(ctx.kind),
-                                   reprompt=_reprompt(prepare, state, ctx), **step.kwargs)
-        return _keep_reasoning(finish(state, ctx, step, message_text(reply), record), reply)
+                                   config=config, **how, **step.kwargs)
+        update = finish(state, ctx, step, message_text(reply), record)
+        return _read_turn(_keep_reasoning(update, reply), turn, reply)
 
     async def afunc(state: Any, config: RunnableConfig, *, ctx: NodeContext) -> dict[str, Any]:
-        step = prepare(state, ctx)
+        step, turn, how = _turn(prepare(state, ctx), state, ctx, prepare, config)
         reply, record = await acall_model(ctx.run.pool, step.model, step.messages,
                                           allowance=allowance(state, ctx), node=ctx.name,
                                           role=step.role, round_=step.round,
-                                          stage=ctx.stage, config=config,
-                                          schema=SCHEMA_OF_KIND.get(ctx.kind),
-                                          reprompt=_reprompt(prepare, state, ctx),
+                                          stage=ctx.stage, config=config, **how,
                                           **step.kwargs)
-        return _keep_reasoning(finish(state, ctx, step, message_text(reply), record), reply)
+        update = finish(state, ctx, step, message_text(reply), record)
+        return _read_turn(_keep_reasoning(update, reply), turn, reply)
 
     return func, afunc

@@ -209,6 +209,8 @@ def _runnable(entry: PoolEntry, schema: str | None, kwargs: dict[str, Any]
     endpoints, which keeps the call's output cap; LangChain's ``with_structured_output``
     for other chat models)."""
     model = entry.chat_model
+    if "tools" in kwargs or "response_format" in kwargs:
+        return _with_tools(entry, model, kwargs)
     if schema is None or getattr(entry, "answer_format", "text") != "json":
         return model, kwargs
     fmt = {"type": "json_schema",
@@ -220,6 +222,34 @@ def _runnable(entry: PoolEntry, schema: str | None, kwargs: dict[str, Any]
                                             include_raw=True), {}
     except NotImplementedError:  # this chat model has no structured output: plain text
         return model, kwargs
+
+
+_TOOL_KWARGS = ("tools", "tool_choice", "parallel_tool_calls")
+
+
+def _with_tools(entry: PoolEntry, model: Any, kwargs: dict[str, Any]
+                ) -> tuple[Any, dict[str, Any]]:
+    """An agent turn's call (:mod:`colm_graph.core.agent`): OpenAI-compatible endpoints take
+    the tools and the response format in the request as they are; other chat models get
+    the tools through their own ``bind_tools`` (the simulator also reads the format; a
+    format other models cannot take is left to the reply's check)."""
+    if entry.provider == "openai" or _is_chat_openai(model):
+        return model, kwargs
+    rest = {k: v for k, v in kwargs.items() if k not in _TOOL_KWARGS}
+    if entry.provider != "sim":
+        rest.pop("response_format", None)
+    if "tools" not in kwargs:
+        return model, rest
+    extra = {k: kwargs[k] for k in ("tool_choice", "parallel_tool_calls")
+             if kwargs.get(k) is not None}
+    try:
+        return model.bind_tools(kwargs["tools"], **extra), rest
+    except NotImplementedError as exc:
+        raise ColmGraphError(f"model {entry.name} ({type(model).__name__}) cannot call tools:"
+                             f" its chat model has no bind_tools") from exc
+    except TypeError:  # a bind_tools without parallel_tool_calls
+        extra.pop("parallel_tool_calls", None)
+        return model.bind_tools(kwargs["tools"], **extra), rest
 
 
 def _is_chat_openai(model: Any) -> bool:

@@ -84,7 +84,8 @@ def _message(acc: AIMessageChunk | None, guard: OutputGuard) -> AIMessage:
         raise IncompleteStream(None, 0)
     reply = AIMessage(content=acc.content, additional_kwargs=acc.additional_kwargs,
                       response_metadata=acc.response_metadata, id=acc.id,
-                      tool_calls=acc.tool_calls, usage_metadata=acc.usage_metadata)
+                      tool_calls=acc.tool_calls, invalid_tool_calls=acc.invalid_tool_calls,
+                      usage_metadata=acc.usage_metadata)
     if guard.stopped:
         reply.response_metadata["finish_reason"] = "length"
         reply.response_metadata["colm_stopped"] = guard.tokens()

@@ -35,11 +35,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import random
 import re
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -362,14 +363,40 @@ class SimulatedChatModel(BaseChatModel):
         return "Clients: " + ", ".join(name for name, _ in ranked[:k])
 
     # -- LangChain plumbing -------------------------------------------------------
+    def bind_tools(self, tools: Sequence[Any], *, tool_choice: Any = None,
+                   **kwargs: Any) -> Any:
+        """Tools the simulator may call (see :mod:`.tools`)."""
+        from langchain_core.utils.function_calling import convert_to_openai_tool
+
+        return self.bind(tools=[convert_to_openai_tool(t) for t in tools],
+                         tool_choice=tool_choice, **kwargs)
+
+    def _agent(self, messages: list[BaseMessage], call_seed: Any, kwargs: dict[str, Any]
+               ) -> tuple[str, list[dict[str, Any]]] | None:
+        if not kwargs.get("tools") and not kwargs.get("response_format"):
+            return None
+        from colm_graph.pool.providers.sim.tools import agent_reply
+
+        question = next((m.text for m in reversed(messages) if m.type == "human"), "")
+        task = (self.task_book or bundled_tasks()).find(question)
+        skill = self.skill(task.domain) if task is not None else self.default_skill
+        return agent_reply(messages, kwargs.get("tools") or [], kwargs.get("tool_choice"),
+                           kwargs.get("response_format"), skill,
+                           self._rng(_text(messages), call_seed, "tools"))
+
     def _result(self, messages: list[BaseMessage], call_seed: Any,
-                max_tokens: int | None = None) -> ChatResult:
+                max_tokens: int | None = None, kwargs: dict[str, Any] | None = None
+                ) -> ChatResult:
         system = "\n".join(m.text for m in messages if m.type == "system")
-        text = self.respond(_text(messages, skip_system=True), call_seed, system)
+        acted = self._agent(messages, call_seed, kwargs or {})
+        calls = acted[1] if acted is not None else []
+        text = f"[simulated {self.model_name}] {acted[0]}".strip() if acted is not None \
+            else self.respond(_text(messages, skip_system=True), call_seed, system)
         usage = {
             "input_tokens": estimate_tokens(_text(messages)),
             # plans are short abstractions: a quarter of a full solution's reasoning
-            "output_tokens": estimate_tokens(text) + (self.extra_output_tokens // 4
+            "output_tokens": estimate_tokens(text + json.dumps(calls))
+            + (self.extra_output_tokens // 4
                                                       if PLAN_TARGET.search(text)
                                                       else self.extra_output_tokens),
         }
@@ -377,7 +404,7 @@ class SimulatedChatModel(BaseChatModel):
                   if c is not None)
         usage["output_tokens"] = cap
         usage["total_tokens"] = usage["input_tokens"] + usage["output_tokens"]
-        msg = AIMessage(content=text, usage_metadata=usage,
+        msg = AIMessage(content=text, usage_metadata=usage, tool_calls=calls,
                         response_metadata={"model_name": self.model_name, "simulated": True})
         return ChatResult(generations=[ChatGeneration(message=msg)])
 
@@ -385,25 +412,28 @@ class SimulatedChatModel(BaseChatModel):
                   run_manager: Any = None, **kwargs: Any) -> ChatResult:
         if self.latency_s:
             time.sleep(self.latency_s)
-        return self._result(messages, kwargs.get("seed"), kwargs.get("max_tokens"))
+        return self._result(messages, kwargs.get("seed"), kwargs.get("max_tokens"), kwargs)
 
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                          run_manager: Any = None, **kwargs: Any) -> ChatResult:
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
-        return self._result(messages, kwargs.get("seed"), kwargs.get("max_tokens"))
+        return self._result(messages, kwargs.get("seed"), kwargs.get("max_tokens"), kwargs)
 
     def _chunks(self, messages: list[BaseMessage], kwargs: dict[str, Any]
                 ) -> tuple[list[ChatGenerationChunk], float, float]:
         """The reply as stream chunks, the wait before the first and between the others."""
-        msg = self._result(messages, kwargs.get("seed"), kwargs.get("max_tokens")
+        msg = self._result(messages, kwargs.get("seed"), kwargs.get("max_tokens"), kwargs
                            ).generations[0].message
         words = re.findall(r"\s*\S+|\s+", str(msg.content)) or [""]
         pieces = ["".join(words[i:i + STREAM_WORDS]) for i in range(0, len(words),
                                                                        STREAM_WORDS)]
         chunks = [ChatGenerationChunk(message=AIMessageChunk(content=p)) for p in pieces[:-1]]
+        calls = [{"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"], "index": i,
+                  "type": "tool_call_chunk"} for i, c in enumerate(msg.tool_calls)]
         chunks.append(ChatGenerationChunk(message=AIMessageChunk(
             content=pieces[-1], usage_metadata=getattr(msg, "usage_metadata", None),
+            tool_call_chunks=calls,  # type: ignore[arg-type]
             response_metadata=msg.response_metadata, chunk_position="last")))
         first = self.latency_s * FIRST_TOKEN_SHARE
         gap = (self.latency_s - first) / max(len(chunks) - 1, 1)
