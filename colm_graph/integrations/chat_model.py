@@ -41,8 +41,9 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import ensure_config
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 
+from colm_graph.core.agent import TURN_KEY, AgentTurn
 from colm_graph.core.images import check_image_host
-from colm_graph.core.messages import messages_to_input
+from colm_graph.core.messages import messages_to_input, reply_response
 from colm_graph.core.result import RunResult
 from colm_graph.core.secrets import pool_secrets, scrub, scrub_value
 from colm_graph.errors import ColmGraphError
@@ -50,6 +51,7 @@ from colm_graph.integrations.reply_stream import ReplyTokens, cancel_and_wait, d
 from colm_graph.pool import ModelPool
 from colm_graph.spec import GraphSpec, load_graph, load_spec
 from colm_graph.spec.compile import reply_nodes_of
+from colm_graph.spec.reply import tools_refusal, tools_refused
 
 __all__ = ["STEP_EVENT", "CollaborativeChatModel", "step_event"]
 
@@ -149,10 +151,13 @@ class _Steps:
 
     def __init__(self, variant: str,
                  callbacks: CallbackManager | AsyncCallbackManager | None,
-                 replies: frozenset[str] = frozenset()) -> None:
+                 replies: frozenset[str] = frozenset(), turn: AgentTurn | None = None) -> None:
         self.variant = variant
         self.replies = replies  # the graph's reply nodes, whose tokens astream sends
+        self.turn = turn
         self.config: RunnableConfig = {"callbacks": callbacks} if callbacks is not None else {}
+        if turn is not None:
+            self.config["configurable"] = {TURN_KEY: turn}
         self.events = callbacks is not None and callbacks.parent_run_id is not None
         self.state: Mapping[str, Any] | None = None
 
@@ -235,6 +240,7 @@ class CollaborativeChatModel(BaseChatModel):
     _pool: ModelPool | None = PrivateAttr(default=None)
     _graphs: dict[str, Any] = PrivateAttr(default_factory=dict)
     _replies: dict[str, frozenset[str]] = PrivateAttr(default_factory=dict)
+    _refusals: dict[str, str | None] = PrivateAttr(default_factory=dict)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def model_post_init(self, context: Any, /) -> None:
@@ -308,6 +314,7 @@ class CollaborativeChatModel(BaseChatModel):
             graph = self._graphs.get(key)
             if graph is None:
                 replies: frozenset[str] = frozenset()  # a graph compiled elsewhere: none
+                refusal: str | None = "it was compiled elsewhere, so its shape is not known"
                 if not key:
                     if self.compiled is not None:
                         graph = self.compiled
@@ -318,44 +325,123 @@ class CollaborativeChatModel(BaseChatModel):
                                            roles=self.roles, **self.graph_kwargs)
                         replies = reply_nodes_of(spec, pool=self._pool, params=self.params,
                                                  roles=self.roles)
+                        refusal = tools_refusal(spec, replies)
                 else:
                     spec = load_spec(key.removeprefix(_MODEL_PREFIX))
                     graph = load_graph(spec, pool=self._pool, **self.graph_kwargs)
                     replies = reply_nodes_of(spec, pool=self._pool)
+                    refusal = tools_refusal(spec, replies)
                 self._graphs[key], self._replies[key] = graph, replies
+                self._refusals[key] = refusal
         return (self.variant if not key else str(graph.name)), graph, self._replies[key]
 
-    def _input(self, messages: Sequence[BaseMessage]) -> dict[str, Any]:
-        return messages_to_input(messages, allow_image_hosts=self.allow_image_hosts,
-                                 flag="allow_image_hosts")
+    def _tools_refusal(self, model: Any = None) -> str | None:
+        """Why the variant (or the per-call ``model``) cannot call tools, or ``None``."""
+        variant, _, _ = self._graph_for(model)
+        key = "" if model is None or model in (self.variant, self.model_name) else str(model)
+        return self._refusals[key]
 
-    def _reply(self, variant: str, state: Mapping[str, Any]) -> AIMessage:
+    def _check_tools(self, what: str, model: Any = None) -> None:
+        reason = self._tools_refusal(model)
+        if reason is not None:
+            variant = self.variant if model is None else str(model).removeprefix(_MODEL_PREFIX)
+            raise ColmGraphError(tools_refused(variant, reason, what))
+
+    # -- tools and structured output ---------------------------------------------------------
+    def bind_tools(self, tools: Sequence[Any], *, tool_choice: Any = None,
+                   parallel_tool_calls: bool | None = None, strict: bool | None = None,
+                   **kwargs: Any) -> Any:
+        """Bind tools (LangChain tools, functions, pydantic models or OpenAI tool dicts) to
+        the variant's models: the reply is the answering model's ``AIMessage``, its tool
+        calls included, checked against the tools' schemas (a cascade escalates a local
+        call that does not check out). Only variants whose reply is one model call can
+        (``single``, ``route``, ``cascade``, or a spec of that shape); the others refuse
+        with one line (:func:`~colm_graph.spec.reply.tools_refused`). ``strict`` is
+        accepted for compatibility; every call is checked either way."""
+        self._check_tools("bind_tools")
+        turn = AgentTurn.of([], tools=tools, tool_choice=tool_choice,
+                            parallel_tool_calls=parallel_tool_calls, where="bind_tools")
+        assert turn is not None or not tools
+        bound: dict[str, Any] = {"tools": list(turn.tools) if turn else []}
+        if turn is not None and turn.tool_choice is not None:
+            bound["tool_choice"] = turn.tool_choice
+        if parallel_tool_calls is not None:
+            bound["parallel_tool_calls"] = parallel_tool_calls
+        return self.bind(**bound, **kwargs)
+
+    def with_structured_output(self, schema: Any, *, include_raw: bool = False,
+                               method: str = "function_calling", strict: bool | None = None,
+                               **kwargs: Any) -> Any:
+        """Replies parsed into ``schema`` (a pydantic model, TypedDict or JSON schema),
+        with ``method`` as in ``ChatOpenAI``: ``function_calling`` (a forced tool call),
+        ``json_schema`` (``response_format`` with the schema) or ``json_mode``
+        (``response_format: json_object``). The reply is checked against the schema
+        before the run accepts it, so a cascade escalates a local reply that does not
+        validate; ``include_raw`` returns ``{"raw", "parsed", "parsing_error"}``."""
+        from colm_graph.integrations.structured import structured_runnable
+
+        if kwargs:
+            raise ColmGraphError(f"with_structured_output: unsupported arguments"
+                                 f" {', '.join(sorted(kwargs))}")
+        self._check_tools("with_structured_output")
+        return structured_runnable(self, schema, method=method, include_raw=include_raw,
+                                   strict=strict)
+
+    def _input(self, messages: Sequence[BaseMessage], turn: AgentTurn | None = None
+               ) -> dict[str, Any]:
+        question = messages_to_input(messages, allow_image_hosts=self.allow_image_hosts,
+                                     flag="allow_image_hosts", trailing=turn is not None)
+        if turn is not None:  # replies are compared by what they do, as text
+            question["answer_type"] = "text"
+        return question
+
+    def _turn(self, messages: Sequence[BaseMessage], kwargs: dict[str, Any]
+              ) -> AgentTurn | None:
+        """The agent turn of a call (its tools, tool choice and response format), checked
+        against the variant; ``None``: a plain question."""
+        kwargs.pop("ls_structured_output_format", None)
+        turn = AgentTurn.of(messages, tools=kwargs.pop("tools", None),
+                            tool_choice=kwargs.pop("tool_choice", None),
+                            parallel_tool_calls=kwargs.pop("parallel_tool_calls", None),
+                            response_format=kwargs.pop("response_format", None))
+        if turn is not None:
+            self._check_tools("tools", kwargs.get("model"))
+        return turn
+
+    def _reply(self, variant: str, state: Mapping[str, Any], turn: AgentTurn | None = None
+               ) -> AIMessage:
         run = RunResult.from_state(state, graph=variant)
         secrets = pool_secrets(self._pool) if self._pool is not None else []
-        return AIMessage(
-            content=scrub(run.reply_text, secrets),
-            usage_metadata=_usage(run),
-            response_metadata=scrub_value({
-                "model_name": _MODEL_PREFIX + variant, "variant": variant,
-                **run.outcome(), "ledger_totals": dict(run.totals),
-            }, secrets),
-        )
+        meta: dict[str, Any] = {"model_name": _MODEL_PREFIX + variant, "variant": variant,
+                                **run.outcome(), "ledger_totals": dict(run.totals)}
+        content, calls = run.reply_text, []
+        if turn is not None:  # the answering model's own message, tool calls and all
+            r = reply_response(state, latest=True) or {}
+            content, calls = str(r.get("text", "")), list(r.get("tool_calls") or [])
+            meta["finish_reason"] = "tool_calls" if calls else "stop"
+            meta["answered_by"] = r.get("model")
+            if r.get("invalid"):
+                meta["invalid"] = r["invalid"]
+        return AIMessage(content=scrub(content, secrets), usage_metadata=_usage(run),
+                         tool_calls=scrub_value(calls, secrets),
+                         response_metadata=scrub_value(meta, secrets))
 
     def _start(self, messages: Sequence[BaseMessage],
                callbacks: CallbackManager | AsyncCallbackManager | None,
-               model: Any) -> tuple[Any, dict[str, Any], _Steps]:
+               kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any], _Steps]:
         """(graph, its input, the reader of its stream) for a call."""
-        question = self._input(messages)
-        variant, graph, replies = self._graph_for(model)
-        return graph, question, _Steps(variant, callbacks, replies)
+        turn = self._turn(messages, kwargs)
+        question = self._input(messages, turn)
+        variant, graph, replies = self._graph_for(kwargs.get("model"))
+        return graph, question, _Steps(variant, callbacks, replies, turn)
 
     def _run(self, messages: Sequence[BaseMessage], callbacks: CallbackManager | None,
-             model: Any) -> AIMessage:
-        graph, question, steps = self._start(messages, callbacks, model)
+             kwargs: dict[str, Any]) -> AIMessage:
+        graph, question, steps = self._start(messages, callbacks, kwargs)
         for mode, chunk in graph.stream(question, steps.config, stream_mode=_STREAM_MODES):
             for payload in steps.take(mode, chunk):
                 dispatch_custom_event(STEP_EVENT, payload, config=steps.config)
-        return self._reply(steps.variant, steps.final())
+        return self._reply(steps.variant, steps.final(), steps.turn)
 
     async def _arun(self, graph: Any, question: dict[str, Any], steps: _Steps,
                     tokens: ReplyTokens | None = None) -> AIMessage:
@@ -368,7 +454,7 @@ class CollaborativeChatModel(BaseChatModel):
                 continue
             for payload in steps.take(mode, chunk):
                 await adispatch_custom_event(STEP_EVENT, payload, config=steps.config)
-        return self._reply(steps.variant, steps.final())
+        return self._reply(steps.variant, steps.final(), steps.turn)
 
     # -- BaseChatModel --------------------------------------------------------------
     def _should_stream(self, *, async_api: bool,
@@ -384,36 +470,42 @@ class CollaborativeChatModel(BaseChatModel):
                   run_manager: CallbackManagerForLLMRun | None = None,
                   **kwargs: Any) -> ChatResult:
         callbacks = _child_callbacks(run_manager, kwargs)
-        reply = self._run(messages, callbacks, kwargs.get("model"))
+        reply = self._run(messages, callbacks, kwargs)
         return ChatResult(generations=[ChatGeneration(message=reply)])
 
     async def _agenerate(self, messages: list[BaseMessage], stop: list[str] | None = None,
                          run_manager: AsyncCallbackManagerForLLMRun | None = None,
                          **kwargs: Any) -> ChatResult:
         callbacks = _child_callbacks(run_manager, kwargs)
-        graph, question, steps = self._start(messages, callbacks, kwargs.get("model"))
+        graph, question, steps = self._start(messages, callbacks, kwargs)
         reply = await self._arun(graph, question, steps)
         return ChatResult(generations=[ChatGeneration(message=reply)])
 
     @staticmethod
     def _chunks(reply: AIMessage, text: str | None = None) -> Iterator[ChatGenerationChunk]:
-        """``text`` (default: the reply's) as chunks, the last with the reply's usage and
-        metadata."""
+        """``text`` (default: the reply's) as chunks, the last with the reply's tool calls,
+        usage and metadata."""
+        import json
+
         text = reply.text if text is None else text
         words = [w for w in _WORD.split(text) if w] or [""]
+        calls = [{"name": c["name"], "args": json.dumps(c["args"]), "id": c.get("id"),
+                  "index": i, "type": "tool_call_chunk"}
+                 for i, c in enumerate(reply.tool_calls)]
         for i, word in enumerate(words):
             if i < len(words) - 1:
                 yield ChatGenerationChunk(message=AIMessageChunk(content=word))
             else:
                 yield ChatGenerationChunk(message=AIMessageChunk(
                     content=word, usage_metadata=reply.usage_metadata,
+                    tool_call_chunks=calls,
                     response_metadata=reply.response_metadata, chunk_position="last"))
 
     def _stream(self, messages: list[BaseMessage], stop: list[str] | None = None,
                 run_manager: CallbackManagerForLLMRun | None = None,
                 **kwargs: Any) -> Iterator[ChatGenerationChunk]:
         callbacks = _child_callbacks(run_manager, kwargs)
-        reply = self._run(messages, callbacks, kwargs.get("model"))
+        reply = self._run(messages, callbacks, kwargs)
         for chunk in self._chunks(reply):
             if run_manager is not None:
                 run_manager.on_llm_new_token(chunk.text, chunk=chunk)
@@ -423,9 +515,10 @@ class CollaborativeChatModel(BaseChatModel):
                        run_manager: AsyncCallbackManagerForLLMRun | None = None,
                        **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
         callbacks = _child_callbacks(run_manager, kwargs)
-        graph, question, steps = self._start(messages, callbacks, kwargs.get("model"))
+        graph, question, steps = self._start(messages, callbacks, kwargs)
         secrets = pool_secrets(self._pool) if self._pool is not None else []
-        tokens = ReplyTokens(secrets) if steps.replies else None
+        # an agent turn's reply is checked before it goes out: no live tokens
+        tokens = ReplyTokens(secrets) if steps.replies and steps.turn is None else None
         work = asyncio.ensure_future(self._arun(graph, question, steps, tokens))
         try:
             async with aclosing(deltas(work, tokens)) as texts:
