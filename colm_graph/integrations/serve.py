@@ -8,16 +8,36 @@ replies with the response that carries the graph's answer. ``usage`` sums the to
 model call of the run; the extra top-level ``colm`` object (ignored by OpenAI clients) has
 the answer, stop reason, degradation and the ledger totals with the USD spent.
 
-Sampling options (``temperature``, ``top_p``, ``max_tokens``, ``stop``, ``seed``, ``tools``,
-``response_format``, ...) are accepted and ignored: the graph and the pool decide how each
-model is called; a ``tool_choice`` that forces a tool call is refused, and ``n`` must be 1.
+Sampling options (``temperature``, ``top_p``, ``max_tokens``, ``stop``, ``seed``, ...) are
+accepted and ignored: the graph and the pool decide how each model is called; ``n`` must
+be 1.
+
+Tool calling goes through the variants whose reply is one model call (``single``,
+``route``, ``cascade``, or a spec of that shape; see :mod:`colm_graph.spec.reply`):
+``tools``, ``tool_choice``, ``parallel_tool_calls`` and ``response_format`` (``json_object``
+or ``json_schema``) make the request an agent turn (:mod:`colm_graph.core.agent`), as does a
+conversation with assistant ``tool_calls`` and ``tool`` results (legacy ``function_call``
+and ``function`` messages too). The answering models get the conversation itself with the
+tools, and every reply is checked (tools and their argument schemas, the tool choice, the
+format) before the run accepts it, so a cascade escalates a local reply that does not check
+out; the router and the verifier read the conversation as text, its tool calls and results
+included. The reply is the answering model's message: its ``content`` (``null`` when it
+only calls tools), its ``tool_calls`` in OpenAI's format and ``finish_reason``
+``tool_calls``; ``colm`` adds ``answered_by`` (the model) and ``invalid`` (why the reply
+did not check out, when it did not). Other variants (CoLM, COPE, MoA, debate,
+self-consistency) refuse tools, a forcing ``tool_choice`` and a ``response_format`` with a
+400 naming the field; ``tools: []`` and ``tool_choice`` ``auto``/``none`` without tools are
+accepted as nothing asked.
+
 A stream (:mod:`colm_graph.integrations.serve_stream`) sends the tokens of the model call
 that writes the reply as they arrive, for graphs that end in one model's reply (``single``,
 ``route``, ``cascade``, COPE, MoA), and ``: colm-graph: working`` comments while other runs
 work; a run that is done (or failed) before its first token and its first comment answers
 in one go, so a failed run is an HTTP error, not a broken stream. Then come the rest of the
 reply, a chunk with ``finish_reason`` (and the ``colm`` object), a usage chunk with
-``stream_options.include_usage``, and ``[DONE]``.
+``stream_options.include_usage``, and ``[DONE]``. An agent turn is not streamed live (its
+reply is checked first): comments, then its content and its tool calls as OpenAI's tool-call
+deltas.
 
 Requests are bounded before they cost anything: the body is read up to
 :data:`MAX_BODY_BYTES` and answered 413 the moment it passes it (a chunked body too; the rest
@@ -47,13 +67,15 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from colm_graph.core.agent import TURN_KEY, AgentTurn
 from colm_graph.core.images import check_image_host, check_image_url
-from colm_graph.core.messages import Conversation, Turn
+from colm_graph.core.messages import Conversation, Turn, reply_response, tool_calls_text
 from colm_graph.core.result import RunResult
 from colm_graph.core.secrets import pool_secrets, scrub, scrub_value
 from colm_graph.core.yamlfile import format_loc
@@ -65,6 +87,7 @@ from colm_graph.integrations.serve_stream import sse_reply
 from colm_graph.pool import ModelPool
 from colm_graph.spec import GraphSpec, load_graph, load_spec
 from colm_graph.spec.compile import reply_nodes_of
+from colm_graph.spec.reply import tools_refusal, tools_refused
 from colm_graph.spec.validate import IMPLICIT_PARAMS
 
 if TYPE_CHECKING:
@@ -108,11 +131,39 @@ class _RefusalPart(_Strict):
 _Part = Annotated[_TextPart | _ImagePart | _RefusalPart, Field(discriminator="type")]
 
 
+class _Function(_Strict):
+    """A call's function: its name and its arguments as a JSON string."""
+
+    name: str = Field(min_length=1)
+    arguments: str
+
+
+class _ToolCall(_Strict):
+    id: str = Field(min_length=1)
+    type: Literal["function"] = "function"
+    function: _Function
+
+
 class _Message(BaseModel):
     model_config = _STRICT
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[_Part] | None = None
     tool_call_id: str | None = None
+    tool_calls: list[_ToolCall] | None = None
+    function_call: _Function | None = None  # legacy (before tools): one call
+    name: str | None = None
+
+
+class _FunctionDef(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class _Tool(_Strict):
+    type: Literal["function"]
+    function: _FunctionDef
 
 
 class _StreamOptions(BaseModel):
@@ -131,7 +182,10 @@ class _ChatRequest(BaseModel):
     stream: bool | None = None
     stream_options: _StreamOptions | None = None
     n: int | None = None
+    tools: list[_Tool] | None = None
     tool_choice: Any = None
+    parallel_tool_calls: bool | None = None
+    response_format: Any = None
 
 
 _MESSAGE: TypeAdapter[_Message] = TypeAdapter(_Message)
@@ -329,17 +383,23 @@ _KIND = {"system": "system", "developer": "system", "user": "human", "assistant"
          "tool": "tool", "function": "tool"}
 
 
-def _turn(message: _Message, i: int, hosts: Sequence[str]) -> Turn:
-    """The message as a turn of the conversation, its image URLs checked."""
+def _text_of(content: str | list[Any] | None) -> str:
+    """The text of a message's content (its text and refusal parts, one per line)."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    texts = [p.text if isinstance(p, _TextPart) else p.refusal for p in content
+             if isinstance(p, _TextPart | _RefusalPart)]
+    return "\n".join(t for t in texts if t)
+
+
+def _turn(message: _Message, i: int, hosts: Sequence[str],
+          calls: Sequence[Mapping[str, Any]] = ()) -> Turn:
+    """The message as a turn of the conversation, its image URLs checked (an assistant's
+    tool calls written after its text)."""
     kind = _KIND[message.role]
-    if message.content is None or isinstance(message.content, str):
-        return Turn(kind, message.content or "")
-    texts: list[str] = []
     images: list[dict[str, Any]] = []
-    for j, part in enumerate(message.content):
-        if isinstance(part, _TextPart):
-            texts.append(part.text)
-        elif isinstance(part, _ImagePart):
+    for j, part in enumerate(message.content if isinstance(message.content, list) else ()):
+        if isinstance(part, _ImagePart):
             where = f"messages[{i}].content[{j}].image_url.url"
             try:
                 check_image_url(part.image_url.url, where, hosts)
@@ -347,18 +407,97 @@ def _turn(message: _Message, i: int, hosts: Sequence[str]) -> Turn:
                 raise _ApiError(400, str(exc), param=where) from None
             images.append({"type": "image_url",
                            "image_url": part.image_url.model_dump(exclude_none=True)})
-        else:
-            texts.append(part.refusal)
-    return Turn(kind, "\n".join(t for t in texts if t), tuple(images))
+    text = _text_of(message.content)
+    if calls:
+        text = f"{text}\n{tool_calls_text(calls)}".strip()
+    return Turn(kind, text, tuple(images))
 
 
-def _request(body: bytes, hosts: Sequence[str]) -> tuple[_ChatRequest, Conversation]:
-    """The request and its conversation (read up to the point where it is sure to be too
-    long). Runs in a worker thread: a big body must not hold up other requests."""
+def _arguments(text: str, where: str) -> dict[str, Any]:
+    """A call's arguments (a JSON object in a string; an empty string: none)."""
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise _ApiError(400, f"{where}: expected a JSON object encoded as a string, got text"
+                        f" that is not JSON ({exc}): {_short(text)}", param=where) from None
+    except RecursionError:
+        raise _ApiError(400, f"{where}: the arguments' JSON is nested too deeply",
+                        param=where) from None
+    if not isinstance(value, dict):
+        raise _ApiError(400, f"{where}: expected a JSON object, got {_short(value)}",
+                        param=where)
+    return value
+
+
+def _calls_of(message: _Message, i: int, legacy: dict[str, str]) -> list[dict[str, Any]]:
+    """An assistant message's tool calls (``name``, ``args``, ``id``), their arguments
+    parsed; a legacy ``function_call`` is one call (its id kept in ``legacy`` by name, for
+    the ``function`` message that answers it)."""
+    if message.role != "assistant":
+        return []
+    items = [(f"messages[{i}].tool_calls[{j}].function", call.id, call.function)
+             for j, call in enumerate(message.tool_calls or ())]
+    if not items and message.function_call is not None:
+        legacy[message.function_call.name] = f"call_legacy_{i}"
+        items.append((f"messages[{i}].function_call", f"call_legacy_{i}",
+                      message.function_call))
+    return [{"name": fn.name, "args": _arguments(fn.arguments, f"{where}.arguments"),
+             "id": call_id} for where, call_id, fn in items]
+
+
+def _chat_message(message: _Message, i: int, calls: list[dict[str, Any]],
+                  legacy: Mapping[str, str]) -> BaseMessage:
+    """The message as LangChain's (what an agent turn sends to the answering model)."""
+    role, content = message.role, message.content
+    named: dict[str, Any] = {"name": message.name} if message.name else {}
+    if role in ("system", "developer"):
+        return SystemMessage(content=_text_of(content), **named)
+    if role == "user":
+        if not isinstance(content, list):
+            return HumanMessage(content=content or "", **named)
+        blocks: list[str | dict[str, Any]] = []
+        for part in content:
+            if isinstance(part, _ImagePart):
+                blocks.append({"type": "image_url",
+                               "image_url": part.image_url.model_dump(exclude_none=True)})
+            else:
+                blocks.append({"type": "text", "text": _text_of([part])})
+        return HumanMessage(content=blocks, **named)
+    if role == "assistant":
+        return AIMessage(content=_text_of(content), tool_calls=calls, **named)
+    call_id = message.tool_call_id
+    if call_id is None and role == "function":
+        if not message.name:
+            raise _ApiError(400, f"messages[{i}]: missing required field 'name'",
+                            param=f"messages[{i}].name")
+        call_id = legacy.get(message.name, f"call_legacy_{message.name}")
+    if call_id is None:
+        raise _ApiError(400, f"messages[{i}]: missing required field 'tool_call_id'",
+                        param=f"messages[{i}].tool_call_id")
+    return ToolMessage(content=_text_of(content), tool_call_id=call_id)
+
+
+def _plain_format(fmt: Any) -> bool:
+    """``response_format`` asks for nothing (none, or plain text)."""
+    return fmt is None or (isinstance(fmt, dict) and fmt.get("type") == "text")
+
+
+def _request(body: bytes, hosts: Sequence[str]
+             ) -> tuple[_ChatRequest, Conversation, list[BaseMessage] | None]:
+    """The request, its conversation (read up to the point where it is sure to be too
+    long) and its messages as LangChain's (``None`` for a plain request: no tools, no
+    response format, no tool calls or results in the conversation). Runs in a worker
+    thread: a big body must not hold up other requests."""
     conversation = Conversation()
     reader = _Reader(body)
+    kept: list[BaseMessage] = []
+    legacy: dict[str, str] = {}
+    talks_tools = False
 
     def on_message(i: int, item: Any, start: int, end: int) -> None:
+        nonlocal talks_tools
         try:
             message = _MESSAGE.validate_python(item)
         except ValidationError as exc:
@@ -368,10 +507,13 @@ def _request(body: bytes, hosts: Sequence[str]) -> tuple[_ChatRequest, Conversat
             except ValidationError as in_json:
                 error = in_json
             raise _invalid(error, ("messages", i)) from None
+        calls = _calls_of(message, i, legacy)
         try:
-            conversation.add(_turn(message, i, hosts))
+            conversation.add(_turn(message, i, hosts, calls))
         except ColmGraphError as exc:
             raise _ApiError(400, str(exc), param="messages") from None
+        kept.append(_chat_message(message, i, calls, legacy))
+        talks_tools = talks_tools or bool(calls) or message.role in ("tool", "function")
 
     fields = reader.read(on_message)
     top = {k: fields[k] for k in _TOP_FIELDS if k in fields}
@@ -381,26 +523,56 @@ def _request(body: bytes, hosts: Sequence[str]) -> tuple[_ChatRequest, Conversat
         req = _ChatRequest.model_validate_json(json.dumps(top))
     except ValidationError as exc:
         raise _invalid(exc) from None
-    return req, conversation
+    plain = not req.tools and _plain_format(req.response_format) and not talks_tools
+    return req, conversation, None if plain else kept
 
 
-def _protocol_input(req: _ChatRequest, conversation: Conversation) -> dict[str, Any]:
+def _protocol_input(req: _ChatRequest, conversation: Conversation,
+                    messages: Sequence[BaseMessage] | None, refusal: str | None
+                    ) -> tuple[dict[str, Any], AgentTurn | None]:
+    """The graph's input and the request's agent turn (``None``: a plain question). A
+    variant that cannot call tools (``refusal`` says why) refuses tools, a forcing
+    ``tool_choice`` and a ``response_format``; for one that can, every setting is checked
+    (:meth:`AgentTurn.of`) and an agent turn's question ends with the turns after the last
+    user message, its answers compared as text."""
     if req.n is not None and req.n != 1:
         raise _ApiError(400, f"n: only n=1 is supported (a protocol run gives one answer),"
                         f" got {req.n}", param="n")
-    if req.tool_choice not in (None, "none", "auto"):
-        raise _ApiError(400, "tool_choice: tool calls are not supported by colm-graph models",
-                        param="tool_choice")
+    choice = req.tool_choice
+    if not req.tools and choice in ("none", "auto"):
+        choice = None  # nothing to choose from: as if not given
+    turn: AgentTurn | None = None
+    if refusal is not None:
+        field = ("tools" if req.tools else "tool_choice" if choice is not None
+                 else None if _plain_format(req.response_format) else "response_format")
+        if field is not None:
+            raise _ApiError(400, tools_refused(req.model, refusal, field), param=field)
+    else:
+        try:
+            turn = AgentTurn.of(messages or (),
+                                tools=[t.model_dump(exclude_none=True) for t in req.tools or ()],
+                                tool_choice=choice, parallel_tool_calls=req.parallel_tool_calls,
+                                response_format=req.response_format)
+        except ConfigError as exc:
+            text = str(exc).splitlines()[0]
+            raise _ApiError(400, text, param=text.split(":", 1)[0]) from None
     try:
-        return conversation.result()
+        inputs = conversation.result(trailing=turn is not None)
     except ColmGraphError as exc:
         raise _ApiError(400, str(exc), param="messages") from None
+    if turn is not None:  # replies are compared by what they do, as text
+        inputs["answer_type"] = "text"
+    return inputs, turn
+
+
+def _openai_calls(calls: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Tool calls (``name``, ``args``, ``id``) in OpenAI's format (arguments as JSON)."""
+    return [{"id": str(c.get("id") or f"call_{uuid.uuid4().hex[:24]}"), "type": "function",
+             "function": {"name": str(c["name"]),
+                          "arguments": json.dumps(c.get("args") or {})}} for c in calls]
 
 
 # -- responses ------------------------------------------------------------------------------
-
-
-
 def _usage(run: RunResult) -> tuple[dict[str, int], dict[str, Any]]:
     """The reply's ``usage`` (every call of the run) and its ``colm`` object."""
     usage = {"prompt_tokens": run.usage.input_tokens,
@@ -414,8 +586,9 @@ def _usage(run: RunResult) -> tuple[dict[str, int], dict[str, Any]]:
 # -- the app --------------------------------------------------------------------------------
 def _compile(pool: ModelPool, graphs: Sequence[str | Path | GraphSpec] | None,
              params: Mapping[str, Any] | None
-             ) -> tuple[dict[str, Any], dict[str, frozenset[str]]]:
-    """Each graph by name, compiled, and its reply nodes (whose tokens a stream sends)."""
+             ) -> tuple[dict[str, Any], dict[str, frozenset[str]], dict[str, str | None]]:
+    """Each graph by name, compiled, its reply nodes (whose tokens a stream sends) and why
+    it cannot call tools (``None``: it can)."""
     if graphs is None:
         graphs = _bundled()
     elif isinstance(graphs, str | Path | GraphSpec):
@@ -429,6 +602,7 @@ def _compile(pool: ModelPool, graphs: Sequence[str | Path | GraphSpec] | None,
             raise ConfigError(f"parameter {key!r}: no served graph has it")
     compiled: dict[str, Any] = {}
     replies: dict[str, frozenset[str]] = {}
+    refusals: dict[str, str | None] = {}
     for spec in specs:
         if spec.name in compiled:
             raise ConfigError(f"graphs: graph name {spec.name!r} given twice")
@@ -436,7 +610,8 @@ def _compile(pool: ModelPool, graphs: Sequence[str | Path | GraphSpec] | None,
         mine = {k: v for k, v in params.items() if k in known}
         compiled[spec.name] = load_graph(spec, pool=pool, params=mine)
         replies[spec.name] = reply_nodes_of(spec, pool=pool, params=mine)
-    return compiled, replies
+        refusals[spec.name] = tools_refusal(spec, replies[spec.name])
+    return compiled, replies, refusals
 
 
 def _bundled() -> list[str]:
@@ -458,11 +633,16 @@ def _respond(req: _ChatRequest, reply: Mapping[str, Any]) -> Response:
     head = {"id": reply["id"], "created": reply["created"], "model": req.model,
             "system_fingerprint": None}
     text, usage, colm = reply["text"], reply["usage"], reply["colm"]
+    calls = reply.get("tool_calls") or []
+    message: dict[str, Any] = {"role": "assistant", "content": text or (None if calls else ""),
+                               "refusal": None}
+    if calls:
+        message["tool_calls"] = calls
+    finish = reply.get("finish_reason") or ("tool_calls" if calls else "stop")
     return JSONResponse({
         **head, "object": "chat.completion",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text,
-                                             "refusal": None},
-                     "logprobs": None, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": message, "logprobs": None,
+                     "finish_reason": finish}],
         "usage": usage, "colm": colm})
 
 
@@ -602,7 +782,7 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
             or max_body_bytes < 1:
         raise ConfigError(f"max_body_bytes: expected a positive number of bytes, got"
                           f" {max_body_bytes!r}")
-    compiled, replies = _compile(pool, graphs, params)
+    compiled, replies, refusals = _compile(pool, graphs, params)
     if operator is not None:
         operator.check_graphs(list(compiled))
     created = int(time.time())
@@ -703,19 +883,21 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
     @app.post("/v1/chat/completions", dependencies=auth)
     async def chat_completions(request: Request) -> Response:
         body = await _read_body(request, max_body_bytes)
-        req, conversation = await run_in_threadpool(_request, body, hosts)
+        req, conversation, messages = await run_in_threadpool(_request, body, hosts)
         digest = hashlib.sha256(body).hexdigest()
         del body
         graph_for(req.model)
         request.state.model = req.model
-        inputs = _protocol_input(req, conversation)
+        inputs, turn = _protocol_input(req, conversation, messages, refusals[req.model])
+        del messages
         idem = request.headers.get("idempotency-key")
 
-        nodes = replies[req.model] if req.stream else frozenset()
+        # an agent turn's reply is checked before it goes out: no live tokens
+        nodes = replies[req.model] if req.stream and turn is None else frozenset()
         tokens = ReplyTokens(pool_secrets(pool, [token])) if nodes else None
         if idem is None:
             config = await admit(request, req)  # refusals keep their HTTP status
-            work: Any = run_reply(req, inputs, config, tokens)
+            work: Any = run_reply(req, inputs, config, tokens, turn)
         else:
             if not 1 <= len(idem) <= 255:
                 raise _ApiError(400, "Idempotency-Key: expected 1 to 255 characters",
@@ -723,7 +905,7 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
             who = request.state.key.name if operator is not None else "-"
 
             async def start() -> dict[str, Any]:
-                return await run_reply(req, inputs, await admit(request, req), tokens)
+                return await run_reply(req, inputs, await admit(request, req), tokens, turn)
 
             work = idempotent(f"{who}:{idem}", digest, start)
         task = asyncio.ensure_future(work)
@@ -766,12 +948,18 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
         return config
 
     async def run_reply(req: _ChatRequest, inputs: dict[str, Any], config: RunnableConfig,
-                        tokens: ReplyTokens | None = None) -> dict[str, Any]:
+                        tokens: ReplyTokens | None = None, turn: AgentTurn | None = None
+                        ) -> dict[str, Any]:
         """Run one admitted request: the parts of its reply (id, created, text, usage,
-        colm), as kept for an idempotent repeat. With ``tokens``, the reply nodes' tokens
-        are fed to it as they arrive."""
+        colm; for an agent turn also tool_calls and finish_reason), as kept for an
+        idempotent repeat. With ``tokens``, the reply nodes' tokens are fed to it as they
+        arrive; with ``turn``, the answer nodes send its conversation with its tools, and
+        the reply is the answering model's message."""
         secrets = pool_secrets(pool, [token])
         graph = graph_for(req.model)
+        if turn is not None:
+            config = {**config, "configurable": {**(config.get("configurable") or {}),
+                                                 TURN_KEY: turn}}
         try:
             if tokens is None:
                 state = await graph.ainvoke(inputs, config)
@@ -787,9 +975,20 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
         if metrics is not None:
             metrics.run(req.model, run)
         usage, colm = _usage(run)
+        text, extra = run.reply_text, {}
+        if turn is not None:  # the answering model's own message, tool calls and all
+            r = reply_response(state, latest=True)
+            calls = list(r.get("tool_calls") or []) if r is not None else []
+            if r is not None:
+                text = str(r.get("text") or "")
+                colm["answered_by"] = r.get("model")
+                if r.get("invalid"):
+                    colm["invalid"] = r["invalid"]
+            extra = {"tool_calls": scrub_value(_openai_calls(calls), secrets),
+                     "finish_reason": "tool_calls" if calls else "stop"}
         return {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()),
-                "text": scrub(run.reply_text, secrets), "usage": usage,
-                "colm": scrub_value(colm, secrets)}
+                "text": scrub(text, secrets), "usage": usage,
+                "colm": scrub_value(colm, secrets), **extra}
 
     async def idempotent(scope: str, digest: str, start: Callable[[], Any]) -> dict[str, Any]:
         """The reply of the one run for ``scope``: run it (kept for ``idempotency_keep_s``),

@@ -12,6 +12,11 @@ What was sent is never taken back. When the run ends, the rest of the reply foll
 part not yet sent, or, when the reply does not go on from what was streamed (the streamed
 call was cut off and another call or model answered), a blank line and the whole reply; the
 last chunk's ``colm.stream`` says which (``{"live": true, "replaced": false}``).
+
+An agent turn's reply (tools or a response format) is checked before it goes out, so it is
+not streamed live: comments while the run works, then its content, then its tool calls as
+OpenAI streams them (per call a delta with its ``index``, ``id``, ``type`` and name, then
+its arguments in pieces), and ``finish_reason`` ``tool_calls``.
 """
 
 from __future__ import annotations
@@ -19,13 +24,13 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any
 
 from colm_graph.integrations.reply_stream import ReplyTokens, cancel_and_wait, deltas
 
-__all__ = ["sse", "sse_reply"]
+__all__ = ["sse", "sse_reply", "tool_call_deltas"]
 
 
 def sse(data: Mapping[str, Any] | str) -> str:
@@ -39,14 +44,32 @@ def _pieces(text: str, words: int = 8) -> list[str]:
     return ["".join(tokens[i:i + words]) for i in range(0, len(tokens), words)]
 
 
+def tool_call_deltas(calls: Sequence[Mapping[str, Any]], size: int = 32
+                     ) -> list[dict[str, Any]]:
+    """OpenAI-format tool calls (``id``, ``type``, ``function.name``/``arguments``) as the
+    deltas of a stream: per call (``index`` k) one with its id, type, name and empty
+    arguments, then its arguments in pieces of ``size`` characters."""
+    out: list[dict[str, Any]] = []
+    for k, call in enumerate(calls):
+        fn = call["function"]
+        out.append({"tool_calls": [{"index": k, "id": call["id"],
+                                    "type": call.get("type", "function"),
+                                    "function": {"name": fn["name"], "arguments": ""}}]})
+        args = str(fn.get("arguments") or "")
+        out.extend({"tool_calls": [{"index": k, "function": {"arguments": args[i:i + size]}}]}
+                   for i in range(0, len(args), size))
+    return out
+
+
 async def sse_reply(head: Mapping[str, Any], work: asyncio.Future[Any],
                     tokens: ReplyTokens | None, every_s: float, include_usage: bool,
                     error_event: Callable[[BaseException], Mapping[str, Any] | None]
                     ) -> AsyncIterator[str]:
     """The events of a streamed reply: a role chunk, the reply's tokens as ``tokens`` gets
     them (comments every ``every_s`` while nothing arrives), then the rest of the reply
-    once ``work`` (a future of the reply dict: ``text``, ``usage``, ``colm``) is done, the
-    finish chunk, the usage chunk with ``include_usage``, and ``[DONE]``. A failure of
+    once ``work`` (a future of the reply dict: ``text``, ``usage``, ``colm``, and for an
+    agent turn ``tool_calls`` and ``finish_reason``) is done, its tool calls, the finish
+    chunk, the usage chunk with ``include_usage``, and ``[DONE]``. A failure of
     ``work`` that ``error_event`` turns into an OpenAI-shaped error ends the stream with
     it. Closing the generator (the client left) cancels ``work``."""
     head = {**head, "object": "chat.completion.chunk"}
@@ -74,9 +97,13 @@ async def sse_reply(head: Mapping[str, Any], work: asyncio.Future[Any],
                           else (reply["text"], False))
         for piece in _pieces(rest):
             yield sse(chunk({"content": piece}))
+        calls = reply.get("tool_calls") or []
+        for delta in tool_call_deltas(calls):
+            yield sse(chunk(delta))
         colm = {**reply["colm"], "stream": {"live": tokens is not None and tokens.live,
                                             "replaced": replaced}}
-        yield sse({**chunk({}, "stop"), "colm": colm})
+        finish = reply.get("finish_reason") or ("tool_calls" if calls else "stop")
+        yield sse({**chunk({}, finish), "colm": colm})
         if include_usage:
             yield sse({**head, "choices": [], "usage": reply["usage"]})
         yield sse("[DONE]")
