@@ -19,7 +19,9 @@ Endpoints (anything else is a 404 with an OpenAI-shaped error body):
 
 * ``POST /v1/chat/completions`` -- JSON answer, or Server-Sent Events when the body has
   ``"stream": true`` (usage last with ``stream_options.include_usage``; a responder's
-  ``reasoning_content`` streamed before the content, as vLLM and DeepSeek send thinking).
+  ``reasoning_content`` streamed before the content, as vLLM and DeepSeek send thinking;
+  a responder's ``tool_calls`` in the wire format of OpenAI function calling, see
+  *Tool calls* below).
 * ``GET /v1/models`` -- one model, ``fake``.
 
 The server listens on ``127.0.0.1`` on a free port and serves each connection in its own
@@ -91,9 +93,44 @@ built, for every behaviour that builds one: ``ok``, ``malformed``, ``truncated``
 answered ``timeout``), ``body``, ``headers`` and ``path``. Other paths are recorded too, with
 ``model=None`` and ``behaviour="ok"`` (``GET /v1/models``) or a 404.
 
-``responder``: ``responder(body) -> str | dict`` with
-optional ``prompt_tokens`` / ``completion_tokens`` / ``finish_reason`` in the dict. Nothing is
-printed or logged; errors inside handler threads are kept in :attr:`FaultServer.errors`.
+``responder``: ``responder(body) -> str | dict``; the dict's keys (all optional):
+
+=================== ===========================================================================
+key                 meaning
+=================== ===========================================================================
+content             the assistant text (``""`` by default)
+reasoning_content   thinking sent beside ``content`` (streamed before it)
+tool_calls          a list of ``{"name": str, "arguments": str | dict, "id"?: str}``: the
+                    function calls of the reply (below)
+finish_reason       overrides the default: ``"tool_calls"`` when there are tool calls, else
+                    ``"stop"``
+prompt_tokens       overrides the prompt-token estimate
+completion_tokens   overrides the completion-token estimate
+=================== ===========================================================================
+
+Nothing is printed or logged; errors inside handler threads are kept in
+:attr:`FaultServer.errors`. A responder that raises (or returns malformed ``tool_calls``) gets
+the request a 500 whose message names the exception, recorded as ``responder-error``.
+
+Tool calls
+----------
+
+A dict ``arguments`` is JSON-encoded (``ensure_ascii=False``, as models write); a string is sent
+verbatim, so a test can send arguments that are not JSON. Each call gets the responder's ``id``
+or ``call_<n>`` (``n`` counts per server, so ids never repeat across requests or choices).
+
+* Not streamed: ``message.tool_calls = [{"id", "type": "function", "function": {"name",
+  "arguments": <str>}}]``; ``message.content`` is ``null`` when the content is empty (as OpenAI
+  sends it), else the text (some models write a preamble beside their calls).
+* Streamed: the role chunk (``"content": null`` when there is no content), the reasoning and
+  content deltas as for a text reply, then for each call ``k`` one delta ``{"tool_calls":
+  [{"index": k, "id", "type": "function", "function": {"name", "arguments": ""}}]}`` and
+  argument fragments ``{"tool_calls": [{"index": k, "function": {"arguments": piece}}]}``
+  (``stream_pieces`` of them, at least 2 when the arguments are longer than 8 characters, so
+  that client-side merging is exercised; ``stream_delay_s`` after each), then the finish chunk,
+  usage (with ``stream_options.include_usage``) and ``[DONE]``.
+* The faults (``malformed``, ``truncated``, ``empty``, ...) apply to such replies as to text.
+* ``completion_tokens`` counts the names and arguments with the text.
 """
 
 from __future__ import annotations
@@ -110,7 +147,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "BEHAVIOURS",
@@ -139,7 +176,9 @@ CHAT = "/v1/chat/completions"
 #: (the token counts are optional; ``"finish_reason"`` may override ``"stop"``; a
 #: ``"reasoning_content"`` string is sent beside ``content`` in the message, and in
 #: the streamed deltas before the content, the way vLLM and the DeepSeek API return
-#: a reasoning model's thinking).
+#: a reasoning model's thinking; ``"tool_calls"``, a list of ``{"name", "arguments"
+#: (str or dict), "id" (optional)}``, makes it a function-calling reply: see the
+#: module doc).
 Responder = Callable[[dict[str, Any]], str | dict[str, Any]]
 #: A status hook receives the parsed request body; an int >= 400 makes the server
 #: answer with that status and an OpenAI-shaped error instead of calling the
@@ -240,12 +279,54 @@ def _split_for_stream(text: str, pieces: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
-def _message(content: str, reasoning: str | None) -> dict[str, Any]:
-    """The ``message`` of a non-streamed choice; ``reasoning_content`` only when given."""
+class _Choice(NamedTuple):
+    """One answer of the responder, normalised: the tool calls' arguments are strings."""
+
+    content: str
+    finish_reason: str
+    reasoning: str | None
+    tool_calls: tuple[tuple[str, str, str], ...]  # (id, name, arguments)
+
+
+def _message(choice: _Choice) -> dict[str, Any]:
+    """The ``message`` of a non-streamed choice; ``reasoning_content`` only when given,
+    ``tool_calls`` only when there are some (then an empty content is ``null``)."""
+    content: str | None = choice.content
+    if choice.tool_calls and not content:
+        content = None
     message: dict[str, Any] = {"role": "assistant", "content": content}
-    if reasoning is not None:
-        message["reasoning_content"] = reasoning
+    if choice.reasoning is not None:
+        message["reasoning_content"] = choice.reasoning
+    if choice.tool_calls:
+        message["tool_calls"] = [
+            {"id": cid, "type": "function", "function": {"name": name, "arguments": args}}
+            for cid, name, args in choice.tool_calls]
     return message
+
+
+def _tool_call_entries(raw: Any) -> list[tuple[str | None, str, str]]:
+    """A responder's ``tool_calls`` as ``(id or None, name, arguments string)``; raises
+    ``TypeError`` / ``ValueError`` for a malformed list (the request then gets a 500)."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list | tuple):
+        raise TypeError(f"tool_calls: expected a list, got {type(raw).__name__}")
+    out: list[tuple[str | None, str, str]] = []
+    for k, call in enumerate(raw):
+        if not isinstance(call, Mapping):
+            raise TypeError(f"tool_calls[{k}]: expected a dict, got {type(call).__name__}")
+        name, args, cid = call.get("name"), call.get("arguments", {}), call.get("id")
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"tool_calls[{k}]: 'name' must be a non-empty string")
+        if isinstance(args, Mapping):
+            args = json.dumps(dict(args), ensure_ascii=False)
+        elif not isinstance(args, str):
+            raise TypeError(f"tool_calls[{k}]: 'arguments' must be a str or a dict,"
+                            f" got {type(args).__name__}")
+        if cid is not None and not isinstance(cid, str):
+            raise TypeError(f"tool_calls[{k}]: 'id' must be a string")
+        out.append((cid, name, args))
+    return out
 
 
 def _error_payload(status: int, message: str) -> dict[str, Any]:
@@ -478,9 +559,9 @@ class _Handler(BaseHTTPRequestHandler):
                          behaviour)
             return
         payload = {**self._head(body, "chat.completion"), "choices": [
-            {"index": i, "message": _message(content, reasoning), "finish_reason": finish,
+            {"index": i, "message": _message(choice), "finish_reason": choice.finish_reason,
              "logprobs": None}
-            for i, (content, finish, reasoning) in enumerate(choices)],
+            for i, choice in enumerate(choices)],
             "usage": _usage(prompt_tokens, completion_tokens)}
         data = json.dumps(payload).encode("utf-8")
         if behaviour == "malformed":
@@ -490,10 +571,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(record, 200, data)
 
     def _stream(self, record: RecordedRequest, body: dict[str, Any],
-                choices: list[tuple[str, str, str | None]], usage: dict[str, int],
-                behaviour: str) -> None:
+                choices: list[_Choice], usage: dict[str, int], behaviour: str) -> None:
         """SSE answer. Faults here are rough analogues: ``malformed`` sends an event that is
-        not JSON, ``truncated`` stops half-way without ``[DONE]``, ``empty`` sends no choice."""
+        not JSON, ``truncated`` stops half-way without ``[DONE]``, ``empty`` sends no choice.
+        Tool calls follow the content: a head delta (id, name) and argument fragments."""
         pieces = self.server.owner.stream_pieces
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         base = self._head(body, "chat.completion.chunk")
@@ -508,17 +589,28 @@ class _Handler(BaseHTTPRequestHandler):
                 out["usage"] = None
             return event(out)
 
-        events: list[bytes] = []
-        for i, (content, finish, reasoning) in enumerate(choices):
-            events.append(chunk(i, {"role": "assistant", "content": ""}, None))
-            events += [chunk(i, {"reasoning_content": p}, None)
-                       for p in _split_for_stream(reasoning or "", pieces)]
-            events += [chunk(i, {"content": p}, None) for p in _split_for_stream(content, pieces)]
-            events.append(chunk(i, {}, finish))
+        # (event, pause after it): the pause follows each piece of text or arguments
+        events: list[tuple[bytes, bool]] = []
+        for i, choice in enumerate(choices):
+            role_content = None if choice.tool_calls and not choice.content else ""
+            events.append((chunk(i, {"role": "assistant", "content": role_content}, None), False))
+            events += [(chunk(i, {"reasoning_content": p}, None), True)
+                       for p in _split_for_stream(choice.reasoning or "", pieces)]
+            events += [(chunk(i, {"content": p}, None), True)
+                       for p in _split_for_stream(choice.content, pieces)]
+            for k, (cid, name, args) in enumerate(choice.tool_calls):
+                head = {"index": k, "id": cid, "type": "function",
+                        "function": {"name": name, "arguments": ""}}
+                events.append((chunk(i, {"tool_calls": [head]}, None), False))
+                n_args = max(2, pieces) if len(args) > 8 else 1
+                events += [(chunk(i, {"tool_calls": [{"index": k, "function": {"arguments": p}}]},
+                                  None), True)
+                           for p in _split_for_stream(args, n_args)]
+            events.append((chunk(i, {}, choice.finish_reason), False))
         if include_usage:
-            events.append(event(dict(base, choices=[], usage=usage)))
+            events.append((event(dict(base, choices=[], usage=usage)), False))
         if behaviour == "malformed":
-            events.insert(1, b"data: {not json\n\n")
+            events.insert(1, (b"data: {not json\n\n", False))
         done = behaviour != "truncated"
         if not done:
             events = events[: len(events) // 2]
@@ -526,10 +618,10 @@ class _Handler(BaseHTTPRequestHandler):
         delay = self.server.owner.stream_delay_s
         record["client_closed"] = False
         try:
-            for e in events:
+            for e, pause in events:
                 self.wfile.write(e)
                 self.wfile.flush()
-                if delay and b'"content": ' in e and b'"content": ""' not in e:
+                if delay and pause:
                     time.sleep(delay)
             record["finished_at"] = time.monotonic()
             if done:
@@ -598,9 +690,11 @@ class FakeOpenAIServer:
             responder. 429 and 5xx answers carry ``retry-after-ms`` (``retry_after_ms``);
             note the ``openai`` client retries those (twice by default) -- pass
             ``max_retries=0`` to the client to see the error at once.
-        stream_pieces: the number of content chunks a streamed answer is cut into.
-        stream_delay_s: the pause after each streamed content chunk (a model writing its
-            reply over time; ``finished_at`` is when the last event was written).
+        stream_pieces: the number of content chunks a streamed answer is cut into (and of
+            argument fragments of a streamed tool call, at least 2 past 8 characters).
+        stream_delay_s: the pause after each streamed content chunk or argument fragment (a
+            model writing its reply over time; ``finished_at`` is when the last event was
+            written).
         schedule, after, random_faults, seed, behaviour_for: which fault each chat request
             gets (see the module doc); by default none.
         timeout_sleep_s: how long ``timeout`` stalls before its ``timeout_then`` action;
@@ -619,7 +713,7 @@ class FakeOpenAIServer:
     ``max(1, chars // 4)`` over the text of all request messages (string contents
     and ``text`` blocks; images are not counted), ``completion_tokens`` = the sum
     over choices of ``max(1, len(content) // 4)`` (``content`` plus any
-    ``reasoning_content``).
+    ``reasoning_content`` plus the tool calls' names and arguments).
 
     ``responder``, ``latency_s``, ``status_for``, ``random_faults``, ``after`` and the
     timeout settings are plain attributes and may be changed while the server runs
@@ -679,6 +773,7 @@ class FakeOpenAIServer:
         self.errors: list[str] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
+        self._call_ids = itertools.count(1)
         self._schedule: dict[str, list[str]] = {}
         self._cursor: dict[str, int] = {}
         self._attempts: dict[tuple[str, str], int] = {}
@@ -766,6 +861,10 @@ class FakeOpenAIServer:
         with self._lock:
             return f"{self.id_prefix}{next(self._ids)}"
 
+    def _next_call_id(self) -> str:
+        with self._lock:
+            return f"call_{next(self._call_ids)}"
+
     def _pick(self, record: RecordedRequest, model: str, digest: str, attempt: int) -> str:
         """The request's behaviour: the hook, the schedule, random mode, then ``after``
         (called under the lock)."""
@@ -816,19 +915,19 @@ class FakeOpenAIServer:
             record["behaviour"] = self._pick(record, model, digest, attempt)
             self.requests.append(record)
 
-    def _answers(self, body: dict[str, Any]
-                 ) -> tuple[list[tuple[str, str, str | None]], int, int]:
-        """Call the responder for each choice; return (choices, prompt, completion), each
-        choice ``(content, finish_reason, reasoning_content or None)``."""
+    def _answers(self, body: dict[str, Any]) -> tuple[list[_Choice], int, int]:
+        """Call the responder for each choice; return (choices, prompt, completion)."""
         prompt_tokens: int | None = None
         completion_tokens = 0
-        choices: list[tuple[str, str, str | None]] = []
+        choices: list[_Choice] = []
         for _ in range(int(body.get("n") or 1)):
             result = self.responder(body)
             if not isinstance(result, dict):
                 result = {"content": result}
-            content = str(result.get("content", ""))
-            finish = str(result.get("finish_reason") or "stop")
+            content = "" if result.get("content") is None else str(result["content"])
+            calls = tuple((cid or self._next_call_id(), name, args)
+                          for cid, name, args in _tool_call_entries(result.get("tool_calls")))
+            finish = str(result.get("finish_reason") or ("tool_calls" if calls else "stop"))
             reasoning = None if result.get("reasoning_content") is None \
                 else str(result["reasoning_content"])
             if prompt_tokens is None and result.get("prompt_tokens") is not None:
@@ -836,8 +935,10 @@ class FakeOpenAIServer:
             if result.get("completion_tokens") is not None:
                 completion_tokens += int(result["completion_tokens"])
             else:
-                completion_tokens += estimate_tokens(len(content) + len(reasoning or ""))
-            choices.append((content, finish, reasoning))
+                written = len(content) + len(reasoning or "") + sum(
+                    len(name) + len(args) for _, name, args in calls)
+                completion_tokens += estimate_tokens(written)
+            choices.append(_Choice(content, finish, reasoning, calls))
         if prompt_tokens is None:
             prompt_tokens = estimate_tokens(count_prompt_chars(body.get("messages") or []))
         return choices, prompt_tokens, completion_tokens
