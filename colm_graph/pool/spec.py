@@ -67,6 +67,9 @@ class SimSettings(BaseModel):
     """How replies state their answer: ``terse`` (``Answer: 439``), ``markdown``, ``latex``,
     ``gsm8k``, ``think``, ``verbose``, ``formatted``, or ``mixed`` (one per call); see
     :mod:`colm_graph.pool.providers.sim.styles`."""
+    tool_slip: Number | None = Field(None, ge=0, le=1)
+    """Probability that a tool call (or a structured reply) leaves out a required field, as
+    small models do; by default half of one minus the model's best skill."""
     score_style: str = "plain"
     """How a verifier's confidence and a router's difficulty are written: ``plain``
     (``Confidence: 0.9``), ``percent`` (``90%``), ``bold`` (``**Confidence:** 0.9``),

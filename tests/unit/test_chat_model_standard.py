@@ -8,8 +8,12 @@ handling, not correctness: the simulator answers open prompts such as "Hello" wi
 Features switched off below, through the suites' own switches:
 
 * tool calling and structured output (``has_tool_calling``, ``has_tool_choice``,
-  ``has_structured_output``; JSON mode is off by default): a reply is a protocol's answer
-  text, produced by several models; there is no single model to bind tools or a schema to.
+  ``has_structured_output``; JSON mode is off by default): the model here runs ``colm``,
+  whose reply is a revision written from k clients' drafts and the server's guidance, not
+  one model's message, so it refuses ``bind_tools`` with one line (see
+  :func:`colm_graph.spec.reply.tools_refused`; ``protocol_tool`` is the way to use CoLM
+  in an agent). The suites run with these switched on for route- and cascade-based models
+  against tool-calling fakes over HTTP in ``tests/integration/test_agent_tools.py``.
 * multimodal inputs (images, PDFs, audio, video) keep the suite's default ``False``: image
   blocks do reach vision-language clients (the ``colm_vlm`` variant), but the simulated pool
   cannot look at an image, and the suite's image tests download their inputs, which these
@@ -40,7 +44,7 @@ class _Setup:
 
     @property
     def has_tool_calling(self) -> bool:
-        # A reply is the protocol's answer text; there is no tool-calling model to bind to.
+        # CoLM's reply is a revision of several models' drafts: bind_tools refuses.
         return False
 
     @property
@@ -50,7 +54,7 @@ class _Setup:
 
     @property
     def has_structured_output(self) -> bool:
-        # No tool calling or JSON mode to build structured output on.
+        # with_structured_output refuses too, for the same reason.
         return False
 
     @property

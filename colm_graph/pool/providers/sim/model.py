@@ -176,6 +176,9 @@ class SimulatedChatModel(BaseChatModel):
     """How replies state their answer (``styles.STYLES`` or ``mixed``)."""
     score_style: str = "plain"
     """How scores are written (``styles.SCORE_FORMS`` or ``mixed``)."""
+    tool_slip: float | None = None
+    """Probability of a tool call or structured reply without a required field (``None``:
+    half of one minus the best skill: function calling is a format skill, not a domain's)."""
     max_tokens: int | None = None
     """Output cap (like a real model's): usage never reports more output tokens."""
     task_book: TaskBook | None = Field(default=None, exclude=True)
@@ -377,11 +380,11 @@ class SimulatedChatModel(BaseChatModel):
             return None
         from colm_graph.pool.providers.sim.tools import agent_reply
 
-        question = next((m.text for m in reversed(messages) if m.type == "human"), "")
-        task = (self.task_book or bundled_tasks()).find(question)
-        skill = self.skill(task.domain) if task is not None else self.default_skill
+        slip = self.tool_slip
+        if slip is None:
+            slip = (1 - max([self.default_skill, *self.skills.values()])) / 2
         return agent_reply(messages, kwargs.get("tools") or [], kwargs.get("tool_choice"),
-                           kwargs.get("response_format"), skill,
+                           kwargs.get("response_format"), slip,
                            self._rng(_text(messages), call_seed, "tools"))
 
     def _result(self, messages: list[BaseMessage], call_seed: Any,

@@ -1,7 +1,7 @@
 """How the simulator acts as a tool-calling model: it calls a tool the request forces or the
 user names, with arguments filled from the user's words by the tool's JSON schema, and
 answers from the tools' results once they are there. Like a small real model, it
-sometimes gets the call wrong (by its skill: a required argument left out), and writes a
+sometimes gets the call wrong (``tool_slip``: a required argument left out), and writes a
 structured reply as JSON (sometimes in a Markdown fence, with a sentence before it)."""
 
 from __future__ import annotations
@@ -19,35 +19,59 @@ __all__ = ["agent_reply", "fill"]
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _QUOTED = re.compile(r"[\"“']([^\"”']{1,80})[\"”']")
 _WORD = re.compile(r"[A-Z][\w-]+|\w{4,}")
+# capitalised words not at the start of a sentence: the names in a request
+_PROPER = re.compile(r"(?<![.!?:]\s)(?<!^)(?<=\s)[A-Z][a-z][\w-]*(?:\s[A-Z][a-z][\w-]*)*")
 
 
 class _Words:
-    """The values a user's text offers, handed out in order."""
+    """The values a user's text offers: the value it gives a field by name ("age is 31",
+    "name: Anna"), else the next number or string in order."""
 
     def __init__(self, text: str) -> None:
         self.numbers = [float(n) for n in _NUMBER.findall(text)]
-        self.strings = _QUOTED.findall(text) or [w for w in _WORD.findall(text)
-                                                 if not w[0].isdigit()][-3:] or ["value"]
+        self.strings = (_QUOTED.findall(text) or _PROPER.findall(text)
+                        or [w for w in _WORD.findall(text) if not w[0].isdigit()][-3:]
+                        or ["value"])
+        self.raw = text
         self.text = text.lower()
 
-    def number(self, integer: bool) -> int | float:
-        value = self.numbers.pop(0) if self.numbers else 1.0
+    def _given(self, key: str | None) -> str | None:
+        if not key:
+            return None
+        spaced = re.escape(key.replace("_", " "))
+        found = re.search(rf"\b(?:{re.escape(key)}|{spaced})\s*(?:is|=|:|of)\s*"
+                          r"[\"“']?([^,.;:\"”'\n]+?(?:\.\d+)?)[\"”']?\s*(?:[,.;\n]|and\b|$)",
+                          self.raw, re.I)
+        return found.group(1).strip() if found else None
+
+    def number(self, integer: bool, key: str | None = None) -> int | float:
+        given = _NUMBER.search(self._given(key) or "")
+        if given is not None:
+            value = float(given.group())
+            if value in self.numbers:
+                self.numbers.remove(value)
+        else:
+            value = self.numbers.pop(0) if self.numbers else 1.0
         return int(value) if integer else value
 
-    def string(self) -> str:
+    def string(self, key: str | None = None) -> str:
+        given = self._given(key)
+        if given:
+            return given
         return self.strings.pop(0) if len(self.strings) > 1 else self.strings[0]
 
 
 def fill(schema: Mapping[str, Any], words: _Words, rng: random.Random, defs: Mapping[str, Any]
-         | None = None) -> Any:
-    """A value for ``schema`` from the user's words."""
+         | None = None, key: str | None = None) -> Any:
+    """A value for ``schema`` (of field ``key``) from the user's words."""
     defs = defs if defs is not None else schema.get("$defs") or {}
     if "$ref" in schema:
-        return fill(defs.get(str(schema["$ref"]).rsplit("/", 1)[-1], {}), words, rng, defs)
+        return fill(defs.get(str(schema["$ref"]).rsplit("/", 1)[-1], {}), words, rng, defs,
+                    key)
     options = schema.get("anyOf") or schema.get("oneOf")
     if options:
         real = [o for o in options if o.get("type") != "null"] or list(options)
-        return fill(real[0], words, rng, defs)
+        return fill(real[0], words, rng, defs, key)
     if "enum" in schema:
         named = [v for v in schema["enum"] if str(v).lower() in words.text]
         return named[0] if named else schema["enum"][0]
@@ -56,14 +80,14 @@ def fill(schema: Mapping[str, Any], words: _Words, rng: random.Random, defs: Map
         kind = next((k for k in kind if k != "null"), "string")
     if kind == "object":
         props = schema.get("properties") or {}
-        return {k: fill(v, words, rng, defs) for k, v in props.items()}
+        return {k: fill(v, words, rng, defs, k) for k, v in props.items()}
     if kind == "array":
-        return [fill(schema.get("items") or {}, words, rng, defs)]
+        return [fill(schema.get("items") or {}, words, rng, defs, key)]
     if kind in ("integer", "number"):
-        return words.number(kind == "integer")
+        return words.number(kind == "integer", key)
     if kind == "boolean":
         return False
-    return words.string()
+    return words.string(key)
 
 
 def _named(tool: Mapping[str, Any], text: str) -> bool:
@@ -84,7 +108,7 @@ def _forced(tools: Sequence[Mapping[str, Any]], choice: Any) -> list[Mapping[str
 
 
 def agent_reply(messages: Sequence[BaseMessage], tools: Sequence[Mapping[str, Any]],
-                tool_choice: Any, response_format: Mapping[str, Any] | None, skill: float,
+                tool_choice: Any, response_format: Mapping[str, Any] | None, slip: float,
                 rng: random.Random) -> tuple[str, list[dict[str, Any]]] | None:
     """``(content, tool calls)`` of an agent turn, or ``None``: answer the question as
     usual (no tool to call, no format to follow)."""
@@ -101,7 +125,7 @@ def agent_reply(messages: Sequence[BaseMessage], tools: Sequence[Mapping[str, An
             params = tool["function"].get("parameters") or {}
             args = fill(params, _Words(user), rng) if params.get("properties") else {}
             required = list(params.get("required") or [])
-            if required and rng.random() > skill:  # a small model's slip
+            if required and rng.random() < slip:  # a small model's slip
                 args.pop(rng.choice(required), None)
             calls.append({"name": tool["function"]["name"], "args": args,
                           "id": f"call_sim_{rng.getrandbits(40):010x}{i}",
@@ -111,8 +135,12 @@ def agent_reply(messages: Sequence[BaseMessage], tools: Sequence[Mapping[str, An
     if response_format is not None:
         schema = (response_format.get("json_schema") or {}).get("schema") or {"type": "object"}
         value = fill(schema, _Words(user), rng)
-        body = json.dumps(value if isinstance(value, dict) else {"value": value})
-        if rng.random() > skill:
+        value = value if isinstance(value, dict) else {"value": value}
+        required = list(schema.get("required") or [])
+        if required and rng.random() < slip:
+            value.pop(rng.choice(required), None)
+        body = json.dumps(value)
+        if rng.random() < 0.3:  # chat models like to wrap JSON in a sentence and a fence
             return f"Here is the JSON:\n\n```json\n{body}\n```", []
         return body, []
     return None
