@@ -19,13 +19,14 @@ Small open models served without a tool parser write the call into the content a
 templates); such calls are read back as tool calls (``recovered``) when they name a tool.
 
 A valid reply's *answer* is a canonical string (the calls' names and sorted arguments, the
-structured reply's sorted JSON, or a text reply's stated answer), so that votes and
-agreement compare replies by what they do; an invalid reply has no answer, and says why in
+structured reply's sorted JSON, each with a digest of itself, or a text reply's stated
+answer), so that votes and agreement compare replies by what they do; an invalid reply has no answer, and says why in
 ``invalid``: a cascade escalates it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import uuid
@@ -97,7 +98,24 @@ def _openai_tool(tool: Any, where: str) -> dict[str, Any]:
             or not out["function"].get("name"):
         raise ConfigError(f"{where}: expected a function tool with a name, got"
                           f" {str(out)[:200]}")
+    if out["function"].get("parameters") is not None:
+        _check_schema(out["function"]["parameters"], f"{where}.function.parameters")
     return out
+
+
+def _check_schema(schema: Any, where: str) -> None:
+    """A tool's parameters or a format's schema is a JSON Schema (checked by ``jsonschema``
+    against its metaschema), so a reply can be checked against it."""
+    import jsonschema
+
+    if not isinstance(schema, Mapping):
+        raise ConfigError(f"{where}: expected a JSON Schema object, got {str(schema)[:200]}")
+    try:
+        jsonschema.validators.validator_for(schema).check_schema(schema)
+    except jsonschema.exceptions.SchemaError as exc:
+        at = "/".join(str(p) for p in exc.absolute_path)
+        raise ConfigError(f"{where}: not a valid JSON Schema"
+                          f"{f' at {at}' if at else ''}: {exc.message[:200]}") from None
 
 
 def _check_format(fmt: Any, where: str) -> dict[str, Any] | None:
@@ -114,6 +132,7 @@ def _check_format(fmt: Any, where: str) -> dict[str, Any] | None:
         if not isinstance(spec, Mapping) or not isinstance(spec.get("schema", {}), Mapping):
             raise ConfigError(f"{where}.json_schema: expected {{'name': ..., 'schema':"
                               f" {{...}}}}, got {str(spec)[:200]}")
+        _check_schema(spec.get("schema", {}), f"{where}.json_schema.schema")
     return dict(fmt)
 
 
@@ -305,8 +324,8 @@ class AgentTurn:
         if problem is not None:
             return Reading(None, calls, problem, content)
         if calls:
-            answer = "; ".join(f"{c['name']} {json.dumps(c['args'], sort_keys=True)}"
-                               for c in calls)
+            answer = _canonical("; ".join(f"{c['name']} {json.dumps(c['args'], sort_keys=True)}"
+                                          for c in calls))
             return Reading(answer, calls, None, content)
         if self.response_format is not None:
             return self._read_format(text)
@@ -322,7 +341,14 @@ class AgentTurn:
             problem = _schema_error(value, schema)
             if problem is not None:
                 return Reading(None, invalid=f"response_format: {problem}", structured=value)
-        return Reading(json.dumps(value, sort_keys=True), structured=value)
+        return Reading(_canonical(json.dumps(value, sort_keys=True)), structured=value)
+
+
+def _canonical(text: str) -> str:
+    """``text`` with a short digest of it: answers are compared as normalised text (lower
+    case, no punctuation or articles), which alone would make ``{"a": 3}`` and ``{"the":
+    3}`` equal; the digest keeps every difference."""
+    return f"{text} #{hashlib.sha256(text.encode()).hexdigest()[:10]}"
 
 
 def _text_answer(text: str) -> str | None:

@@ -419,6 +419,7 @@ class CollaborativeChatModel(BaseChatModel):
             r = reply_response(state, latest=True) or {}
             content, calls = str(r.get("text", "")), list(r.get("tool_calls") or [])
             meta["finish_reason"] = "tool_calls" if calls else "stop"
+            meta["answer"] = meta["answer_raw"]  # a call's canonical form, not normalised
             meta["answered_by"] = r.get("model")
             if r.get("invalid"):
                 meta["invalid"] = r["invalid"]

@@ -73,7 +73,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from colm_graph.core.agent import TURN_KEY, AgentTurn
+from colm_graph.core.agent import TURN_KEY, AgentTurn, json_of_reply
 from colm_graph.core.images import check_image_host, check_image_url
 from colm_graph.core.messages import Conversation, Turn, reply_response, tool_calls_text
 from colm_graph.core.result import RunResult
@@ -565,6 +565,18 @@ def _protocol_input(req: _ChatRequest, conversation: Conversation,
     return inputs, turn
 
 
+def _json_content(text: str) -> str:
+    """A reply that checked out against a ``response_format`` as the JSON the check read:
+    unchanged when it is bare JSON, else without its ``<think>`` block, Markdown fence and
+    words around it (what a client of a JSON format parses)."""
+    try:
+        json.loads(text)
+    except ValueError:
+        value = json_of_reply(text)
+        return json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else text
+    return text
+
+
 def _openai_calls(calls: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Tool calls (``name``, ``args``, ``id``) in OpenAI's format (arguments as JSON)."""
     return [{"id": str(c.get("id") or f"call_{uuid.uuid4().hex[:24]}"), "type": "function",
@@ -979,11 +991,14 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
         if turn is not None:  # the answering model's own message, tool calls and all
             r = reply_response(state, latest=True)
             calls = list(r.get("tool_calls") or []) if r is not None else []
+            colm["answer"] = colm["answer_raw"]  # a call's canonical form, not normalised
             if r is not None:
                 text = str(r.get("text") or "")
                 colm["answered_by"] = r.get("model")
                 if r.get("invalid"):
                     colm["invalid"] = r["invalid"]
+                elif turn.response_format is not None and not calls:
+                    text = _json_content(text)
             extra = {"tool_calls": scrub_value(_openai_calls(calls), secrets),
                      "finish_reason": "tool_calls" if calls else "stop"}
         return {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()),

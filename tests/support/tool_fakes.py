@@ -309,6 +309,9 @@ def _name_pattern(name: str) -> re.Pattern[str]:
     return re.compile(rf"(?<![\w])(?:{body})(?![\w])", re.I)
 
 
+_JSON_EXAMPLE = re.compile(r"\{[^{}]*[\"']\w+[\"']\s*:[^{}]*\}")
+
+
 class _Source:
     """What the user's words offer for filling values, with what has been used up."""
 
@@ -317,6 +320,8 @@ class _Source:
         masked = text
         for name in avoid:  # tool names are not values
             masked = _name_pattern(name).sub(lambda m: " " * len(m.group(0)), masked)
+        # a JSON example in the prompt shows the format, not the values
+        masked = _JSON_EXAMPLE.sub(lambda m: " " * len(m.group(0)), masked)
         self.masked = masked
         spans: list[tuple[int, int]] = []
         quoted: list[tuple[int, str]] = []
@@ -406,8 +411,10 @@ class _Source:
         if not key:
             return None
         name = _name_pattern(key).pattern
-        return re.search(rf"{name}\s*(?:=|:|is|of|to|equals|as|at)?\s*{pattern}", self.masked,
-                         re.I)
+        # a quoted key ("name": "Bob") closes its quote and needs a separator: `"name" and
+        # "age"` lists keys, it gives no value
+        return re.search(rf"{name}(?:[\"'`]\s*(?:=|:)|(?![\"'`])\s*(?:=|:|is|of|to|equals|as|at)?)"
+                         rf"\s*{pattern}", self.masked, re.I)
 
     # -- taking values
     def take_number(self, key: str, integer: bool) -> float | int | None:
