@@ -20,8 +20,8 @@ templates); such calls are read back as tool calls (``recovered``) when they nam
 
 A valid reply's *answer* is a canonical string (the calls' names and sorted arguments, the
 structured reply's sorted JSON, each with a digest of itself, or a text reply's stated
-answer), so that votes and agreement compare replies by what they do; an invalid reply has no answer, and says why in
-``invalid``: a cascade escalates it.
+answer), so that votes and agreement compare replies by what they do; an invalid reply
+has no answer, and says why in ``invalid``: a cascade escalates it.
 """
 
 from __future__ import annotations
