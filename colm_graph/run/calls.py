@@ -234,6 +234,15 @@ def _with_tools(entry: PoolEntry, model: Any, kwargs: dict[str, Any]
     the tools through their own ``bind_tools`` (the simulator also reads the format; a
     format other models cannot take is left to the reply's check)."""
     if entry.provider == "openai" or _is_chat_openai(model):
+        if kwargs.get("response_format") and kwargs.get("tools"):
+            # with a response format, ChatOpenAI parses the reply, which takes strict tools
+            # only (its own bind_tools makes them strict the same way)
+            from langchain_core.utils.function_calling import convert_to_openai_tool
+
+            kwargs = {**kwargs, "tools": [
+                t if t.get("function", {}).get("strict") is False
+                else convert_to_openai_tool(t.get("function", t), strict=True)
+                for t in kwargs["tools"]]}
         return model, kwargs
     rest = {k: v for k, v in kwargs.items() if k not in _TOOL_KWARGS}
     if entry.provider != "sim":
