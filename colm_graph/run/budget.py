@@ -158,11 +158,22 @@ def run_caps(configurable: Mapping[str, Any], params: Mapping[str, Any]) -> Allo
 
 
 def caps(state: Mapping[str, Any], params: Mapping[str, Any]) -> Allowance:
-    """The run's caps: set at its start (see :func:`run_caps`), else the parameters."""
+    """The run's caps: as its first step fixed them (see :func:`run_caps`), else from the
+    config of the run in progress (a fresh run skips that step), else the parameters."""
     budget = state.get("budget")
     if budget:
         return Allowance.of(budget)
-    return run_caps({}, params)
+    return run_caps(_configurable(), params)
+
+
+def _configurable() -> Mapping[str, Any]:
+    """The ``configurable`` of the LangGraph run in progress (empty outside one)."""
+    from langgraph.config import get_config
+
+    try:
+        return get_config().get("configurable") or {}
+    except RuntimeError:  # not inside a runnable
+        return {}
 
 
 def spent(records: Any) -> tuple[float, int]:

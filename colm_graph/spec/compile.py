@@ -32,7 +32,13 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
 from colm_graph.core.prompts import PromptSet, load_prompts
-from colm_graph.core.state import Failure, ProtocolInput, ProtocolOutput, ProtocolState
+from colm_graph.core.state import (
+    RUN_RESET,
+    Failure,
+    ProtocolInput,
+    ProtocolOutput,
+    ProtocolState,
+)
 from colm_graph.errors import ConfigError, ModelCallError
 from colm_graph.nodes import KINDS, NodeContext, RunContext
 from colm_graph.nodes.fanout import all_participants
@@ -323,6 +329,27 @@ def _router(spec: GraphSpec, source: str, ctxs: Mapping[str, NodeContext],
     return route, targets
 
 
+def _fresh(state: Mapping[str, Any]) -> bool:
+    """No field of an earlier run is in ``state`` (a new thread, or no checkpointer)."""
+    return "budget" not in state and all(
+        state.get(key) in (None, value) for key, value in RUN_RESET.items())
+
+
+def _start(spec: GraphSpec, ctxs: Mapping[str, NodeContext], fans: Mapping[str, bool],
+           run: RunContext, guard: _Guard) -> tuple[Callable[..., Any], list[str]]:
+    """The edge from START: to the hidden :data:`BEGIN` step when the state holds an
+    earlier run's fields (a thread reused under a checkpointer), else straight where the
+    spec's START edge goes: a fresh run has nothing to clear, and its paid caps are read
+    from its config where they are needed (:func:`colm_graph.run.budget.caps`), so it
+    saves a super-step."""
+    edge = next(e for e in spec.edges if e.source == "START")
+    if edge.to is not None and not fans.get(edge.to):
+        first = _ENDPOINTS.get(edge.to, edge.to)
+        return (lambda state: first if _fresh(state) else BEGIN), [first]
+    inner, targets = _router(spec, "START", ctxs, run, guard)
+    return (lambda state: inner(state) if _fresh(state) else BEGIN), targets
+
+
 def _empty_fan_out(target: str) -> Any:
     raise ConfigError(f"node {target!r}: no participants to fan out to")
 
@@ -403,7 +430,8 @@ def compile_spec(
     # A first step that clears the previous run's fields, so that a thread reused under a
     # checkpointer (LangGraph Server, Studio, SQLite) starts each new run afresh.
     graph.add_node(BEGIN, _runnable(BEGIN, partial(_begin, params=values), None))
-    graph.add_edge(START, BEGIN)
+    route, targets = _start(spec, ctxs, fans, run, guard)
+    graph.add_conditional_edges(START, route, [BEGIN, *targets])
     for edge in spec.edges:
         fan_target = edge.to is not None and edge.to in spec.nodes and fans[edge.to]
         source = _source(edge.source)
