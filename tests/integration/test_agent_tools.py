@@ -28,7 +28,7 @@ from langchain_core.tools import tool
 from pydantic import BaseModel, Field
 
 from colm_graph import ModelPool
-from colm_graph.errors import ColmGraphError, ModelCallError
+from colm_graph.errors import ColmGraphError
 from colm_graph.integrations.chat_model import STEP_EVENT, CollaborativeChatModel
 from tests.support.openai_server import FakeOpenAIServer
 from tests.support.pools import local_entry, paid_entry, write_pool
