@@ -176,8 +176,11 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _event_lines(update: dict[str, Any]) -> list[str]:
     """One short line per node that finished (fan-out tasks report one by one)."""
+    from colm_graph.spec.fused import node_updates
+
     lines = []
-    for node, delta in update.items():
+    for node, delta in ((n, d) for step, whole in update.items()
+                        for n, d in node_updates(step, whole)):
         if not isinstance(delta, dict) or node.startswith("_"):  # the hidden reset step
             continue
         parts = []

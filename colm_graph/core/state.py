@@ -95,6 +95,9 @@ class PathStep(TypedDict):
 
     node: str
     step: int
+    wrote: NotRequired[dict[str, int]]
+    """For a bookkeeping node run inside another node's step
+    (:mod:`colm_graph.spec.fused`): the fields it wrote (list fields: how many items)."""
 
 
 def extend(left: list[Any] | None, right: list[Any] | None) -> list[Any]:

@@ -51,6 +51,7 @@ from colm_graph.integrations.reply_stream import ReplyTokens, cancel_and_wait, d
 from colm_graph.pool import ModelPool
 from colm_graph.spec import GraphSpec, load_graph, load_spec
 from colm_graph.spec.compile import reply_nodes_of
+from colm_graph.spec.fused import node_updates
 from colm_graph.spec.reply import tools_refusal, tools_refused
 
 __all__ = ["STEP_EVENT", "CollaborativeChatModel", "step_event"]
@@ -168,8 +169,8 @@ class _Steps:
             return []
         if not self.events:
             return []
-        return [step_event(self.variant, node, update) for node, update in chunk.items()
-                if not node.startswith("_")]
+        return [step_event(self.variant, node, update) for step, whole in chunk.items()
+                for node, update in node_updates(step, whole) if not node.startswith("_")]
 
     def final(self) -> Mapping[str, Any]:
         """The run's final state."""

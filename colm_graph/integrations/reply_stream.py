@@ -71,7 +71,8 @@ class ReplyTokens:
     def message(self, chunk: tuple[Any, Mapping[str, Any]], nodes: Collection[str]) -> None:
         """Feed one item of LangGraph's ``messages`` stream when it comes from ``nodes``."""
         message, meta = chunk
-        if meta.get("langgraph_node") not in nodes or not isinstance(message, AIMessage):
+        node = meta.get("colm_node") or meta.get("langgraph_node")
+        if node not in nodes or not isinstance(message, AIMessage):
             return
         if isinstance(message, AIMessageChunk) or message.id != self.call:
             self.feed(str(message.id), message.text)

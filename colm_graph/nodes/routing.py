@@ -92,7 +92,10 @@ def select(state: ProtocolState, config: RunnableConfig, *, ctx: NodeContext) ->
 
 async def aselect(state: ProtocolState, config: RunnableConfig, *,
                   ctx: NodeContext) -> dict[str, Any]:
-    """Async :func:`select` (a selector that asks a model runs in a worker thread)."""
+    """Async :func:`select` (a selector that asks a model runs in a worker thread; a pure
+    one, such as ``lexical``, runs here)."""
+    if getattr(ctx.run.selector, "pure", False):
+        return _select(state, config, ctx)
     return await asyncio.to_thread(_select, state, config, ctx)
 
 
@@ -129,6 +132,8 @@ def score(state: ProtocolState, config: RunnableConfig, *, ctx: NodeContext) -> 
 
 async def ascore(state: ProtocolState, config: RunnableConfig, *,
                  ctx: NodeContext) -> dict[str, Any]:
+    if getattr(ctx.run.scorer, "pure", False):
+        return _score(state, config, ctx)
     return await asyncio.to_thread(_score, state, config, ctx)
 
 

@@ -45,6 +45,8 @@ class HeuristicScorer:
     """Length, count of numbers and operations, and words that signal multi-step work."""
 
     name = "heuristic"
+    pure = True
+    """Pure Python on the question: runs without a thread."""
 
     def score(self, question: str, ask: Ask | None = None) -> float:
         words = len(question.split())

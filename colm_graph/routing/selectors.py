@@ -76,6 +76,8 @@ class LexicalSelector:
     weighted by how rare a word is among the candidates (no model needed)."""
 
     name = "lexical"
+    pure = True
+    """Pure Python on the question and the pool's descriptions: runs without a thread."""
 
     def scores(self, question: str, candidates: Sequence[PoolEntry]) -> dict[str, float]:
         docs = {c.name: set(_terms(" ".join(c.domains) + " " + c.description)) for c in candidates}

@@ -39,10 +39,11 @@ from colm_graph.core.state import (
     ProtocolOutput,
     ProtocolState,
 )
-from colm_graph.errors import ConfigError, ModelCallError
+from colm_graph.errors import ConfigError, ModelCallError, RunLimitError
 from colm_graph.nodes import KINDS, NodeContext, RunContext
 from colm_graph.nodes.fanout import all_participants
 from colm_graph.pool import ModelPool
+from colm_graph.spec.fused import apply_update, gathered, merge_updates, pure, wrote
 from colm_graph.spec.limits import RunLimits, check_limits, derive_limits, paid_tasks
 from colm_graph.spec.predicates import evaluate
 from colm_graph.spec.reply import reply_nodes
@@ -293,6 +294,13 @@ def _mark(update: dict[str, Any], name: str, config: RunnableConfig) -> dict[str
     return marked
 
 
+def _both(func: Callable[..., Any]) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """A quick sync step and its async form (called as it is: no worker thread)."""
+    async def afunc(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+    return func, afunc
+
+
 def _runnable(name: str, func: Callable[..., Any], afunc: Callable[..., Any] | None) -> Any:
     """A node with sync and async forms. LangGraph's own node wrapper (what ``add_node`` uses
     for plain functions: no extra traced run per node) when this LangGraph has it."""
@@ -303,30 +311,109 @@ def _runnable(name: str, func: Callable[..., Any], afunc: Callable[..., Any] | N
     return RunnableCallable(func, afunc, name=name, trace=False)
 
 
-def _router(spec: GraphSpec, source: str, ctxs: Mapping[str, NodeContext],
-            run: RunContext, guard: _Guard) -> tuple[Callable[..., Any], list[str]]:
-    edge = next(e for e in spec.edges if e.source == source)
-    branches = [(b.when, b.to) for b in edge.branches or []]
-    default = edge.to if edge.to is not None else edge.default
-    assert default is not None
+class _Flow:
+    """Where the run goes after each step: the spec's edges decided on the state, a
+    fan-out target dispatched as ``Send`` tasks (or by name when it gathers), and the
+    bookkeeping nodes that run inside a step (:mod:`colm_graph.spec.fused`)."""
 
-    def route(state: Any) -> Any:
-        target = default
-        for cond, to in branches:
-            if evaluate(cond, state, run):
-                target = to
-                break
-        if target == "END":
-            return END
-        kind = KINDS[spec.nodes[target].kind]
-        if kind.fan_out is not None:
-            tasks = kind.fan_out(state, ctxs[target])
-            guard.fan_out(state, target, ctxs[target], tasks)
-            return [Send(target, t) for t in tasks] or _empty_fan_out(target)
+    def __init__(self, spec: GraphSpec, ctxs: Mapping[str, NodeContext], run: RunContext,
+                 guard: _Guard, sends: Mapping[str, bool], inline: Mapping[str, bool]
+                 ) -> None:
+        self.spec, self.ctxs, self.run, self.guard = spec, ctxs, run, guard
+        self.sends, self.inline = sends, inline
+        self.edges = {e.source: e for e in spec.edges}
+        self.steps: dict[str, Callable[..., Any]] = {}
+        """The sync step of every inlinable node (set by :func:`compile_spec`)."""
+
+    def decide(self, source: str, state: Any) -> str:
+        """The spec node (or ``"END"``) the edge out of ``source`` goes to."""
+        edge = self.edges[source]
+        for branch in edge.branches or []:
+            if evaluate(branch.when, state, self.run):
+                return branch.to
+        target = edge.to if edge.to is not None else edge.default
+        assert target is not None
         return target
 
-    targets = sorted({_ENDPOINTS.get(t, t) for t in edge.targets()})
-    return route, targets
+    def dispatch(self, target: str, state: Any) -> Any:
+        """What a LangGraph edge returns for ``target``: END, ``Send`` tasks, or the node."""
+        if target == "END":
+            return END
+        if self.sends[target]:
+            return [Send(target, t) for t in self.tasks(target, state)]
+        return target
+
+    def tasks(self, target: str, state: Any) -> list[Any]:
+        """A fan-out's tasks, checked against the run's limits (and named by step)."""
+        ctx = self.ctxs[target]
+        fan_out = KINDS[ctx.kind].fan_out
+        assert fan_out is not None
+        tasks = fan_out(state, ctx)
+        if not tasks:
+            _empty_fan_out(target)
+        self.guard.fan_out(state, target, ctx, tasks)
+        return tasks
+
+    def closure(self, source: str) -> list[str]:
+        """The nodes that may run inline after ``source`` (in the step it starts)."""
+        seen: list[str] = []
+        todo = [source]
+        while todo:
+            for target in self.edges[todo.pop()].targets():
+                if target != "END" and self.inline[target] and target not in seen:
+                    seen.append(target)
+                    todo.append(target)
+        return seen
+
+    def targets(self, sources: list[str]) -> list[str]:
+        """LangGraph targets of the edges out of ``sources``."""
+        return sorted({_ENDPOINTS.get(t, t) for s in sources for t in self.edges[s].targets()})
+
+    def follow(self, name: str, state: Any, update: dict[str, Any], config: RunnableConfig
+               ) -> dict[str, Any]:
+        """``update`` of node ``name``, then of each bookkeeping node its edges lead to."""
+        view, current = apply_update(state, update), name
+        for _ in range(len(self.spec.nodes)):  # bookkeeping loops end with the next step
+            target = self.decide(current, view)
+            if target == "END" or not self.inline[target]:
+                break
+            try:
+                more = self.steps[target](view, config)
+            except RunLimitError:  # it stops the run in a step of its own: keep this one
+                break
+            more["path"] = [{**p, "wrote": wrote(more)} for p in more.get("path") or []]
+            update, view = merge_updates(update, more), apply_update(view, more)
+            current = target
+        return update
+
+    def chained(self, name: str, func: Callable[..., Any], afunc: Callable[..., Any] | None
+                ) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        """Node ``name``'s step with the bookkeeping after it."""
+        def run(state: Any, config: RunnableConfig) -> dict[str, Any]:
+            return self.follow(name, state, func(state, config), config)
+
+        async def arun(state: Any, config: RunnableConfig) -> dict[str, Any]:
+            update = await afunc(state, config) if afunc is not None else func(state, config)
+            return self.follow(name, state, update, config)
+        return run, arun
+
+    def route_after(self, name: str) -> tuple[Callable[..., Any], list[str]]:
+        """The edge out of the step node ``name`` starts: on from the last node it ran."""
+        chain = [name, *self.closure(name)]
+        members = frozenset(chain)
+
+        def route(state: Any) -> Any:
+            path = state.get("path") or []
+            last = path[-1]["node"] if path and path[-1]["node"] in members else name
+            return self.dispatch(self.decide(last, state), state)
+        return route, self.targets(chain)
+
+
+def _one_task(ctx: NodeContext) -> bool:
+    """A fan-out node that always sends exactly one task (one participant, one sample)."""
+    return (ctx.over == "role" and ctx.role is not None
+            and ctx.run.counts.get(ctx.role, len(ctx.run.roles.get(ctx.role, ()))) == 1
+            and int(ctx.samples) <= 1)
 
 
 def _fresh(state: Mapping[str, Any]) -> bool:
@@ -335,19 +422,15 @@ def _fresh(state: Mapping[str, Any]) -> bool:
         state.get(key) in (None, value) for key, value in RUN_RESET.items())
 
 
-def _start(spec: GraphSpec, ctxs: Mapping[str, NodeContext], fans: Mapping[str, bool],
-           run: RunContext, guard: _Guard) -> tuple[Callable[..., Any], list[str]]:
+def _start(flow: _Flow) -> tuple[Callable[..., Any], list[str]]:
     """The edge from START: to the hidden :data:`BEGIN` step when the state holds an
     earlier run's fields (a thread reused under a checkpointer), else straight where the
     spec's START edge goes: a fresh run has nothing to clear, and its paid caps are read
     from its config where they are needed (:func:`colm_graph.run.budget.caps`), so it
     saves a super-step."""
-    edge = next(e for e in spec.edges if e.source == "START")
-    if edge.to is not None and not fans.get(edge.to):
-        first = _ENDPOINTS.get(edge.to, edge.to)
-        return (lambda state: first if _fresh(state) else BEGIN), [first]
-    inner, targets = _router(spec, "START", ctxs, run, guard)
-    return (lambda state: inner(state) if _fresh(state) else BEGIN), targets
+    def route(state: Any) -> Any:
+        return flow.dispatch(flow.decide("START", state), state) if _fresh(state) else BEGIN
+    return route, [BEGIN, *flow.targets(["START"])]
 
 
 def _empty_fan_out(target: str) -> Any:
@@ -421,32 +504,57 @@ def compile_spec(
     ctxs = {n: _node_ctx(n, spec, run) for n in spec.nodes}
     fans = {n: KINDS[ctx.kind].fan_out is not None for n, ctx in ctxs.items()}
     guard = _Guard(derive_limits(spec, ctxs, fans), int(values.get("min_participants", 1)))
+    gather = values.get("fan_out", "send") == "gather"
+    # a fan-out of one task gathers whatever the setting: its durability is the same
+    sends = {n: fans[n] and not gather and not _one_task(ctx) for n, ctx in ctxs.items()}
+    flow = _Flow(spec, ctxs, run, guard, sends,
+                 {n: pure(ctx) and not fans[n] for n, ctx in ctxs.items()})
     graph = StateGraph(ProtocolState, input_schema=ProtocolInput, output_schema=ProtocolOutput)
     for n, ctx in ctxs.items():
         kind = KINDS[ctx.kind]
         func = _recorded(n, kind.func, ctx, kind.calls_model, guard, fans[n])
         afunc = _arecorded(n, kind.afunc, ctx, guard, fans[n]) if kind.afunc else None
+        if flow.inline[n]:
+            flow.steps[n] = func
+        if fans[n] and not sends[n]:  # one task making every participant's call
+            func, afunc = gathered(partial(flow.tasks, n), func, afunc)
+        if not sends[n]:
+            func, afunc = flow.chained(n, func, afunc)
         graph.add_node(n, _runnable(n, func, afunc))
     # A first step that clears the previous run's fields, so that a thread reused under a
     # checkpointer (LangGraph Server, Studio, SQLite) starts each new run afresh.
-    graph.add_node(BEGIN, _runnable(BEGIN, partial(_begin, params=values), None))
-    route, targets = _start(spec, ctxs, fans, run, guard)
-    graph.add_conditional_edges(START, route, [BEGIN, *targets])
+    graph.add_node(BEGIN, _runnable(BEGIN, *_both(partial(_begin, params=values))))
+    graph.add_conditional_edges(START, *_start(flow))
+    first = next(e for e in spec.edges if e.source == "START")
+    if first.to is not None and first.to != "END" and not sends[first.to]:
+        graph.add_edge(BEGIN, first.to)
+    else:
+        graph.add_conditional_edges(
+            BEGIN, lambda state: flow.dispatch(flow.decide("START", state), state),
+            flow.targets(["START"]))
     for edge in spec.edges:
-        fan_target = edge.to is not None and edge.to in spec.nodes and fans[edge.to]
-        source = _source(edge.source)
-        if fans.get(edge.source) and (edge.to is None or fan_target or edge.to == "END"):
+        source = edge.source
+        if source == "START":
+            continue
+        if sends[source]:
+            if edge.to is not None and not (edge.to in sends and sends[edge.to]) \
+                    and edge.to != "END":
+                graph.add_edge(source, edge.to)  # once, after all the fan-out's tasks
+                continue
             # decided once, after all the fan-out's tasks (a branch of the fan-out node
             # itself would run once per task, on that task's update only)
-            join = AFTER + edge.source
-            graph.add_node(join, _runnable(join, partial(_join, guard=guard), None))
+            join = AFTER + source
+            graph.add_node(join, _runnable(join, *_both(partial(_join, guard=guard))))
             graph.add_edge(source, join)
-            source = join
-        if edge.to is not None and not fan_target:
+            graph.add_conditional_edges(
+                join, partial(lambda src, state: flow.dispatch(flow.decide(src, state), state),
+                              source), flow.targets([source]))
+            continue
+        if edge.to is not None and not flow.closure(source) \
+                and (edge.to == "END" or not sends[edge.to]):
             graph.add_edge(source, _ENDPOINTS.get(edge.to, edge.to))
         else:
-            route, targets = _router(spec, edge.source, ctxs, run, guard)
-            graph.add_conditional_edges(source, route, targets)
+            graph.add_conditional_edges(source, *flow.route_after(source))
     return graph.compile(checkpointer=checkpointer, store=store, name=name or spec.name)
 
 

@@ -60,7 +60,7 @@ __all__ = ["FIELDS", "IMPLICIT_PARAMS", "PARAMETERS", "PREDICATE_ARGS", "ROUNDS_
 
 IMPLICIT_PARAMS: dict[str, Any] = {"max_paid_usd": None, "max_paid_tokens": None,
                                    "answer_type": "auto", "max_draft_chars": 6000,
-                                   "min_participants": 1}
+                                   "min_participants": 1, "fan_out": "send"}
 """Parameters every graph has, whether its spec declares them or not."""
 
 _SHARE = Option("float", low=0, high=1)
@@ -81,6 +81,9 @@ PARAMETERS: dict[str, Option] = {
     "answer_type": Option("enum", ANSWER_TYPES),
     "max_draft_chars": Option("int", low=200, high=1_000_000, nullable=True,
                               doc="longest draft or answer text put into a paid prompt"),
+    "fan_out": Option("enum", ("send", "gather"),
+                      doc="send: one LangGraph task per participant (a failed step resumes"
+                          " with its failed calls only); gather: one task making them all"),
     "min_participants": Option("int", low=1, high=MAX_COUNT,
                                doc="participants of a fan-out step that must answer when"
                                    " others' models fail (at most all the step's"

@@ -273,7 +273,11 @@ async def test_async_and_stream_give_same_result():
     assert sync["answer"] == asyn["answer"] == "4"
     # a fresh run has nothing to reset: no hidden first step
     assert [n for e in events for n in e][:2] == ["select", "draft"]
-    assert ["finish"] in events
+    # finish runs inside the last tally's step, and its path entry says what it wrote
+    last = list(build().stream({"question": "q"}, stream_mode="updates"))[-1]
+    assert list(last) == ["tally"] and [p["node"] for p in last["tally"]["path"]] == [
+        "tally", "finish"]
+    assert "answer" in last["tally"]["path"][1]["wrote"]
     assert build().name == "my-colm"
 
 

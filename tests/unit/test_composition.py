@@ -20,6 +20,7 @@ from langgraph.graph import END, START, StateGraph
 from colm_graph import ConfigError, ModelPool, create_colm_graph, ledger_totals, load_graph
 from colm_graph.core.state import ProtocolState
 from colm_graph.integrations.tools import NO_ANSWER, ProtocolToolInput, protocol_tool
+from colm_graph.spec.fused import node_updates
 from tests.support.fakes import ScriptedChatModel
 
 QUESTION = "What is 17 * 23 + 48?"
@@ -241,7 +242,9 @@ async def test_function_node_maps_other_key_names(colm, alone, mode):
 
 def test_function_node_shows_protocol_nodes_when_streamed_with_subgraphs(colm):
     events = list(_wrapper_parent(colm).stream({"query": QUESTION}, subgraphs=True))
-    inner = {node for ns, update in events if ns for node in update}
+    # finish runs inside tally's step: the step's path entries name it
+    inner = {node for ns, update in events if ns for step, whole in update.items()
+             for node, _ in node_updates(step, whole)}
     assert {"select", "draft", "finish"} <= inner
     assert [list(u) for ns, u in events if not ns] == [["ask"]]
 
@@ -255,8 +258,9 @@ def test_stream_subgraphs_shows_inner_node_events(colm, alone):
     g.add_edge(START, "colm")
     g.add_edge("colm", END)
     events = list(g.compile().stream({"question": QUESTION}, subgraphs=True))
-    inner = [(ns, node) for ns, update in events if ns for node in update
-             if node != "_begin"]  # the hidden reset step every run starts with
+    inner = [(ns, node) for ns, update in events if ns for step, whole in update.items()
+             for node, _ in node_updates(step, whole)
+             if node != "_begin"]  # the hidden reset step a reused thread starts with
     assert inner and all(ns[0].startswith("colm:") for ns, _ in inner)
     assert [node for _, node in inner if node != "draft" and node != "revise"] == \
         [step["node"] for step in alone["path"] if step["node"] not in ("draft", "revise")]
@@ -411,6 +415,8 @@ def test_agent_stream_with_subgraphs_shows_protocol_nodes(colm):
     agent = create_agent(model=ToolCallingFake(messages=_agent_script(tool.name, QUESTION)),
                          tools=[tool])
     events = list(agent.stream({"messages": [HumanMessage(QUESTION)]}, subgraphs=True))
-    inner = {node for ns, update in events if ns for node in update}
+    # finish runs inside tally's step: the step's path entries name it
+    inner = {node for ns, update in events if ns for step, whole in update.items()
+             for node, _ in node_updates(step, whole)}
     assert {"select", "draft", "finish"} <= inner
     assert [next(iter(u)) for ns, u in events if not ns] == ["model", "tools", "model"]
