@@ -25,6 +25,9 @@ def add_eval_parser(sub: Any) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the results")
     p.add_argument("--models", metavar="FILE", help="pool file; default the simulated pool")
     p.add_argument("--concurrency", type=integer(1), default=16, metavar="N")
+    p.add_argument("--workers", type=integer(1), metavar="N",
+                   help="worker processes sharing the items and --concurrency (1: all in"
+                        " this one; default one per core, fewer for a small eval)")
     p.add_argument("--limit", type=integer(1), metavar="N", help="first N items only")
     p.add_argument("--sample", type=integer(1), metavar="N",
                    help="N items drawn with --seed, stratified by domain when items have one")
@@ -49,6 +52,7 @@ def add_eval_parser(sub: Any) -> None:
 def run_eval_command(args: argparse.Namespace, out: TextIO, err: TextIO = sys.stderr) -> int:
     from colm_graph.evaluation import load_dataset, resolve_graphs, run_eval
     from colm_graph.evaluation.report import write_report
+    from colm_graph.evaluation.runner import EvalIncomplete
     from colm_graph.pool import ModelPool
 
     pool = ModelPool.from_yaml(args.models) if args.models else ModelPool.default()
@@ -56,12 +60,17 @@ def run_eval_command(args: argparse.Namespace, out: TextIO, err: TextIO = sys.st
     names = [n.strip() for n in args.graphs.split(",") if n.strip()]
     entries = resolve_graphs(names, pool, args.sweep)
     items = load_dataset(args.dataset, limit=args.limit, sample=args.sample, seed=args.seed)
-    results = run_eval(entries, items, pool, args.out, concurrency=args.concurrency,
-                       resume=args.resume, dataset=args.dataset, models=args.models,
-                       seed=args.seed, limit=args.limit, sample=args.sample,
-                       progress=None if args.quiet else err,
-                       max_paid_usd=args.max_paid_usd, max_paid_tokens=args.max_paid_tokens,
-                       notes=err, cache=args.cache, log_samples=args.log_samples)
+    try:
+        results = run_eval(entries, items, pool, args.out, concurrency=args.concurrency,
+                           resume=args.resume, dataset=args.dataset, models=args.models,
+                           seed=args.seed, limit=args.limit, sample=args.sample,
+                           progress=None if args.quiet else err,
+                           max_paid_usd=args.max_paid_usd,
+                           max_paid_tokens=args.max_paid_tokens, notes=err, cache=args.cache,
+                           log_samples=args.log_samples, workers=args.workers)
+    except EvalIncomplete as exc:  # a worker died: the rest is on disk, no report yet
+        err.write(f"colm-graph: failed: {exc}\n")
+        return 1
     summary = write_report(results.parent)
     figures = "pareto.png, pareto.svg" + (", routing.png, routing.svg"
                                           if summary["routing"] else "")

@@ -2,7 +2,13 @@
 items, from which every paid call reserves its own worst case (so a cap that affords N
 worst-case calls runs N calls at any concurrency), kept in a journal next to the results so
 that a resumed eval counts everything the earlier part spent, calls in flight at a kill
-included, and the calls of every item (failed ones too) collected as they are made."""
+included, and the calls of every item (failed ones too) collected as they are made.
+
+An eval run by several worker processes (``--workers N``) shares one budget through a
+:class:`~colm_graph.run.spend.SQLiteSpendStore` in its folder (``paid.sqlite``): each worker's
+:class:`SharedEvalAccount` reserves every paid call's worst case there, in one transaction
+that no other process can interleave with, against one cap of this part of the eval (the
+eval's cap less what earlier parts spent), and journals it to the same ``paid.jsonl``."""
 
 from __future__ import annotations
 
@@ -14,13 +20,23 @@ from pathlib import Path
 from typing import IO, Any
 
 from colm_graph.run.budget import PaidAccount, Reservation
+from colm_graph.run.spend import Cap, Hold, SQLiteSpendStore, StoreAccount
 
-__all__ = ["CallSink", "EvalAccount", "JOURNAL", "merged_records", "rows_spent"]
+__all__ = ["CallSink", "EvalAccount", "JOURNAL", "STORE", "SharedEvalAccount",
+           "earlier_spent", "merged_records", "part_cap", "rows_spent"]
 
 JOURNAL = "paid.jsonl"
 """The account's journal in the eval's folder: one line when a paid call reserves its worst
 case (``{"hold": n, "usd": ..., "tokens": ...}``), one when it is settled with its real
-cost (``{"settle": n, ...}``). Written before the request is sent."""
+cost (``{"settle": n, ...}``). Written before the request is sent. ``n`` counts the
+reservations of one part of the eval (``part``), or is the spend store's hold id when worker
+processes share the budget."""
+STORE = "paid.sqlite"
+"""The spend store an eval's worker processes share (see :class:`SharedEvalAccount`)."""
+FOREVER_S = 10 * 365 * 86400.0
+"""Time to live of a worker's reservation: it never expires while the eval's part runs, so
+the worst case of a call in flight in a worker that died stays held (as the journal counts
+it on ``--resume``) and no other worker can spend it."""
 
 
 def rows_spent(results: Path) -> tuple[float, int]:
@@ -61,16 +77,22 @@ def journal_spent(path: Path) -> tuple[float, int]:
     return usd, tokens
 
 
+def earlier_spent(out: Path) -> tuple[float, int]:
+    """What earlier parts of the eval in ``out`` spent: the larger of what its rows and its
+    journal say (USD and tokens apart)."""
+    results_usd, results_tokens = rows_spent(out / "results.jsonl")
+    journal_usd, journal_tokens = journal_spent(out / JOURNAL)
+    return max(results_usd, journal_usd), max(results_tokens, journal_tokens)
+
+
 class EvalAccount(PaidAccount):
     """The eval's :class:`PaidAccount`, seeded with what earlier parts of the eval spent
     and journaled to ``DIR/paid.jsonl``."""
 
     def __init__(self, usd: float | None, tokens: int | None, out: Path, *,
                  part: float) -> None:
-        results_usd, results_tokens = rows_spent(out / "results.jsonl")
-        journal_usd, journal_tokens = journal_spent(out / JOURNAL)
-        super().__init__(usd, tokens, spent_usd=max(results_usd, journal_usd),
-                         spent_tokens=max(results_tokens, journal_tokens))
+        spent_usd, spent_tokens = earlier_spent(out)
+        super().__init__(usd, tokens, spent_usd=spent_usd, spent_tokens=spent_tokens)
         self.earlier_usd, self.earlier_tokens = self.spent_usd, self.spent_tokens
         self._part = part
         self._file: IO[str] = (out / JOURNAL).open("a", encoding="utf-8")
@@ -102,6 +124,54 @@ class EvalAccount(PaidAccount):
         with self._write_lock:
             if not self._file.closed:
                 self._file.close()
+
+
+def part_cap(usd: float | None, tokens: int | None, earlier: tuple[float, int], *,
+             part: float) -> Cap:
+    """The cap of one part of an eval run by worker processes: the eval's caps less what
+    earlier parts spent, in a scope of its own (so nothing an earlier part left held in
+    the store counts twice: the journal has counted it already)."""
+    return Cap(f"eval:{part!r}", None if usd is None else usd - earlier[0],
+               None if tokens is None else tokens - earlier[1])
+
+
+class SharedEvalAccount(StoreAccount):
+    """One worker's account of an eval run by several processes: every paid call reserves
+    its worst case against ``cap`` in the store ``out/paid.sqlite`` (atomically, across the
+    processes: two workers can never both take the last dollar) and journals the
+    reservation to ``out/paid.jsonl`` before the request is sent, and its settlement after,
+    as :class:`EvalAccount` does; the journal keys reservations by ``part`` and the
+    store's hold id (unique across workers)."""
+
+    def __init__(self, out: Path, cap: Cap, *, part: float) -> None:
+        super().__init__(SQLiteSpendStore(out / STORE), [cap], ttl_s=FOREVER_S)
+        self._part = part
+        self._file: IO[str] = (out / JOURNAL).open("a", encoding="utf-8")
+        self._write_lock = threading.Lock()
+
+    def _log(self, entry: dict[str, Any]) -> None:
+        with self._write_lock:  # one write of one line: appends of processes stay whole
+            self._file.write(json.dumps({"part": self._part, **entry}) + "\n")
+            self._file.flush()
+
+    def reserve(self, usd: float, tokens: int) -> Reservation | None:
+        held = super().reserve(usd, tokens)
+        if isinstance(held, Hold):
+            self._log({"hold": held.hold_id, "usd": usd, "tokens": tokens})
+        return held
+
+    def settle(self, reservation: Reservation | None, usd: float, tokens: int) -> None:
+        super().settle(reservation, usd, tokens)
+        self._log({"settle": reservation.hold_id if isinstance(reservation, Hold) else None,
+                   "usd": usd, "tokens": tokens})
+
+    def close(self) -> None:
+        with self._write_lock:
+            if not self._file.closed:
+                self._file.close()
+        close = getattr(self.store, "close", None)
+        if close is not None:
+            close()
 
 
 class CallSink:

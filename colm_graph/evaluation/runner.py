@@ -1,6 +1,11 @@
 """The eval runner: every (graph, item) pair run concurrently (bounded), one JSON line per
 pair appended to ``results.jsonl`` as it finishes, ``--resume`` continuing a killed run
-without redoing or duplicating items."""
+without redoing or duplicating items.
+
+With ``workers`` > 1 the pairs are sharded across worker processes
+(:mod:`colm_graph.evaluation.shards`, :mod:`colm_graph.evaluation.worker`), each running its
+share on its own event loop with :func:`run_pairs`; this process stays the only writer of
+the eval's files."""
 
 from __future__ import annotations
 
@@ -18,7 +23,15 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from colm_graph.core.result import RunResult
 from colm_graph.errors import ConfigError
-from colm_graph.evaluation.account import CallSink, EvalAccount, merged_records
+from colm_graph.evaluation.account import (
+    STORE,
+    CallSink,
+    EvalAccount,
+    SharedEvalAccount,
+    earlier_spent,
+    merged_records,
+    part_cap,
+)
 from colm_graph.evaluation.datasets import Item
 from colm_graph.evaluation.scoring import score_answer
 from colm_graph.pool import ModelPool
@@ -26,9 +39,20 @@ from colm_graph.pool import ModelPool
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
 
-__all__ = ["GraphEntry", "arun_eval", "resolve_graphs", "run_eval", "result_row"]
+__all__ = ["AUTO_PAIRS_PER_WORKER", "EvalIncomplete", "GraphEntry", "arun_eval",
+           "resolve_graphs", "result_row", "run_eval", "run_pairs"]
 
 RESULTS, RUN, SAMPLES = "results.jsonl", "run.json", "samples.jsonl"
+AUTO_PAIRS_PER_WORKER = 256
+"""With ``workers=None`` (the command line's default) an eval takes one worker process per
+core, but no more than one per this many pairs left to do: starting a worker (its imports,
+2 to 4 s of CPU) costs about as much as a hundred or two pairs, so a small eval stays in
+process."""
+
+
+class EvalIncomplete(RuntimeError):
+    """A worker process of the eval died: its unfinished pairs are not in ``results.jsonl``
+    (everything else is); ``--resume`` does them. The message is one line."""
 
 
 @dataclass(frozen=True)
@@ -213,7 +237,8 @@ def _resumed_budget(before: dict[str, Any], usd: float | None, tokens: int | Non
     return new_usd, new_tokens, (new_usd, new_tokens) != (old_usd, old_tokens)
 
 
-def _item_config(entry: GraphEntry, sink: CallSink, account: EvalAccount | None,
+def _item_config(entry: GraphEntry, sink: CallSink,
+                 account: EvalAccount | SharedEvalAccount | None,
                  cache: Any = None, log: Callable[..., None] | None = None
                  ) -> RunnableConfig:
     """An item's invoke config: its call sink, the call cache, and under a cap the eval's
@@ -303,6 +328,117 @@ class Progress:
         self.bar.close()
 
 
+Emit = Callable[[str, "str | None", dict[str, Any]], None]
+"""Where a finished pair goes: ``emit(row_line, samples_line, row)``."""
+
+
+async def run_pairs(todo: Sequence[tuple[GraphEntry, Item]], entries: Sequence[GraphEntry],
+                    graphs: Mapping[str, Any], emit: Emit, *, concurrency: int,
+                    account: EvalAccount | SharedEvalAccount | None, cache: Any,
+                    log_samples: bool, secrets: Sequence[str]) -> None:
+    """Run the pairs ``todo`` on this event loop, at most ``concurrency`` at a time, the
+    values of a sweep one after another; hand each finished pair to ``emit``: its line of
+    ``results.jsonl``, its line of ``samples.jsonl`` (``None`` without ``log_samples``),
+    both scrubbed of ``secrets``, and the row itself. A pair that fails is a row with its
+    ``error`` (and the calls it made); the others go on."""
+    from colm_graph.core.secrets import scrub
+
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(entry: GraphEntry, item: Item) -> None:
+        async with sem:
+            start = time.perf_counter()
+            sink = CallSink()
+            logged: list[dict[str, Any]] = []
+            log = None if not log_samples else (
+                lambda record, prompt, reply: logged.append(_sample(record, prompt, reply)))
+            try:
+                state = await graphs[entry.label].ainvoke(
+                    _inputs(item), _item_config(entry, sink, account, cache, log))
+                row = result_row(entry, item, state, time.perf_counter() - start,
+                                 records=sink.records)
+            except Exception as exc:  # recorded with the calls it made; the eval goes on
+                message = scrub(f"{type(exc).__name__}: {exc}", secrets).splitlines()[0][:500]
+                row = result_row(entry, item, None, time.perf_counter() - start, message,
+                                 records=sink.records)
+            samples = None if not log_samples else scrub(json.dumps(
+                {"id": item.id, "graph": entry.label, "question": item.question,
+                 "calls": logged}), secrets)
+            emit(scrub(json.dumps(row), secrets), samples, row)
+
+    phase = _phases(entries)
+    for k in sorted(set(phase.values())):
+        await asyncio.gather(*(one(e, it) for e, it in todo if phase[e.label] == k))
+
+
+def _unshippable(pool: ModelPool, build: Callable[[GraphEntry], Any] | None, cache: Any
+                 ) -> str | None:
+    """Why the eval cannot run in worker processes (which rebuild the pool from its entries'
+    specs and the graphs from theirs); ``None``: it can."""
+    if build is not None:
+        return ("a custom build= cannot be used by worker processes, which build the graphs"
+                " from their specs; use workers=1")
+    for entry in pool:
+        if entry.spec is None:
+            return (f"pool model {entry.name!r} is a chat model object, which a worker process"
+                    " cannot rebuild (only models given by their settings can); use workers=1")
+    if cache is not None and not isinstance(cache, str | Path):
+        return "a cache object cannot be shared with worker processes; give a file or use" \
+            " workers=1"
+    return None
+
+
+def _worker_count(workers: int | None, concurrency: int,
+                  todo: Sequence[tuple[GraphEntry, Item]], obstacle: str | None) -> int:
+    """Worker processes for ``todo``: as asked (``None``: one per core, at most one per
+    :data:`AUTO_PAIRS_PER_WORKER` pairs, 1 when there is an ``obstacle``), but no more than
+    ``concurrency`` (each takes at least one of it) or the items left (the unit of a shard);
+    1 means in this process."""
+    if workers is None:
+        workers = 1 if obstacle else min(os.cpu_count() or 1,
+                                         len(todo) // AUTO_PAIRS_PER_WORKER)
+    return max(1, min(workers, concurrency, len({it.id for _, it in todo})))
+
+
+def _shards(todo: Sequence[tuple[GraphEntry, Item]], n: int
+            ) -> list[list[tuple[GraphEntry, Item]]]:
+    """``todo`` in ``n`` shards of whole items (an item's graphs share one worker, so their
+    identical calls still go one at a time and a sweep's later values find the earlier ones'
+    calls in the cache), as even in pairs as the items allow, each in ``todo``'s order."""
+    groups: dict[str, list[int]] = {}
+    for i, (_, item) in enumerate(todo):
+        groups.setdefault(item.id, []).append(i)
+    loads: list[int] = [0] * n
+    picks: list[list[int]] = [[] for _ in range(n)]
+    for group in sorted(groups.values(), key=len, reverse=True):
+        w = loads.index(min(loads))
+        picks[w] += group
+        loads[w] += len(group)
+    return [[todo[i] for i in sorted(p)] for p in picks]
+
+
+def _jobs(todo: Sequence[tuple[GraphEntry, Item]], entries: Sequence[GraphEntry],
+          pool: ModelPool, n: int, concurrency: int, out: Path, calls: Any, log_samples: bool,
+          budget: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """What each of ``n`` workers is sent (JSON): its shard and share of ``concurrency``,
+    the graphs' and the pool's settings, where the call cache and the budget are."""
+    from colm_graph.run.cache import SQLiteCallCache
+
+    models = [e.spec.model_dump(mode="json") for e in pool if e.spec is not None]
+    common = {"entries": [asdict(e) for e in entries], "out": str(out.resolve()),
+              "pool": {"models": models, "server": pool.server, "source": pool.source},
+              "cache": str(calls.path.resolve()) if isinstance(calls, SQLiteCallCache)
+              else None, "log_samples": log_samples, "budget": budget}
+    jobs = []
+    for i, shard in enumerate(_shards(todo, n)):
+        items = {it.id: asdict(it) for _, it in shard}
+        jobs.append({**common, "worker": i + 1, "workers": n,
+                     "concurrency": concurrency // n + (i < concurrency % n),
+                     "items": list(items.values()),
+                     "pairs": [[e.label, it.id] for e, it in shard]})
+    return jobs
+
+
 async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: ModelPool,
                     out: str | Path, *, concurrency: int = 8, resume: bool = False,
                     dataset: str = "", models: str | None = None, seed: int = 0,
@@ -312,7 +448,7 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
                     max_paid_usd: float | None = None,
                     max_paid_tokens: int | None = None,
                     notes: TextIO | None = None, cache: Any = "default",
-                    log_samples: bool = False) -> Path:
+                    log_samples: bool = False, workers: int | None = 1) -> Path:
     """Run every graph on every item; returns the results file.
 
     ``max_paid_usd`` / ``max_paid_tokens`` cap the whole eval: one
@@ -328,13 +464,31 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
     every call an earlier one made.
 
     ``log_samples``: every call's prompt and reply, per item, in ``OUT/samples.jsonl``
-    (one line per graph and item, written with its row; secrets scrubbed)."""
+    (one line per graph and item, written with its row; secrets scrubbed).
+
+    ``workers``: worker processes to shard the pairs across, by item, each with its own
+    event loop and an even share of ``concurrency`` (so no more workers than
+    ``concurrency`` or than items left); ``1`` runs everything on this event loop,
+    ``None`` takes one per core (at most one per :data:`AUTO_PAIRS_PER_WORKER` pairs, and 1
+    where workers cannot be used or the pool has a local Hugging Face model, which each
+    worker would load and batch alone). Workers rebuild the pool from its entries' settings and
+    the graphs from their specs: a custom ``build``, a pool holding chat model objects or a
+    ``cache`` object need ``workers=1`` (:class:`ConfigError` otherwise). This process
+    writes every file, the one progress bar runs here, and the cap holds across the
+    workers (see :mod:`colm_graph.evaluation.shards`). A worker that dies leaves its
+    unfinished pairs out of ``results.jsonl``; the others finish, then
+    :class:`EvalIncomplete` says so (``resume`` does them)."""
     from colm_graph import __version__
-    from colm_graph.core.secrets import pool_secrets, scrub
+    from colm_graph.core.secrets import pool_secrets
     from colm_graph.spec import load_graph
 
     if concurrency < 1:
         raise ConfigError(f"--concurrency: expected at least 1, got {concurrency}")
+    if workers is not None and (isinstance(workers, bool) or workers < 1):
+        raise ConfigError(f"--workers: expected at least 1, got {workers}")
+    obstacle = _unshippable(pool, build, cache)
+    if workers is not None and workers > 1 and obstacle:
+        raise ConfigError(f"--workers {workers}: {obstacle}")
     graphs = {e.label: (build(e) if build else load_graph(
         e.spec, pool=pool, params=e.params, roles=e.roles)) for e in entries}
     out = Path(out)
@@ -349,6 +503,12 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
             "colm_graph_version": __version__}
     done, before = _check_resume(out, meta, resume)
     calls = _cache(cache, out)  # before anything is written: a bad --cache leaves no trace
+    todo = [(e, it) for e in entries for it in items if (e.label, it.id) not in done]
+    # not by default with a local Hugging Face model: each worker would load it, batch alone
+    local = next((e.name for e in pool if e.provider == "huggingface"), None)
+    n = _worker_count(workers, concurrency, todo,
+                      obstacle or (f"{local} is a local model" if local else None))
+    meta["workers"] = n
     changed, was = False, ""
     if before is None:
         (out / RUN).write_text(json.dumps(meta, indent=2))
@@ -359,13 +519,15 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
             was = _cap_text(before.get("max_paid_usd"), before.get("max_paid_tokens"))
             before.update(max_paid_usd=max_paid_usd, max_paid_tokens=max_paid_tokens)
             (out / RUN).write_text(json.dumps(before, indent=2))
-    todo = [(e, it) for e in entries for it in items if (e.label, it.id) not in done]
-    sem = asyncio.Semaphore(concurrency)
     secrets = pool_secrets(pool)
-    account = EvalAccount(max_paid_usd, max_paid_tokens, out, part=time.time()) \
-        if max_paid_usd is not None or max_paid_tokens is not None else None
+    capped = max_paid_usd is not None or max_paid_tokens is not None
+    part = time.time()
+    account = EvalAccount(max_paid_usd, max_paid_tokens, out, part=part) \
+        if capped and n == 1 else None
+    earlier = earlier_spent(out) if capped and n > 1 else None
     if changed and notes is not None:
-        spent = f"; earlier parts spent ${account.earlier_usd:.4f}" if account else ""
+        before_usd = account.earlier_usd if account else earlier[0] if earlier else None
+        spent = "" if before_usd is None else f"; earlier parts spent ${before_usd:.4f}"
         notes.write(f"colm-graph: note: --resume: the eval's paid budget is now"
                     f" {_cap_text(max_paid_usd, max_paid_tokens)} (it was {was}), recorded in"
                     f" {out / RUN}{spent}\n")
@@ -381,46 +543,47 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
         files.close()
         raise
 
-    async def one(entry: GraphEntry, item: Item) -> None:
-        async with sem:
-            start = time.perf_counter()
-            sink = CallSink()
-            logged: list[dict[str, Any]] = []
-            log = None if samples is None else (
-                lambda record, prompt, reply: logged.append(_sample(record, prompt, reply)))
-            try:
-                state = await graphs[entry.label].ainvoke(
-                    _inputs(item), _item_config(entry, sink, account, calls, log))
-                row = result_row(entry, item, state, time.perf_counter() - start,
-                                 records=sink.records)
-            except Exception as exc:  # recorded with the calls it made; the eval goes on
-                message = scrub(f"{type(exc).__name__}: {exc}", secrets).splitlines()[0][:500]
-                row = result_row(entry, item, None, time.perf_counter() - start, message,
-                                 records=sink.records)
-            if samples is not None:  # before the row: a row on disk has its samples
-                samples.write(scrub(json.dumps({"id": item.id, "graph": entry.label,
-                                                "question": item.question,
-                                                "calls": logged}), secrets) + "\n")
-                samples.flush()
-            fh.write(scrub(json.dumps(row), secrets) + "\n")
-            fh.flush()
-            bar.update(row)
+    def emit(row_line: str, samples_line: str | None, row: dict[str, Any]) -> None:
+        if samples is not None and samples_line is not None:  # before the row: a row on
+            samples.write(samples_line + "\n")                # disk has its samples
+            samples.flush()
+        fh.write(row_line + "\n")
+        fh.flush()
+        bar.update(row)
 
+    failed: list[str] = []
     bar = Progress(len(entries) * len(items), progress, done=len(done))
     try:
-        phase = _phases(entries)
-        for k in sorted(set(phase.values())):
-            await asyncio.gather(*(one(e, it) for e, it in todo if phase[e.label] == k))
+        if n == 1:
+            await run_pairs(todo, entries, graphs, emit, concurrency=concurrency,
+                            account=account, cache=calls, log_samples=log_samples,
+                            secrets=secrets)
+        else:
+            from colm_graph.evaluation.shards import run_workers
+            from colm_graph.run.spend import SQLiteSpendStore
+
+            budget = None
+            if earlier is not None:
+                SQLiteSpendStore(out / STORE).close()  # its tables, before any worker
+                budget = {"cap": asdict(part_cap(max_paid_usd, max_paid_tokens, earlier,
+                                                 part=part)), "part": part}
+            jobs = _jobs(todo, entries, pool, n, concurrency, out, calls, log_samples, budget)
+            failed = await run_workers(jobs, lambda m: emit(m["row"], m.get("samples"),
+                                                            json.loads(m["row"])))
     finally:
         bar.close()
         fh.flush()
         os.fsync(fh.fileno())
         files.close()
+    if failed:
+        raise EvalIncomplete(f"{'; '.join(failed)}: those pairs are not in {out / RESULTS}"
+                             " (every finished one is); run the same command with --resume"
+                             " to do them")
     return out / RESULTS
 
 
 def run_eval(*args: Any, **kwargs: Any) -> Path:
-    """Synchronous :func:`arun_eval`."""
+    """Synchronous :func:`arun_eval` (``workers=N`` included)."""
     kwargs.setdefault("progress", sys.stderr)
     kwargs.setdefault("notes", sys.stderr)
     return asyncio.run(arun_eval(*args, **kwargs))

@@ -6,7 +6,8 @@ against what an OpenAI-compatible server on 127.0.0.1 saw:
   call in flight at the kill included), unless a new one is given, which ``run.json`` then
   records;
 * every paid call reserves its own worst case from one account for the eval, so a cap that
-  affords N worst-case calls makes N calls at concurrency 1 and at concurrency 32.
+  affords N worst-case calls makes N calls at concurrency 1 and at concurrency 32, in one
+  process or in two worker processes (``--workers 2``).
 
 The paid model ``big`` reports, for every call, the worst case colm_graph plans for: its
 prompt's token bound (``colm_graph.core.tokens.prompt_bound``: ``big`` has no known tokenizer, so
@@ -137,13 +138,16 @@ def paid_requests(srv: FaultServer) -> list[dict[str, Any]]:
 # --- (a) failed items keep their paid calls ----------------------------------------------------
 
 
+@pytest.mark.parametrize("workers", ["1", pytest.param("2", marks=pytest.mark.slow)])
 def test_failed_items_keep_their_paid_calls_in_rows_and_summary(
-        tmp_path: Path, server: FaultServer, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, server: FaultServer, capsys: pytest.CaptureFixture[str],
+        workers: str) -> None:
     # CoLM: two local clients disagree, the paid server guides, the clients revise; the
     # revisions of the odd items get malformed replies, so those items fail after paying
     data = dataset(tmp_path / "d.jsonl", 6, tag=lambda i: "fail" if i % 2 else "ok")
     out = tmp_path / "run"
-    rc, err = cli(capsys, eval_args(tmp_path, server, data, out, "colm", "--concurrency", "3"))
+    rc, err = cli(capsys, eval_args(tmp_path, server, data, out, "colm", "--concurrency", "3",
+                                    "--workers", workers))
     assert rc == 0, err
 
     rows = {r["id"]: r for r in rows_of(out)}
@@ -301,10 +305,12 @@ def test_resume_keeps_the_cap_unless_a_new_one_is_given(
 # --- (c) N calls at any concurrency -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("concurrency", [1, 32])
+@pytest.mark.parametrize(("concurrency", "workers"), [(1, 1), (32, 1), (32, 2)],
+                         ids=["concurrency-1", "concurrency-32", "concurrency-32-workers-2"])
 def test_a_cap_that_affords_n_calls_makes_n_calls_at_any_concurrency(
         tmp_path: Path, server: FaultServer, capsys: pytest.CaptureFixture[str],
-        concurrency: int) -> None:
+        concurrency: int, workers: int) -> None:
+    # workers 2: the items run in two processes, which share the cap (colm_graph.run.spend)
     # one paid call per item (large_only), every prompt alike: a call's worst case W is its
     # prompt bound plus MAX_TOKENS output tokens, at PRICE, and the server bills exactly W
     probe = tmp_path / "probe"
@@ -321,7 +327,7 @@ def test_a_cap_that_affords_n_calls_makes_n_calls_at_any_concurrency(
     out = tmp_path / "run"
     rc, err = cli(capsys, eval_args(tmp_path, server, dataset(tmp_path / "d.jsonl", 40), out,
                                     "large_only", "--concurrency", str(concurrency),
-                                    "--max-paid-usd", repr(cap)))
+                                    "--workers", str(workers), "--max-paid-usd", repr(cap)))
     assert rc == 0, err
     seen = paid_requests(server)[skip:]
     rows = rows_of(out)

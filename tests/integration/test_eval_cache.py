@@ -70,16 +70,20 @@ def _bodies(fake: FakeOpenAIServer) -> list[str]:
             for r in fake.chat_requests]
 
 
+@pytest.mark.parametrize("workers", ["1", pytest.param("2", marks=pytest.mark.slow)])
 def test_a_second_eval_on_the_same_cache_pays_nothing(tmp_path: Path,
                                                       fake: FakeOpenAIServer,
-                                                      capsys: pytest.CaptureFixture[str]
-                                                      ) -> None:
+                                                      capsys: pytest.CaptureFixture[str],
+                                                      workers: str) -> None:
+    # workers 2: two processes fill the cache at once, two others answer from it
     shared = tmp_path / "shared.sqlite"
     graphs = "large_only,small_only,cascade"
-    first = _eval(tmp_path, fake, "one", "--graphs", graphs, "--cache", str(shared))
+    first = _eval(tmp_path, fake, "one", "--graphs", graphs, "--cache", str(shared),
+                  "--workers", workers)
     made = len(fake.chat_requests)
     assert made > 0 and len(SQLiteCallCache(shared)) == len(set(_bodies(fake)))
-    second = _eval(tmp_path, fake, "two", "--graphs", graphs, "--cache", str(shared))
+    second = _eval(tmp_path, fake, "two", "--graphs", graphs, "--cache", str(shared),
+                   "--workers", workers)
     assert len(fake.chat_requests) == made  # not one request more
     for label, g in second["graphs"].items():
         was = first["graphs"][label]
