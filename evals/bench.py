@@ -4,22 +4,31 @@
 
 1. Orchestration overhead: wall time / critical path of CoLM (k=4, R=2, guidance every
    round) and COPE (3 samples, all three stages) on fake chat models with injected latency,
-   for ``ainvoke`` and ``invoke``. The critical path is the sum over steps of the longest
-   call of the step, from the ledger (records grouped by node and round/stage). Where the
-   target is missed, the gap is split into time before the first call, between steps,
-   stagger inside a parallel step and after the last call, and a zero-latency run is
-   profiled.
+   for ``ainvoke`` and ``invoke``; also CoLM with the graph parameter ``fan_out: gather``
+   where the graph has it ("n/a" otherwise). The critical path is the sum over steps of the
+   longest call of the step, from the ledger (records grouped by node and round/stage).
+   Where the target is missed, the gap is split into time before the first call, between
+   steps, stagger inside a parallel step and after the last call, and a zero-latency run is
+   profiled. Then CoLM's LangGraph super-steps and tasks per run (debug stream) and its CPU
+   per run on zero-latency fakes against the same 14 calls in plain asyncio.
 2. Eval throughput of the ``single`` graph against a local OpenAI-compatible server (the
    test suite's FakeOpenAIServer, run in its own process) at concurrency 32, next to the
    same requests made with raw httpx and with plain ``ChatOpenAI.ainvoke``, and a sequential
-   ``ChatOpenAI.invoke`` loop.
+   ``ChatOpenAI.invoke`` loop. Then ``colm`` and ``single`` evals on the simulated pool with
+   50 ms and 500 ms calls, ``workers`` 1 and 2 (where ``arun_eval`` takes ``workers=``),
+   against the ideal (concurrency / mean critical path).
 3. Footprint: ``import colm_graph`` time (and whether torch got imported); peak RSS of a
    simulated 1000-item eval of ``colm`` in a child process, and whether results stream to
    disk.
 4. Local models: ``evals/bench_hf.py``'s ``run()`` (batched vs one-at-a-time generation),
    when that file exists.
+5. Serve workers: ``evals/bench_serve.py`` (req/s, p50/p99 at 64 clients, ``--workers`` 1
+   and 2, ``single`` and ``colm``); not run with ``--quick``.
+6. Provider layer: ``evals/bench_provider.py`` (per call and per CoLM run: raw httpx, a
+   thin ``BaseChatModel`` on httpx, ``ChatOpenAI``).
 
-Timings depend on the machine; nothing here is a test assertion.
+Last, every issue-15 figure against its reference, in one block. Timings depend on the
+machine and its load; nothing here is a test assertion.
 """
 
 from __future__ import annotations
@@ -196,19 +205,63 @@ def machine() -> dict[str, Any]:
 # -- 1. orchestration overhead ---------------------------------------------------------------
 
 
-def _colm_graph(latency: float) -> Any:
-    from colm_graph import ModelPool, create_colm_graph
+CLIENTS = [f"client{i}" for i in range(4)]
 
+
+def _colm_models(latency: float) -> dict[str, Any]:
+    """Four fake clients that never agree (so every round runs) and a fake server."""
     fakes = _load(SUPPORT / "fakes.py", "_bench_fakes")
+    models = {name: fakes.ScriptedChatModel(reply=f"Answer: {i + 1}", latency_s=latency)
+              for i, name in enumerate(CLIENTS)}
+    models["server"] = fakes.ScriptedChatModel(reply="Guidance.\nAnswer: 9", latency_s=latency)
+    return models
+
+
+def _colm_pool(models: dict[str, Any]) -> Any:
+    from colm_graph import ModelPool
+
     pool = ModelPool()
-    for i in range(4):  # four clients that never agree, so every round runs
-        pool.add(f"client{i}", fakes.ScriptedChatModel(reply=f"Answer: {i + 1}",
-                                                       latency_s=latency), tier="local")
-    pool.add("server", fakes.ScriptedChatModel(reply="Guidance.\nAnswer: 9", latency_s=latency),
-             tier="paid", price={"input": 1.0, "output": 1.0})
-    return create_colm_graph(pool=pool, clients=[f"client{i}" for i in range(4)],
+    for name in CLIENTS:
+        pool.add(name, models[name], tier="local")
+    pool.add("server", models["server"], tier="paid", price={"input": 1.0, "output": 1.0})
+    return pool
+
+
+def _colm_graph(latency: float, models: dict[str, Any] | None = None) -> Any:
+    from colm_graph import create_colm_graph
+
+    return create_colm_graph(pool=_colm_pool(models or _colm_models(latency)), clients=CLIENTS,
                              server="server", top_k=4, rounds=2,
                              skip_guidance_when_agreed=False)
+
+
+def _colm_gather_graph(latency: float, models: dict[str, Any] | None = None) -> Any:
+    """The same CoLM graph with the graph parameter ``fan_out: gather`` (one task per
+    parallel step instead of one ``Send`` per client); ConfigError where it does not exist."""
+    from colm_graph import load_graph
+
+    return load_graph("colm", pool=_colm_pool(models or _colm_models(latency)),
+                      params={"top_k": 4, "rounds": 2, "skip_guidance_when_agreed": False,
+                              "fan_out": "gather"},
+                      roles={"client": CLIENTS, "server": "server"})
+
+
+async def plain_colm(call: Callable[[Any, str], Any], question: str, clients: int = 4,
+                     rounds: int = 2) -> list[str]:
+    """CoLM written in plain asyncio, the reference of the graph's CPU: ``clients`` drafts
+    gathered, then per round one server call and ``clients`` revisions gathered.
+    ``call(model, prompt)`` returns the reply text; ``model`` is a client's index or
+    ``"server"``."""
+    drafts = list(await asyncio.gather(*(call(i, f"Question: {question}")
+                                         for i in range(clients))))
+    for _ in range(rounds):
+        guidance = await call("server", f"Question: {question}\n<drafts>\n"
+                              + "\n".join(drafts) + "\n</drafts>\nGuide them.")
+        drafts = list(await asyncio.gather(*(
+            call(i, f"Question: {question}\n<guidance>{guidance}</guidance>\n"
+                    f"<previous_answer>{d}</previous_answer>\nRevise.")
+            for i, d in enumerate(drafts))))
+    return drafts
 
 
 def _cope_graph(latency: float) -> Any:
@@ -238,7 +291,11 @@ GRAPHS: dict[str, tuple[Callable[[float], Any], Callable[[dict[str, Any]], bool]
     # name: (builder, "every step ran" check on the output)
     "colm": (_colm_graph, lambda out: out.get("rounds") == 2 and len(out["ledger"]) == 14),
     "cope": (_cope_graph, lambda out: out.get("stage") == 3 and len(out["ledger"]) == 10),
+    # measured where the option exists, left out of the worst ratio (not the default)
+    "colm_gather": (_colm_gather_graph,
+                    lambda out: out.get("rounds") == 2 and len(out["ledger"]) == 14),
 }
+OPTIONAL_GRAPHS = ("colm_gather",)
 QUESTION = {"question": "What is 17 * 23 + 48?"}
 
 
@@ -300,10 +357,16 @@ def _runs(graph: Any, mode: str, reps: int) -> list[tuple[dict[str, Any], float,
 def bench_orchestration(reps: int, latency: float, profile_runs: int) -> dict[str, Any]:
     section: dict[str, Any] = {"target": OVERHEAD_TARGET, "latency_s": latency, "reps": reps,
                                "graphs": {}}
+    from colm_graph.errors import ConfigError
+
     worst = 0.0
     for name, (build, all_ran) in GRAPHS.items():
-        graph = build(latency)
-        zero = build(0.0)
+        try:
+            graph = build(latency)
+            zero = build(0.0)
+        except ConfigError as exc:  # an option this version does not have
+            section["graphs"][name] = {"n/a": str(exc).splitlines()[0][:300]}
+            continue
         per_mode: dict[str, Any] = {}
         for mode in ("ainvoke", "invoke"):
             _runs(graph, mode, 1)  # warm-up
@@ -312,7 +375,8 @@ def bench_orchestration(reps: int, latency: float, profile_runs: int) -> dict[st
             _runs(zero, mode, 1)
             zero_walls = [wall for *_, wall in _runs(zero, mode, reps)]
             ratio = _median(s["ratio"] for s in stats)
-            worst = max(worst, ratio)
+            if name not in OPTIONAL_GRAPHS:
+                worst = max(worst, ratio)
             per_mode[mode] = {
                 "ratio_median": round(ratio, 4),
                 "ratio_min": round(min(s["ratio"] for s in stats), 4),
@@ -359,6 +423,9 @@ def print_orchestration(sec: dict[str, Any]) -> None:
     print(f"\n== 1. Orchestration overhead: wall / critical path (target <= {sec['target']}),"
           f" {sec['latency_s'] * 1000:.0f} ms per fake call, median of {sec['reps']} ==")
     for name, modes in sec["graphs"].items():
+        if "n/a" in modes:
+            print(f"  {name:5s} n/a: {modes['n/a']}")
+            continue
         for mode in ("ainvoke", "invoke"):
             m = modes[mode]
             b = m["breakdown_ms_median"]
@@ -388,7 +455,89 @@ def print_orchestration(sec: dict[str, Any]) -> None:
             for f in prof["top_functions"][:6]:
                 print(f"      {f['tottime_ms_per_run']:6.2f} ms  {f['calls_per_run']:6.1f} calls"
                       f"  {f['function']}")
-    print(f"  => worst median ratio {sec['worst_ratio']:.3f}  [{sec['status']}]")
+    print(f"  => worst median ratio {sec['worst_ratio']:.3f} (colm, cope)  [{sec['status']}]")
+
+
+def _count_steps(graph: Any) -> dict[str, Any]:
+    """Super-steps and tasks of one ``ainvoke``-equivalent run (LangGraph's debug stream)."""
+    async def go() -> dict[str, Any]:
+        steps: set[int] = set()
+        tasks: collections.Counter[str] = collections.Counter()
+        async for event in graph.astream(dict(QUESTION), stream_mode="debug"):
+            if event.get("type") == "task":
+                steps.add(event["step"])
+                tasks[event["payload"]["name"]] += 1
+        return {"super_steps": len(steps), "tasks": sum(tasks.values()),
+                "tasks_by_node": dict(tasks)}
+
+    return asyncio.run(go())
+
+
+def _cpu_per_run(run_once: Callable[[], Any], runs: int, reps: int, warm: bool = True
+                 ) -> dict[str, Any]:
+    """CPU (``process_time``) and wall per run of ``await run_once()``, ``runs`` runs on one
+    event loop, after a warm-up (``warm``); median (and range) of ``reps`` repetitions."""
+    async def many() -> None:
+        for _ in range(runs):
+            await run_once()
+
+    if warm:
+        asyncio.run(many())
+    cpu, wall = [], []
+    for _ in range(reps):
+        c0, w0 = time.process_time(), time.perf_counter()
+        asyncio.run(many())
+        cpu.append((time.process_time() - c0) / runs * 1000)
+        wall.append((time.perf_counter() - w0) / runs * 1000)
+    return {"cpu_ms_per_run": round(_median(cpu), 2),
+            "cpu_ms_range": [round(min(cpu), 2), round(max(cpu), 2)],
+            "wall_ms_per_run": round(_median(wall), 2)}
+
+
+def bench_colm_run(runs: int, reps: int) -> dict[str, Any]:
+    """CoLM k=4 R=2 on zero-latency fakes: LangGraph super-steps and tasks per run, and CPU
+    per run of the graph (``Send`` fan-out, and ``fan_out: gather`` where it exists) against
+    plain asyncio over the same fake chat models (``ainvoke``)."""
+    from colm_graph.errors import ConfigError
+
+    models = _colm_models(0.0)
+    graphs: dict[str, Any] = {"graph_send": _colm_graph(0.0, models)}
+    section: dict[str, Any] = {"runs": runs, "reps": reps, "calls_per_run": 14}
+    try:
+        graphs["graph_gather"] = _colm_gather_graph(0.0, models)
+    except ConfigError as exc:
+        section["graph_gather"] = {"n/a": str(exc).splitlines()[0][:300]}
+    for label, graph in graphs.items():
+        section[label] = {**_count_steps(graph),
+                          **_cpu_per_run(lambda g=graph: g.ainvoke(dict(QUESTION)), runs, reps)}
+
+    async def call(model: Any, prompt: str) -> str:
+        return (await models[CLIENTS[model] if model != "server" else "server"]
+                .ainvoke(prompt)).text
+
+    section["plain_asyncio"] = {"super_steps": 5, "tasks": 14,
+                                **_cpu_per_run(lambda: plain_colm(call, QUESTION["question"]),
+                                               runs, reps)}
+    plain = section["plain_asyncio"]["cpu_ms_per_run"]
+    for label in graphs:
+        section[label]["cpu_over_plain"] = round(section[label]["cpu_ms_per_run"] / plain, 2)
+    return section
+
+
+def print_colm_run(sec: dict[str, Any]) -> None:
+    print(f"  CoLM k=4 R=2 on zero-latency fakes, {sec['calls_per_run']} calls: CPU per run"
+          f" (median of {sec['reps']} x {sec['runs']} runs) and LangGraph steps:")
+    for label in ("graph_send", "graph_gather", "plain_asyncio"):
+        m = sec.get(label, {})
+        if "n/a" in m:
+            print(f"    {label:14s} n/a: {m['n/a']}")
+            continue
+        ratio = f" = {m['cpu_over_plain']:.2f}x plain asyncio" if "cpu_over_plain" in m else ""
+        steps = (f"{m['super_steps']} super-steps, {m['tasks']} tasks {m['tasks_by_node']}"
+                 if "tasks_by_node" in m else
+                 f"{m['super_steps']} awaits of {m['tasks']} calls (no graph)")
+        print(f"    {label:14s} {m['cpu_ms_per_run']:6.2f} ms CPU"
+              f" ({m['cpu_ms_range'][0]:.1f}-{m['cpu_ms_range'][1]:.1f}){ratio}; {steps}")
 
 
 # -- 2. eval throughput ----------------------------------------------------------------------
@@ -401,7 +550,12 @@ SERVER_CHILD = textwrap.dedent("""
     spec.loader.exec_module(mod)
     if int(sys.argv[3]):
         mod._Server.request_queue_size = int(sys.argv[3])
-    srv = mod.FakeOpenAIServer(latency_s=float(sys.argv[2]))
+    kwargs = {}
+    if sys.argv[4] == "distinct":  # every reply a different answer: CoLM clients never agree
+        import itertools
+        counter = itertools.count(1)
+        kwargs["responder"] = lambda body: f"Answer: {next(counter)}"
+    srv = mod.FakeOpenAIServer(latency_s=float(sys.argv[2]), **kwargs)
     print(json.dumps({"base_url": srv.base_url,
                       "backlog": mod._Server.request_queue_size}), flush=True)
     cpu = time.process_time()
@@ -425,12 +579,14 @@ SERVER_CHILD = textwrap.dedent("""
 
 
 class ServerProcess:
-    """The test suite's FakeOpenAIServer in a child process (its own GIL and CPU time)."""
+    """The test suite's FakeOpenAIServer in a child process (its own GIL and CPU time).
+    ``replies``: ``default`` (the fake's own answer) or ``distinct`` (each reply another
+    answer)."""
 
-    def __init__(self, latency: float, backlog: int = 0) -> None:
+    def __init__(self, latency: float, backlog: int = 0, replies: str = "default") -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", SERVER_CHILD, str(SUPPORT / "openai_server.py"),
-             str(latency), str(backlog)],
+             str(latency), str(backlog), replies],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None and self.proc.stdin is not None
         hello = json.loads(self.proc.stdout.readline())
@@ -470,41 +626,75 @@ def _chat(base_url: str) -> Any:
 
 
 async def _raw_httpx(base_url: str, n: int, concurrency: int,
-                     errors: list[str] | None = None) -> list[float]:
-    """n POSTs with a plain httpx client; with ``errors``, failures are collected there
-    instead of raised (and leave no latency)."""
+                     errors: list[str] | None = None, stream: bool = False,
+                     client: Any = None) -> list[float]:
+    """n POSTs with a plain httpx client (``client``, else a new one), each read into its
+    text and usage (``stream``: Server-Sent Events with ``stream_options.include_usage``);
+    with ``errors``, failures are collected there instead of raised (and leave no
+    latency)."""
     import httpx
 
-    body = {"model": "fake", "messages": [{"role": "user", "content": "What is 1 + 1?"}]}
+    body: dict[str, Any] = {"model": "fake",
+                            "messages": [{"role": "user", "content": "What is 1 + 1?"}]}
+    if stream:
+        body.update(stream=True, stream_options={"include_usage": True})
     sem = asyncio.Semaphore(concurrency)
     lat: list[float] = []
-    async with httpx.AsyncClient(timeout=60) as client:
-        async def one() -> None:
-            async with sem:
-                start = time.perf_counter()
-                try:
-                    resp = await client.post(f"{base_url}/chat/completions", json=body)
-                    resp.raise_for_status()
-                    resp.json()
-                except httpx.HTTPError as exc:
-                    if errors is None:
-                        raise
-                    errors.append(type(exc).__name__)
-                    return
-                lat.append(time.perf_counter() - start)
 
-        await asyncio.gather(*(one() for _ in range(n)))
+    async def read(client: httpx.AsyncClient) -> tuple[str, Any]:
+        if not stream:
+            resp = await client.post(f"{base_url}/chat/completions", json=body)
+            resp.raise_for_status()
+            data = resp.json()
+            return data["choices"][0]["message"]["content"] or "", data.get("usage")
+        text, usage = [], None
+        async with client.stream("POST", f"{base_url}/chat/completions", json=body) as resp:
+            resp.raise_for_status()
+            async for line in resp.aiter_lines():
+                if not line.startswith("data: ") or line == "data: [DONE]":
+                    continue
+                event = json.loads(line[6:])
+                usage = event.get("usage") or usage
+                for choice in event.get("choices") or ():
+                    text.append((choice.get("delta") or {}).get("content") or "")
+        return "".join(text), usage
+
+    async def one(client: httpx.AsyncClient) -> None:
+        async with sem:
+            start = time.perf_counter()
+            try:
+                await read(client)
+            except httpx.HTTPError as exc:
+                if errors is None:
+                    raise
+                errors.append(type(exc).__name__)
+                return
+            lat.append(time.perf_counter() - start)
+
+    if client is not None:
+        await asyncio.gather(*(one(client) for _ in range(n)))
+        return lat
+    async with httpx.AsyncClient(timeout=60) as own:
+        await asyncio.gather(*(one(own) for _ in range(n)))
     return lat
 
 
-async def _chat_openai(llm: Any, n: int, concurrency: int) -> list[float]:
+async def _chat_openai(llm: Any, n: int, concurrency: int, stream: bool = False
+                       ) -> list[float]:
+    """n calls of a LangChain chat model: ``ainvoke``, or ``astream`` with the chunks added
+    up into one message (``stream``)."""
     sem = asyncio.Semaphore(concurrency)
     lat: list[float] = []
 
     async def one(i: int) -> None:
         async with sem:
             start = time.perf_counter()
-            await llm.ainvoke(f"What is {i} + 1?")
+            if stream:
+                message = None
+                async for chunk in llm.astream(f"What is {i} + 1?"):
+                    message = chunk if message is None else message + chunk
+            else:
+                await llm.ainvoke(f"What is {i} + 1?")
             lat.append(time.perf_counter() - start)
 
     await asyncio.gather(*(one(i) for i in range(n)))
@@ -635,6 +825,139 @@ def bench_throughput(n_items: int, concurrency: int, latency: float, reps: int,
     section["ratio_to_sequential"] = round(ev["items_per_s"] / seq_rate, 3)
     section["status"] = _status(ev["ratio_to_ideal"] >= THROUGHPUT_TARGET)
     return section
+
+
+def _sim_pool(latency: float) -> Any:
+    """The built-in simulated pool with every model answering after ``latency`` seconds."""
+    import yaml
+
+    from colm_graph import ModelPool
+    from colm_graph.pool import DEFAULT_POOL_FILE
+
+    data = yaml.safe_load(Path(DEFAULT_POOL_FILE).read_text(encoding="utf-8"))
+    for model in data["models"]:
+        model["sim"] = {**model.get("sim", {}), "latency_s": latency}
+    return ModelPool.from_dict(data, source=f"default pool, latency {latency} s")
+
+
+def _sim_items(n: int) -> list[Any]:
+    """n items of the bundled task set (cycled, with distinct ids)."""
+    import dataclasses
+
+    from colm_graph.evaluation import load_dataset
+
+    base = load_dataset("colm_tasks")
+    return [dataclasses.replace(base[i % len(base)], id=f"{base[i % len(base)].id}~{i}")
+            for i in range(n)]
+
+
+def _sim_eval(graph: str, pool: Any, items: list[Any], concurrency: int, workers: int,
+              log_samples: bool = False, cache: Any = "default"
+              ) -> tuple[float, list[dict[str, Any]], list[dict[str, Any]]]:
+    """One eval (as ``colm-graph eval`` runs it): wall time, rows and logged samples."""
+    from colm_graph.evaluation import arun_eval, resolve_graphs
+
+    entries = resolve_graphs([graph], pool)
+    kwargs = {"workers": workers} if workers != 1 else {}
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        path = asyncio.run(arun_eval(entries, items, pool, out, concurrency=concurrency,
+                                     log_samples=log_samples, cache=cache, **kwargs))
+        wall = time.perf_counter() - start
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        samples_file = Path(out) / "samples.jsonl"
+        samples = [json.loads(line) for line in samples_file.read_text().splitlines()] \
+            if log_samples and samples_file.exists() else []
+    errors = [r["error"] for r in rows if r["error"]]
+    if errors or len(rows) != len(items):
+        raise RuntimeError(f"{graph} eval went wrong: {len(rows)} rows, errors {errors[:3]}")
+    return wall, rows, samples
+
+
+def bench_eval_workers(latencies: list[float], n_items: dict[float, int], concurrency: int,
+                       graphs: tuple[str, ...] = ("single", "colm"),
+                       workers: tuple[int, ...] = (1, 2), startup_check: bool = True
+                       ) -> dict[str, Any]:
+    """Eval throughput of ``colm`` and ``single`` on the simulated pool with every call taking
+    ``latency``, for ``workers`` 1 and 2 (where ``arun_eval`` takes ``workers=``), against the
+    ideal: ``concurrency`` items at a time, each taking its critical path (its sequential
+    steps of calls x latency; steps counted from a zero-latency run's logged calls, the
+    simulator being deterministic), i.e. ideal items/s = concurrency / mean critical path."""
+    from colm_graph.evaluation import arun_eval
+
+    has_workers = "workers" in inspect.signature(arun_eval).parameters
+    section: dict[str, Any] = {"concurrency": concurrency, "pool": "default simulated",
+                               "workers_supported": has_workers, "results": {}}
+    if not has_workers:
+        workers = (1,)
+        section["workers_n/a"] = "arun_eval has no workers= parameter"
+    startup = 0.0
+    if startup_check and len(workers) > 1:
+        # worker start-up: a 2-item eval at zero latency, workers=2 less workers=1
+        pool, items = _sim_pool(0.0), _sim_items(2)
+        walls = {w: _median(_sim_eval("single", pool, items, 2, w)[0] for _ in range(2))
+                 for w in (1, 2)}
+        startup = max(0.0, walls[2] - walls[1])
+        section["worker_startup_s"] = round(startup, 3)
+    for graph in graphs:
+        per: dict[str, Any] = {}
+        top = max(n_items.values())
+        _, _, samples = _sim_eval(graph, _sim_pool(0.0), _sim_items(top), concurrency, 1,
+                                  log_samples=True, cache=None)
+        steps = {s["id"]: len({(c.get("node"), c.get("round"), c.get("stage"))
+                               for c in s["calls"]}) for s in samples}
+        for latency in latencies:
+            items = _sim_items(n_items[latency])
+            mean_steps = statistics.fmean(steps[it.id] for it in items)
+            ideal = concurrency / (mean_steps * latency)
+            row: dict[str, Any] = {"items": len(items), "latency_s": latency,
+                                   "mean_steps": round(mean_steps, 3),
+                                   "ideal_items_per_s": round(ideal, 2)}
+            pool = _sim_pool(latency)
+            for w in workers:
+                c0 = time.process_time()
+                wall, rows, _ = _sim_eval(graph, pool, items, concurrency, w)
+                rate = len(items) / wall
+                row[f"workers_{w}"] = {
+                    "items_per_s": round(rate, 2), "ratio_to_ideal": round(rate / ideal, 4),
+                    "wall_s": round(wall, 3),
+                    "this_process_cpu_ms_per_item": round(
+                        (time.process_time() - c0) / len(items) * 1000, 3),
+                    "item_latency_p50_s": round(_median(r["latency_s"] for r in rows), 4)}
+                if w > 1 and startup and wall > startup:
+                    # an estimate: the same eval with its workers already started
+                    row[f"workers_{w}"]["ratio_to_ideal_without_startup"] = round(
+                        len(items) / (wall - startup) / ideal, 4)
+            if len(workers) > 1:
+                row["workers_2_over_1"] = round(row["workers_2"]["items_per_s"]
+                                                / row["workers_1"]["items_per_s"], 3)
+            per[f"{int(latency * 1000)}ms"] = row
+        section["results"][graph] = per
+    return section
+
+
+def print_eval_workers(sec: dict[str, Any]) -> None:
+    print(f"  eval throughput by workers (simulated pool, concurrency {sec['concurrency']} in"
+          " all; ideal = concurrency / mean critical path; wall includes worker start-up):")
+    if not sec["workers_supported"]:
+        print(f"    workers=2: n/a ({sec['workers_n/a']})")
+    if "worker_startup_s" in sec:
+        print(f"    worker start-up (2-item eval, workers=2 less workers=1):"
+              f" {sec['worker_startup_s']:.2f} s")
+    for graph, per in sec["results"].items():
+        for key, row in per.items():
+            cells = []
+            for w in (1, 2):
+                m = row.get(f"workers_{w}")
+                if m:
+                    est = m.get("ratio_to_ideal_without_startup")
+                    cells.append(f"workers={w} {m['items_per_s']:6.1f} items/s ="
+                                 f" {m['ratio_to_ideal']:.3f} of ideal"
+                                 + (f" ({est:.3f} less start-up)" if est else ""))
+            ratio = f"; 2/1 workers {row['workers_2_over_1']:.2f}x" if "workers_2_over_1" in row \
+                else ""
+            print(f"    {graph:6s} {key:>5s} x{row['mean_steps']:.2f} steps, {row['items']} items,"
+                  f" ideal {row['ideal_items_per_s']:6.1f}/s: " + "; ".join(cells) + ratio)
 
 
 def _connection_limits(chat_model: Any, concurrency: int) -> dict[str, Any]:
@@ -917,7 +1240,10 @@ def bench_local(quick: bool) -> dict[str, Any]:
     try:
         run = module.run
         params = inspect.signature(run).parameters
-        kwargs = {"quick": quick} if "quick" in params else {}
+        kwargs: dict[str, Any] = {"quick": quick} if "quick" in params else {}
+        if quick:  # the smoke-test size: the code path, not the figure
+            kwargs.update({k: v for k, v in (("clients", 2), ("max_new_tokens", 4))
+                           if k in params})
         result = run(**kwargs)
     except ImportError as exc:
         return {"skipped": f"bench_hf needs a module that is not installed: {exc}"}
@@ -934,6 +1260,144 @@ def print_local(sec: dict[str, Any]) -> None:
         print(f"  failed: {sec['error']}")
     else:
         print(textwrap.indent(json.dumps(sec, indent=2, default=str), "  "))
+
+
+# -- 5. serve workers ------------------------------------------------------------------------
+
+SERVE_COMMAND = "python evals/bench_serve.py --workers 1,2 --clients 64 --graphs single,colm"
+
+
+def bench_serve(quick: bool) -> dict[str, Any]:
+    """``evals/bench_serve.py`` in a child process (it starts ``colm-graph serve`` and runs
+    its load generator there); ``--quick`` only points at it (it has its own smoke test)."""
+    if quick:
+        return {"skipped": f"not run with --quick; run: {SERVE_COMMAND} --seconds 10"}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "serve.json"
+        run = subprocess.run([sys.executable, str(ROOT / "evals" / "bench_serve.py"),
+                              "--workers", "1,2", "--clients", "64", "--seconds", "6",
+                              "--warmup", "2", "--graphs", "single,colm", "--json", str(out)],
+                             capture_output=True, text=True, timeout=600)
+        if run.returncode != 0 or not out.exists():
+            return {"error": f"bench_serve failed ({run.returncode}): {run.stderr[-500:]}"}
+        report: dict[str, Any] = json.loads(out.read_text())
+    report["printed"] = run.stdout
+    return report
+
+
+def print_serve(sec: dict[str, Any]) -> None:
+    print("\n== 5. Serve workers (evals/bench_serve.py: colm-graph serve --workers N on the"
+          " simulator, 64 clients) ==")
+    if "skipped" in sec or "error" in sec:
+        print(f"  {sec.get('skipped') or sec.get('error')}")
+        return
+    print(textwrap.indent(sec["printed"].rstrip(), "  "))
+
+
+# -- 6. provider layer -----------------------------------------------------------------------
+
+
+def bench_provider(quick: bool) -> dict[str, Any]:
+    sys.modules.setdefault("_bench", sys.modules[__name__])  # bench_provider's helpers
+    path = ROOT / "evals" / "bench_provider.py"
+    try:
+        module = _load(path, "_bench_provider")
+        result: dict[str, Any] = module.run(quick=quick)
+    except Exception as exc:  # report, keep the other sections
+        return {"error": f"{type(exc).__name__}: {exc}".splitlines()[0][:500]}
+    return result
+
+
+def print_provider(sec: dict[str, Any]) -> None:
+    print("\n== 6. Provider layer (evals/bench_provider.py): raw httpx vs a thin BaseChatModel"
+          " on httpx vs ChatOpenAI, local fake server in its own process ==")
+    if "error" in sec:
+        print(f"  failed: {sec['error']}")
+        return
+    sys.modules["_bench_provider"].print_report(sec)
+
+
+# -- issue 15 summary ------------------------------------------------------------------------
+
+
+def issue15(report: dict[str, Any]) -> dict[str, Any]:
+    """Every issue-15 figure as a ratio to its reference (``None`` where not measured)."""
+    out: dict[str, Any] = {}
+    graphs = report["orchestration"]["graphs"]
+    for name in ("colm", "colm_gather"):
+        g = graphs.get(name, {})
+        out[f"{name}_wall_minus_critical_ms"] = None if "n/a" in g else {
+            mode: g[mode]["overhead_ms_median"] for mode in ("ainvoke", "invoke")}
+        out[f"{name}_wall_over_critical"] = None if "n/a" in g else {
+            mode: g[mode]["ratio_median"] for mode in ("ainvoke", "invoke")}
+    run = report["colm_run"]
+    for label in ("graph_send", "graph_gather"):
+        m = run.get(label, {})
+        out[f"{label}_steps"] = None if "n/a" in m else {
+            "super_steps": m["super_steps"], "tasks": m["tasks"]}
+        out[f"{label}_cpu_over_plain_asyncio"] = m.get("cpu_over_plain")
+    ew = report["eval_workers"]["results"]
+    out["eval_ratio_to_ideal"] = {
+        f"{graph} {key} workers={w}": row[f"workers_{w}"]["ratio_to_ideal"]
+        for graph, per in ew.items() for key, row in per.items() for w in (1, 2)
+        if f"workers_{w}" in row}
+    out["eval_workers_2_over_1"] = {f"{graph} {key}": row.get("workers_2_over_1")
+                                    for graph, per in ew.items() for key, row in per.items()}
+    serve = report["serve_workers"]
+    out["serve_workers_2_over_1"] = None if "ratios" not in serve else {
+        g: {k: round(v, 3) for k, v in per.get("2", {}).items()}
+        for g, per in serve["ratios"].items()}
+    out["serve_workers_1_requests_per_s"] = None if "results" not in serve else {
+        g: round(per["1"]["requests_per_s"], 1) for g, per in serve["results"].items()}
+    prov = report["provider"]
+    if "error" not in prov:
+        out["provider_per_call"] = {f"{int(p['latency_s'] * 1000)}ms {mode}": p[mode]["ratios"]
+                                    for p in prov["per_call"] for mode in ("json", "stream")}
+        c = prov["colm_run"]
+        out["colm_run_over_http_cpu_ms"] = {k: c[k]["cpu_ms_per_run"] for k in
+                                            ("graph", "plain_chat_openai", "plain_thin",
+                                             "plain_raw_httpx")}
+        out["colm_run_over_http_ratios"] = c["ratios"]
+    return out
+
+
+def print_issue15(x: dict[str, Any]) -> None:
+    def fmt(v: Any) -> str:
+        if v is None:
+            return "n/a"
+        if isinstance(v, dict):
+            return ", ".join(f"{k} {fmt(w)}" for k, w in v.items())
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    print("\n== issue 15 (speed at scale): each figure against its reference ==")
+    rows = [
+        ("CoLM k=4 R=2, 20 ms calls: wall - critical path, ms (Send fan-out)",
+         x["colm_wall_minus_critical_ms"]),
+        ("  ... wall / critical path", x["colm_wall_over_critical"]),
+        ("  ... with fan_out: gather: wall - critical, ms",
+         x["colm_gather_wall_minus_critical_ms"]),
+        ("  ... with fan_out: gather: wall / critical", x["colm_gather_wall_over_critical"]),
+        ("CoLM super-steps / tasks per run (Send; plain asyncio: 5 awaits, 14 calls)",
+         x["graph_send_steps"]),
+        ("  ... with fan_out: gather", x["graph_gather_steps"]),
+        ("CoLM CPU per run on fakes / plain asyncio, Send", x["graph_send_cpu_over_plain_asyncio"]),
+        ("  ... fan_out: gather", x["graph_gather_cpu_over_plain_asyncio"]),
+        ("CoLM client CPU per run over HTTP, ms (issue: 66-72 / 54-57 / - / 23-25)",
+         x.get("colm_run_over_http_cpu_ms")),
+        ("  ... ratios and the provider layer's share",
+         x.get("colm_run_over_http_ratios")),
+        ("eval items/s / ideal (simulated pool, concurrency 32)", x["eval_ratio_to_ideal"]),
+        ("eval workers=2 / workers=1", x["eval_workers_2_over_1"]),
+        ("serve req/s at 64 clients, 1 worker (issue: single 228, colm 87)",
+         x["serve_workers_1_requests_per_s"]),
+        ("serve 2 workers / 1 (issue: single 1.75x, colm 1.89x req/s)",
+         x["serve_workers_2_over_1"]),
+        ("provider per call at concurrency 32 (ChatOpenAI vs raw httpx / thin)",
+         x.get("provider_per_call")),
+    ]
+    for label, value in rows:
+        print(textwrap.fill(f"{label}: {fmt(value)}", 96, initial_indent="  ",
+                            subsequent_indent="      "))
 
 
 # -- main ------------------------------------------------------------------------------------
@@ -956,24 +1420,46 @@ def main(argv: list[str] | None = None) -> int:
           f" {m['load_average']}")
     print(f"versions: {m['versions']}")
 
-    report["orchestration"] = bench_orchestration(reps=3 if quick else 20, latency=0.02,
-                                                  profile_runs=3 if quick else 20)
-    print_orchestration(report["orchestration"])
-    report["eval_throughput"] = bench_throughput(
+    seconds: dict[str, float] = {}
+
+    def section(key: str, fn: Callable[[], Any], show: Callable[[Any], None]) -> None:
+        start = time.perf_counter()
+        report[key] = fn()
+        seconds[key] = round(time.perf_counter() - start, 1)
+        show(report[key])
+
+    section("orchestration", lambda: bench_orchestration(
+        reps=2 if quick else 20, latency=0.02, profile_runs=1 if quick else 20),
+        print_orchestration)
+    section("colm_run", lambda: bench_colm_run(runs=3 if quick else 20, reps=1 if quick else 5),
+            print_colm_run)
+    section("eval_throughput", lambda: bench_throughput(
         n_items=64 if quick else 200, concurrency=32, latency=0.05, reps=1 if quick else 3,
-        n_sequential=20 if quick else 200, profile=True, bursts=3 if quick else 10)
-    print_throughput(report["eval_throughput"])
-    report["footprint"] = {"import": bench_import(reps=2 if quick else 5),
-                           "memory": bench_memory(100 if quick else 1000, concurrency=16)}
-    report["footprint"]["status"] = _status(all(
-        report["footprint"][k]["status"] == "PASS" for k in ("import", "memory")))
-    print_footprint(report["footprint"])
-    report["local_models"] = bench_local(quick)
-    print_local(report["local_models"])
+        n_sequential=10 if quick else 200, profile=True, bursts=1 if quick else 10),
+        print_throughput)
+    # --quick: the code path at a smoke-test size (worker start-up alone takes seconds)
+    section("eval_workers", lambda: bench_eval_workers(
+        [0.05], {0.05: 32}, 32, graphs=("single",), workers=(1,)) if quick else
+        bench_eval_workers([0.05, 0.5], {0.05: 320, 0.5: 128}, 32), print_eval_workers)
+
+    def footprint() -> dict[str, Any]:
+        out = {"import": bench_import(reps=1 if quick else 5),
+               "memory": bench_memory(50 if quick else 1000, concurrency=16)}
+        out["status"] = _status(all(out[k]["status"] == "PASS" for k in ("import", "memory")))
+        return out
+
+    section("footprint", footprint, print_footprint)
+    section("local_models", lambda: bench_local(quick), print_local)
+    section("serve_workers", lambda: bench_serve(quick), print_serve)
+    section("provider", lambda: bench_provider(quick), print_provider)
+    report["section_seconds"] = seconds
+    report["issue15"] = issue15(report)
+    print_issue15(report["issue15"])
 
     report["load_average_at_end"] = ([round(x, 2) for x in os.getloadavg()]
                                      if hasattr(os, "getloadavg") else None)
-    print(f"\n== summary == (load average now {report['load_average_at_end']})")
+    print(f"\n== summary == (load average now {report['load_average_at_end']}; seconds per"
+          f" section {report['section_seconds']})")
     o, t = report["orchestration"], report["eval_throughput"]
     imp, mem = report["footprint"]["import"], report["footprint"]["memory"]
     print(f"  orchestration wall/critical (worst median) {o['worst_ratio']:.3f} <= 1.03"

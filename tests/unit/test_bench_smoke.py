@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SECTIONS = ("orchestration", "eval_throughput", "footprint", "local_models")
+SECTIONS = ("orchestration", "eval_throughput", "footprint", "local_models", "colm_run",
+            "eval_workers", "serve_workers", "provider", "issue15")
 
 
 def _numbers(value: Any) -> list[float]:
@@ -74,6 +75,29 @@ def test_bench_quick_writes_every_section_with_numeric_figures(tmp_path):
     local = report["local_models"]
     assert isinstance(local, dict)
     assert _numbers(local) or isinstance(local.get("skipped"), str), local
+
+    # issue 15: each figure measured, or "n/a" where the option does not exist yet
+    gather = report["orchestration"]["graphs"]["colm_gather"]
+    assert isinstance(gather.get("n/a"), str) or _numbers(gather["ainvoke"]), gather
+    for label in ("graph_send", "plain_asyncio"):
+        for key in ("cpu_ms_per_run", "super_steps", "tasks"):
+            _number(report, "colm_run", label, key)
+    _number(report, "colm_run", "graph_send", "cpu_over_plain")
+    assert report["colm_run"]["graph_send"]["tasks"] >= 14
+    workers = report["eval_workers"]
+    assert isinstance(workers["workers_supported"], bool)
+    _number(report, "eval_workers", "results", "single", "50ms", "workers_1", "ratio_to_ideal")
+    assert isinstance(report["serve_workers"].get("skipped"), str)  # not run with --quick
+    provider = report["provider"]
+    assert "error" not in provider, provider
+    for mode in ("json", "stream"):
+        for client in ("raw_httpx", "thin", "chat_openai"):
+            assert _number({"p": provider["per_call"][0]}, "p", mode, client,
+                           "client_cpu_ms_per_call") > 0
+    for key in ("provider_share_max", "provider_share_thin", "graph_over_plain_chat_openai"):
+        _number(report, "provider", "colm_run", "ratios", key)
+    assert report["provider"]["colm_run"]["graph_calls_per_run"] == 14
+    assert "== issue 15" in run.stdout and _numbers(report["issue15"])
 
 
 @pytest.mark.slow
