@@ -18,7 +18,7 @@ import html
 import re
 import string
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -152,6 +152,7 @@ class PromptSet:
 
     templates: dict[str, ChatPromptTemplate]
     directory: Path
+    _plain: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def messages(self, name: str, **values: object) -> list[BaseMessage]:
         """Format prompt ``name``; string values are fenced (see :func:`fence`) except those
@@ -161,7 +162,36 @@ class PromptSet:
                  **values}
         safe = {k: fence(v) if isinstance(v, str) and k not in PREFENCED else v
                 for k, v in given.items()}
-        return self.templates[name].format_messages(**safe)
+        plain = self._plain.get(name)
+        if plain is None:
+            plain = self._plain[name] = _plain_parts(self.templates[name])
+        if not plain:  # not plain f-string messages: the template formats itself
+            return self.templates[name].format_messages(**safe)
+        return [cls(content=text.format(**safe)) for cls, text in plain]
+
+
+def _plain_parts(template: ChatPromptTemplate) -> list[tuple[type[BaseMessage], str]]:
+    """The (message class, f-string) of each part of ``template`` when every part is a
+    plain system or human f-string template (what :func:`_parse` builds), else ``[]``.
+    Formatting those with ``str.format`` gives what ``format_messages`` gives, without
+    its per-call validation (0.072 vs 0.026 ms a prompt, fencing included, measured)."""
+    from langchain_core.messages import HumanMessage, SystemMessage
+    from langchain_core.prompts import (
+        HumanMessagePromptTemplate,
+        PromptTemplate,
+        SystemMessagePromptTemplate,
+    )
+
+    out: list[tuple[type[BaseMessage], str]] = []
+    for part in template.messages:
+        kind = {SystemMessagePromptTemplate: SystemMessage,
+                HumanMessagePromptTemplate: HumanMessage}.get(type(part))
+        prompt = getattr(part, "prompt", None)
+        if kind is None or type(prompt) is not PromptTemplate \
+                or prompt.template_format != "f-string" or prompt.partial_variables:
+            return []
+        out.append((kind, prompt.template))
+    return out
 
 
 def _parse(path: Path, name: str) -> ChatPromptTemplate:

@@ -61,3 +61,19 @@ def test_declared_values_are_the_values_passed(prompt: str,
 def test_every_model_kind_declares_its_values() -> None:
     for name, kind in KINDS.items():
         assert bool(kind.values_for({})) is kind.calls_model, name
+
+
+def test_prompts_format_as_their_templates_do() -> None:
+    """PromptSet.messages formats plain prompts with str.format (no per-call validation):
+    the messages are those ChatPromptTemplate.format_messages gives, braces and all."""
+    from colm_graph.core.prompts import DEFAULTS, PLACEHOLDERS, PREFENCED, fence, load_prompts
+
+    prompts = load_prompts(None)
+    assert prompts.templates
+    for name, template in prompts.templates.items():
+        values = {k: f"<{k}: {{not a placeholder}} {{{{x}}}}>" for k in PLACEHOLDERS[name]}
+        given = {**{k: v for k, v in DEFAULTS.items() if k in PLACEHOLDERS[name]}, **values}
+        safe = {k: fence(v) if k not in PREFENCED else v for k, v in given.items()}
+        want = template.format_messages(**safe)
+        got = prompts.messages(name, **values)
+        assert [(type(m), m.content) for m in got] == [(type(m), m.content) for m in want]
