@@ -26,8 +26,9 @@ def add_eval_parser(sub: Any) -> None:
     p.add_argument("--models", metavar="FILE", help="pool file; default the simulated pool")
     p.add_argument("--concurrency", type=integer(1), default=16, metavar="N")
     p.add_argument("--workers", type=integer(1), metavar="N",
-                   help="worker processes sharing the items and --concurrency (1: all in"
-                        " this one; default one per core, fewer for a small eval)")
+                   help="processes (this one and N-1 workers) sharing the items and"
+                        " --concurrency (1: all in this one; default one per core, fewer for"
+                        " a small eval)")
     p.add_argument("--limit", type=integer(1), metavar="N", help="first N items only")
     p.add_argument("--sample", type=integer(1), metavar="N",
                    help="N items drawn with --seed, stratified by domain when items have one")

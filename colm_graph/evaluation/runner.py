@@ -2,10 +2,10 @@
 pair appended to ``results.jsonl`` as it finishes, ``--resume`` continuing a killed run
 without redoing or duplicating items.
 
-With ``workers`` > 1 the pairs are sharded across worker processes
-(:mod:`colm_graph.evaluation.shards`, :mod:`colm_graph.evaluation.worker`), each running its
-share on its own event loop with :func:`run_pairs`; this process stays the only writer of
-the eval's files."""
+With ``workers`` N > 1 the pairs are dealt on demand (:class:`Dealer`) to this event loop
+and N - 1 worker processes (:mod:`colm_graph.evaluation.shards`,
+:mod:`colm_graph.evaluation.worker`), each running what it is dealt with :func:`run_fed`;
+this process stays the only writer of the eval's files."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import os
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -39,8 +40,8 @@ from colm_graph.pool import ModelPool
 if TYPE_CHECKING:
     from langchain_core.runnables import RunnableConfig
 
-__all__ = ["AUTO_PAIRS_PER_WORKER", "EvalIncomplete", "GraphEntry", "arun_eval",
-           "resolve_graphs", "result_row", "run_eval", "run_pairs"]
+__all__ = ["AUTO_PAIRS_PER_WORKER", "Dealer", "EvalIncomplete", "GraphEntry", "arun_eval",
+           "resolve_graphs", "result_row", "run_eval", "run_fed", "run_pairs"]
 
 RESULTS, RUN, SAMPLES = "results.jsonl", "run.json", "samples.jsonl"
 AUTO_PAIRS_PER_WORKER = 256
@@ -332,6 +333,41 @@ Emit = Callable[[str, "str | None", dict[str, Any]], None]
 """Where a finished pair goes: ``emit(row_line, samples_line, row)``."""
 
 
+Take = Callable[[int], "Awaitable[Sequence[tuple[GraphEntry, Item]]]"]
+"""Where pairs come from on demand: ``await take(want)`` gives about ``want`` more pairs
+(whole items), nothing when there are no more."""
+
+
+def _pair_runner(graphs: Mapping[str, Any], emit: Emit, *,
+                 account: EvalAccount | SharedEvalAccount | None, cache: Any,
+                 log_samples: bool, secrets: Sequence[str]
+                 ) -> Callable[[GraphEntry, Item], Awaitable[None]]:
+    """``one(entry, item)``: run one pair and hand it to ``emit`` (see :func:`run_pairs`)."""
+    from colm_graph.core.secrets import scrub
+
+    async def one(entry: GraphEntry, item: Item) -> None:
+        start = time.perf_counter()
+        sink = CallSink()
+        logged: list[dict[str, Any]] = []
+        log = None if not log_samples else (
+            lambda record, prompt, reply: logged.append(_sample(record, prompt, reply)))
+        try:
+            state = await graphs[entry.label].ainvoke(
+                _inputs(item), _item_config(entry, sink, account, cache, log))
+            row = result_row(entry, item, state, time.perf_counter() - start,
+                             records=sink.records)
+        except Exception as exc:  # recorded with the calls it made; the eval goes on
+            message = scrub(f"{type(exc).__name__}: {exc}", secrets).splitlines()[0][:500]
+            row = result_row(entry, item, None, time.perf_counter() - start, message,
+                             records=sink.records)
+        samples = None if not log_samples else scrub(json.dumps(
+            {"id": item.id, "graph": entry.label, "question": item.question,
+             "calls": logged}), secrets)
+        emit(scrub(json.dumps(row), secrets), samples, row)
+
+    return one
+
+
 async def run_pairs(todo: Sequence[tuple[GraphEntry, Item]], entries: Sequence[GraphEntry],
                     graphs: Mapping[str, Any], emit: Emit, *, concurrency: int,
                     account: EvalAccount | SharedEvalAccount | None, cache: Any,
@@ -341,34 +377,134 @@ async def run_pairs(todo: Sequence[tuple[GraphEntry, Item]], entries: Sequence[G
     ``results.jsonl``, its line of ``samples.jsonl`` (``None`` without ``log_samples``),
     both scrubbed of ``secrets``, and the row itself. A pair that fails is a row with its
     ``error`` (and the calls it made); the others go on."""
-    from colm_graph.core.secrets import scrub
-
     sem = asyncio.Semaphore(concurrency)
+    run = _pair_runner(graphs, emit, account=account, cache=cache, log_samples=log_samples,
+                       secrets=secrets)
 
     async def one(entry: GraphEntry, item: Item) -> None:
         async with sem:
-            start = time.perf_counter()
-            sink = CallSink()
-            logged: list[dict[str, Any]] = []
-            log = None if not log_samples else (
-                lambda record, prompt, reply: logged.append(_sample(record, prompt, reply)))
-            try:
-                state = await graphs[entry.label].ainvoke(
-                    _inputs(item), _item_config(entry, sink, account, cache, log))
-                row = result_row(entry, item, state, time.perf_counter() - start,
-                                 records=sink.records)
-            except Exception as exc:  # recorded with the calls it made; the eval goes on
-                message = scrub(f"{type(exc).__name__}: {exc}", secrets).splitlines()[0][:500]
-                row = result_row(entry, item, None, time.perf_counter() - start, message,
-                                 records=sink.records)
-            samples = None if not log_samples else scrub(json.dumps(
-                {"id": item.id, "graph": entry.label, "question": item.question,
-                 "calls": logged}), secrets)
-            emit(scrub(json.dumps(row), secrets), samples, row)
+            await run(entry, item)
 
     phase = _phases(entries)
     for k in sorted(set(phase.values())):
         await asyncio.gather(*(one(e, it) for e, it in todo if phase[e.label] == k))
+
+
+async def run_fed(take: Take, graphs: Mapping[str, Any], emit: Emit, *, concurrency: int,
+                  account: EvalAccount | SharedEvalAccount | None, cache: Any,
+                  log_samples: bool, secrets: Sequence[str],
+                  ended: Callable[[GraphEntry], None] | None = None) -> None:
+    """:func:`run_pairs` over pairs taken on demand: whenever fewer than ``concurrency``
+    pairs are in flight here, ``take`` the difference (one request at a time), until it
+    gives nothing. ``ended(entry)`` after each pair, emitted or not."""
+    sem = asyncio.Semaphore(concurrency)  # a whole item may overshoot the request a little
+    run = _pair_runner(graphs, emit, account=account, cache=cache, log_samples=log_samples,
+                       secrets=secrets)
+    running: set[asyncio.Task[None]] = set()
+
+    async def one(entry: GraphEntry, item: Item) -> None:
+        try:
+            async with sem:
+                await run(entry, item)
+        finally:
+            if ended is not None:
+                ended(entry)
+
+    def check(tasks: set[asyncio.Task[None]]) -> None:
+        for task in tasks:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+
+    try:
+        while True:
+            while len(running) >= concurrency:
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                check(done)
+            batch = await take(concurrency - len(running))
+            if not batch:
+                break
+            for entry, item in batch:
+                task = asyncio.ensure_future(one(entry, item))
+                running.add(task)
+                task.add_done_callback(running.discard)
+        if running:
+            done, _ = await asyncio.wait(set(running))
+            check(done)
+    finally:
+        for task in list(running):
+            task.cancel()
+
+
+class Dealer:
+    """The (graph, item) pairs of an eval on several processes, handed out on demand from
+    one queue in the parent, in ``todo``'s order, to whoever asks (``who``: 0 for the
+    parent, a worker's number): an item belongs to the first process dealt one of its
+    pairs, and its other graphs go to that process too (so their identical calls go one at
+    a time on one event loop, and are cached once); the values of a sweep one after
+    another (a value's pairs are dealt once every pair of the value before it has ended,
+    as :func:`run_pairs` runs them). A process that dies gives back (:meth:`release`) the
+    pairs kept for it that it never took; those it took are not dealt again."""
+
+    def __init__(self, todo: Sequence[tuple[GraphEntry, Item]],
+                 entries: Sequence[GraphEntry]) -> None:
+        self.phase = _phases(entries)
+        by_phase: dict[int, list[tuple[GraphEntry, Item]]] = {}
+        for entry, item in todo:
+            by_phase.setdefault(self.phase[entry.label], []).append((entry, item))
+        order = sorted(by_phase)
+        self._phases = [by_phase[k] for k in order]
+        self._index = {k: i for i, k in enumerate(order)}
+        self._open = [len(pairs) for pairs in self._phases]  # dealt or not, not ended
+        self._k = 0
+        self._queue: deque[tuple[GraphEntry, Item]] = deque(self._phases[0] if order else ())
+        self._owner: dict[str, int] = {}  # item id -> the process its pairs go to
+        self._kept: dict[int, deque[tuple[GraphEntry, Item]]] = {}  # for their owner
+        self._changed = asyncio.Event()
+
+    async def take(self, want: int, who: int = 0) -> list[tuple[GraphEntry, Item]]:
+        """Up to ``want`` (at least one) pairs for ``who``; none when there are no more."""
+        want = max(1, want)
+        while self._k < len(self._phases):
+            kept = self._kept.setdefault(who, deque())
+            batch: list[tuple[GraphEntry, Item]] = []
+            while kept and len(batch) < want:
+                batch.append(kept.popleft())
+            while self._queue and len(batch) < want:
+                pair = self._queue.popleft()
+                owner = self._owner.setdefault(pair[1].id, who)
+                if owner == who:
+                    batch.append(pair)
+                else:
+                    self._kept.setdefault(owner, deque()).append(pair)
+            if batch:
+                return batch
+            if not any(self._kept.values()):  # nothing left that a death could give back
+                if self._k == len(self._phases) - 1:
+                    break
+                if self._open[self._k] <= 0:  # every pair of this value ended: the next
+                    self._k += 1
+                    self._queue = deque(self._phases[self._k])
+                    self._owner.clear()
+                    continue
+            self._changed.clear()
+            await self._changed.wait()
+        return []
+
+    def ended(self, entry: GraphEntry) -> None:
+        """One pair of ``entry`` dealt earlier ended (its row written, or lost)."""
+        i = self._index[self.phase[entry.label]]
+        self._open[i] -= 1
+        if self._open[i] <= 0:
+            self._changed.set()
+
+    def release(self, who: int) -> None:
+        """``who`` is gone: the pairs kept for it go back to the front of the queue, for
+        anyone."""
+        kept = self._kept.pop(who, deque())
+        self._queue.extendleft(reversed(kept))
+        for item in [i for i, owner in self._owner.items() if owner == who]:
+            del self._owner[item]
+        self._changed.set()
 
 
 def _unshippable(pool: ModelPool, build: Callable[[GraphEntry], Any] | None, cache: Any
@@ -390,53 +526,30 @@ def _unshippable(pool: ModelPool, build: Callable[[GraphEntry], Any] | None, cac
 
 def _worker_count(workers: int | None, concurrency: int,
                   todo: Sequence[tuple[GraphEntry, Item]], obstacle: str | None) -> int:
-    """Worker processes for ``todo``: as asked (``None``: one per core, at most one per
-    :data:`AUTO_PAIRS_PER_WORKER` pairs, 1 when there is an ``obstacle``), but no more than
-    ``concurrency`` (each takes at least one of it) or the items left (the unit of a shard);
-    1 means in this process."""
+    """Processes for ``todo`` (this one and the workers): as asked (``None``: one per core,
+    at most one per :data:`AUTO_PAIRS_PER_WORKER` pairs, 1 when there is an ``obstacle``),
+    but no more than ``concurrency`` (each takes at least one of it) or the items left (an
+    item's graphs go to one process); 1 means in this process only."""
     if workers is None:
         workers = 1 if obstacle else min(os.cpu_count() or 1,
                                          len(todo) // AUTO_PAIRS_PER_WORKER)
     return max(1, min(workers, concurrency, len({it.id for _, it in todo})))
 
 
-def _shards(todo: Sequence[tuple[GraphEntry, Item]], n: int
-            ) -> list[list[tuple[GraphEntry, Item]]]:
-    """``todo`` in ``n`` shards of whole items (an item's graphs share one worker, so their
-    identical calls still go one at a time and a sweep's later values find the earlier ones'
-    calls in the cache), as even in pairs as the items allow, each in ``todo``'s order."""
-    groups: dict[str, list[int]] = {}
-    for i, (_, item) in enumerate(todo):
-        groups.setdefault(item.id, []).append(i)
-    loads: list[int] = [0] * n
-    picks: list[list[int]] = [[] for _ in range(n)]
-    for group in sorted(groups.values(), key=len, reverse=True):
-        w = loads.index(min(loads))
-        picks[w] += group
-        loads[w] += len(group)
-    return [[todo[i] for i in sorted(p)] for p in picks]
-
-
-def _jobs(todo: Sequence[tuple[GraphEntry, Item]], entries: Sequence[GraphEntry],
-          pool: ModelPool, n: int, concurrency: int, out: Path, calls: Any, log_samples: bool,
-          budget: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """What each of ``n`` workers is sent (JSON): its shard and share of ``concurrency``,
-    the graphs' and the pool's settings, where the call cache and the budget are."""
+def _job(entries: Sequence[GraphEntry], pool: ModelPool, out: Path, calls: Any,
+         log_samples: bool, budget: dict[str, Any] | None, labels: Sequence[str]
+         ) -> dict[str, Any]:
+    """What every worker is sent first (JSON): the graphs' and the pool's settings, where
+    the call cache and the budget are; its share of the concurrency is added per worker,
+    and the pairs come later, on demand."""
     from colm_graph.run.cache import SQLiteCallCache
 
     models = [e.spec.model_dump(mode="json") for e in pool if e.spec is not None]
-    common = {"entries": [asdict(e) for e in entries], "out": str(out.resolve()),
-              "pool": {"models": models, "server": pool.server, "source": pool.source},
-              "cache": str(calls.path.resolve()) if isinstance(calls, SQLiteCallCache)
-              else None, "log_samples": log_samples, "budget": budget}
-    jobs = []
-    for i, shard in enumerate(_shards(todo, n)):
-        items = {it.id: asdict(it) for _, it in shard}
-        jobs.append({**common, "worker": i + 1, "workers": n,
-                     "concurrency": concurrency // n + (i < concurrency % n),
-                     "items": list(items.values()),
-                     "pairs": [[e.label, it.id] for e, it in shard]})
-    return jobs
+    return {"entries": [asdict(e) for e in entries], "out": str(out.resolve()),
+            "pool": {"models": models, "server": pool.server, "source": pool.source},
+            "cache": str(calls.path.resolve()) if isinstance(calls, SQLiteCallCache)
+            else None, "log_samples": log_samples, "budget": budget,
+            "labels": list(labels)}
 
 
 async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: ModelPool,
@@ -466,17 +579,18 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
     ``log_samples``: every call's prompt and reply, per item, in ``OUT/samples.jsonl``
     (one line per graph and item, written with its row; secrets scrubbed).
 
-    ``workers``: worker processes to shard the pairs across, by item, each with its own
-    event loop and an even share of ``concurrency`` (so no more workers than
-    ``concurrency`` or than items left); ``1`` runs everything on this event loop,
+    ``workers``: processes to run the pairs on, this one and ``workers - 1`` worker
+    processes, each with its own event loop and an even share of ``concurrency`` (so no
+    more than ``concurrency`` or than items left), the pairs dealt to them on demand, an
+    item's graphs to one process; ``1`` runs everything on this event loop,
     ``None`` takes one per core (at most one per :data:`AUTO_PAIRS_PER_WORKER` pairs, and 1
     where workers cannot be used or the pool has a local Hugging Face model, which each
     worker would load and batch alone). Workers rebuild the pool from its entries' settings and
     the graphs from their specs: a custom ``build``, a pool holding chat model objects or a
     ``cache`` object need ``workers=1`` (:class:`ConfigError` otherwise). This process
     writes every file, the one progress bar runs here, and the cap holds across the
-    workers (see :mod:`colm_graph.evaluation.shards`). A worker that dies leaves its
-    unfinished pairs out of ``results.jsonl``; the others finish, then
+    workers (see :mod:`colm_graph.evaluation.shards`). A worker that dies leaves the pairs it
+    had taken and not finished out of ``results.jsonl``; the others finish, then
     :class:`EvalIncomplete` says so (``resume`` does them)."""
     from colm_graph import __version__
     from colm_graph.core.secrets import pool_secrets
@@ -562,14 +676,26 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
             from colm_graph.evaluation.shards import run_workers
             from colm_graph.run.spend import SQLiteSpendStore
 
-            budget = None
+            budget, shared = None, None
             if earlier is not None:
                 SQLiteSpendStore(out / STORE).close()  # its tables, before any worker
-                budget = {"cap": asdict(part_cap(max_paid_usd, max_paid_tokens, earlier,
-                                                 part=part)), "part": part}
-            jobs = _jobs(todo, entries, pool, n, concurrency, out, calls, log_samples, budget)
-            failed = await run_workers(jobs, lambda m: emit(m["row"], m.get("samples"),
-                                                            json.loads(m["row"])))
+                cap = part_cap(max_paid_usd, max_paid_tokens, earlier, part=part)
+                budget = {"cap": asdict(cap), "part": part}
+                shared = SharedEvalAccount(out, cap, part=part)
+                files.callback(shared.close)
+            dealer = Dealer(todo, entries)
+            shares = [concurrency // n + (i < concurrency % n) for i in range(n)]
+            job = _job(entries, pool, out, calls, log_samples, budget,
+                       sorted({e.label for e, _ in todo}))
+            here = run_fed(dealer.take, graphs, emit, concurrency=shares[0], account=shared,
+                            cache=calls, log_samples=log_samples, secrets=secrets,
+                            ended=dealer.ended)
+            failed, died = await run_workers(
+                job, shares[1:], dealer, here,
+                lambda m: emit(m["row"], m.get("samples"), json.loads(m["row"])))
+            if died and notes is not None:
+                notes.write("".join(f"colm-graph: note: {d}\n" for d in died))
+                notes.flush()
     finally:
         bar.close()
         fh.flush()

@@ -2,9 +2,11 @@
 started by :mod:`colm_graph.evaluation.shards`, which says how the parts fit together).
 
 It reads its job (one frame on stdin), rebuilds the pool and the graphs from their
-settings, runs its shard with :func:`colm_graph.evaluation.runner.run_pairs` on its own
-event loop, and sends each finished pair to the parent (one frame on its stdout); it writes
-no result itself. Anything printed goes to stderr, never into the parent's channel. It
+settings, and runs pairs with :func:`colm_graph.evaluation.runner.run_fed` on its own event
+loop: whenever fewer than its share of the concurrency are in flight it asks the parent for
+more (``{"want": n}`` on its stdout; the answer, whole items, comes on its stdin, none when
+all are dealt), and it sends each finished pair to the parent (one frame on its stdout); it
+writes no result itself. Anything printed goes to stderr, never into the parent's channel. It
 exits at once, without another message, when the parent is gone (its stdin at an end, or
 another parent pid); Ctrl-C is left to the parent, which stops its workers.
 """
@@ -14,10 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import select
 import signal
-import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -30,26 +31,61 @@ ORPHANED = 3
 """Exit code of a worker whose parent went away."""
 
 
-def _watch_parent(fd: int) -> None:
-    """Exit the process at once when the parent is gone: ``fd`` (the parent's only pipe to
-    us, which it never writes to again) at its end, or this process given another parent."""
+def _watch_parent() -> None:
+    """Exit the process at once when it is given another parent (the parent killed)."""
     parent = os.getppid()
 
     def watch() -> None:
         while True:
-            ready, _, _ = select.select([fd], [], [], 1.0)
-            if (ready and not os.read(fd, 1 << 16)) or os.getppid() != parent:
+            time.sleep(1.0)
+            if os.getppid() != parent:
                 os._exit(ORPHANED)
 
     threading.Thread(target=watch, name="colm-eval-parent-watch", daemon=True).start()
 
 
-async def _work(job: dict[str, Any], send: Callable[[dict[str, Any]], None],
+class _Inbox:
+    """The parent's answers (batches of pairs), read from stdin by a thread of their own
+    from the moment the job is read, so that the parent's end is seen at once, imports
+    included; the process exits at once at that end (only the parent holds the pipe's
+    write end: the parent is gone, or stopped this worker)."""
+
+    def __init__(self, source: BinaryIO) -> None:
+        self._lock = threading.Lock()
+        self._early: list[dict[str, Any]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[dict[str, Any]] | None = None
+        threading.Thread(target=self._read, args=(source,), name="colm-eval-batches",
+                         daemon=True).start()
+
+    def _read(self, source: BinaryIO) -> None:
+        while True:
+            message = read_frame_from(source)
+            if message is None:
+                os._exit(ORPHANED)
+            with self._lock:
+                if self._loop is None or self._queue is None:
+                    self._early.append(message)
+                else:
+                    self._loop.call_soon_threadsafe(self._queue.put_nowait, message)
+
+    def attach(self) -> asyncio.Queue[dict[str, Any]]:
+        """The answers as a queue of the running event loop."""
+        with self._lock:
+            self._queue = asyncio.Queue()
+            for message in self._early:
+                self._queue.put_nowait(message)
+            self._early.clear()
+            self._loop = asyncio.get_running_loop()
+            return self._queue
+
+
+async def _work(job: dict[str, Any], inbox: _Inbox, send: Callable[[dict[str, Any]], None],
                 secrets: list[str]) -> None:
     from colm_graph.core.secrets import pool_secrets
     from colm_graph.evaluation.account import SharedEvalAccount
     from colm_graph.evaluation.datasets import Item
-    from colm_graph.evaluation.runner import GraphEntry, run_pairs
+    from colm_graph.evaluation.runner import GraphEntry, run_fed
     from colm_graph.pool import ModelPool, ModelSpec
     from colm_graph.run.cache import SQLiteCallCache
     from colm_graph.run.spend import Cap
@@ -61,21 +97,27 @@ async def _work(job: dict[str, Any], send: Callable[[dict[str, Any]], None],
     secrets += pool_secrets(pool)
     entries = [GraphEntry(**e) for e in job["entries"]]
     by_label = {e.label: e for e in entries}
-    items = {d["id"]: Item(**{**d, "choices": None if d.get("choices") is None
-                              else tuple(d["choices"])}) for d in job["items"]}
-    todo = [(by_label[label], items[item]) for label, item in job["pairs"]]
-    needed = {e.label for e, _ in todo}
+    needed = set(job["labels"])
     graphs = {e.label: load_graph(e.spec, pool=pool, params=e.params, roles=e.roles)
               for e in entries if e.label in needed}
     cache = SQLiteCallCache(job["cache"]) if job["cache"] else None
     budget = job["budget"]
     account = SharedEvalAccount(Path(job["out"]), Cap(**budget["cap"]), part=budget["part"]) \
         if budget else None
+    batches = inbox.attach()
+
+    async def take(want: int) -> list[tuple[GraphEntry, Item]]:
+        send({"want": want})
+        answer = await batches.get()
+        items = {d["id"]: Item(**{**d, "choices": None if d.get("choices") is None
+                                  else tuple(d["choices"])}) for d in answer["items"]}
+        return [(by_label[label], items[item]) for label, item in answer["pairs"]]
+
     try:
-        await run_pairs(todo, entries, graphs,
-                        lambda row, samples, _: send({"row": row, "samples": samples}),
-                        concurrency=job["concurrency"], account=account, cache=cache,
-                        log_samples=job["log_samples"], secrets=secrets)
+        await run_fed(take, graphs,
+                      lambda row, samples, _: send({"row": row, "samples": samples}),
+                      concurrency=job["concurrency"], account=account, cache=cache,
+                      log_samples=job["log_samples"], secrets=secrets)
     finally:
         if account is not None:
             account.close()
@@ -87,11 +129,14 @@ def main(stdin: BinaryIO | None = None) -> int:
     os.dup2(2, 1)  # a stray print goes to stderr, never into the channel
     with contextlib.suppress(ValueError):  # not the main thread: nothing to ignore
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    source = stdin if stdin is not None else sys.stdin.buffer
+    # unbuffered: the thread that reads the batches blocks in a read that holds no lock the
+    # interpreter's shutdown waits for
+    source = stdin if stdin is not None else os.fdopen(os.dup(0), "rb", buffering=0)
     job = read_frame_from(source)
     if job is None:  # the parent went away before sending it
         return ORPHANED
-    _watch_parent(source.fileno())
+    inbox = _Inbox(source)
+    _watch_parent()
 
     def send(message: dict[str, Any]) -> None:
         channel.write(frame(message))
@@ -99,7 +144,7 @@ def main(stdin: BinaryIO | None = None) -> int:
 
     secrets: list[str] = []
     try:
-        asyncio.run(_work(job, send, secrets))
+        asyncio.run(_work(job, inbox, send, secrets))
         send({"done": True})
     except BrokenPipeError:  # the parent is gone
         return ORPHANED

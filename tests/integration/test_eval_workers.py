@@ -1,4 +1,5 @@
-"""``colm-graph eval --workers N``: the pairs sharded across worker processes, one writer.
+"""``colm-graph eval --workers N``: the pairs dealt on demand to this process and N - 1
+worker processes, one writer.
 
 * two workers write the rows one process writes (the deterministic simulator), samples too;
 * a worker killed with SIGKILL: the others finish, one line names it and ``--resume``, the
@@ -109,6 +110,14 @@ def workers_of(pid: int) -> list[int]:
     return sorted(found)
 
 
+def opened(pid: int, path: Path) -> bool:
+    """Whether process ``pid`` has ``path`` open."""
+    try:
+        return any(os.readlink(fd) == str(path) for fd in Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+
+
 def slow_pool_file(path: Path, latency_s: float) -> Path:
     data = yaml.safe_load(DEFAULT_POOL_FILE.read_text())
     for model in data["models"]:
@@ -166,8 +175,8 @@ def test_two_workers_write_the_rows_one_process_writes(
 # --- a worker killed --------------------------------------------------------------------------
 
 
-def eval_argv(tmp_path: Path, out: Path, *extra: str) -> list[str]:
-    pool = slow_pool_file(tmp_path / "pool.yaml", 0.1)
+def eval_argv(tmp_path: Path, out: Path, *extra: str, latency_s: float = 0.1) -> list[str]:
+    pool = slow_pool_file(tmp_path / "pool.yaml", latency_s)
     return ["eval", "--graphs", "single,small_only", "--limit", "20", "--out", str(out),
             "--concurrency", "4", "--models", str(pool), "--quiet", *extra]
 
@@ -181,13 +190,17 @@ def test_a_killed_worker_leaves_whole_rows_and_resume_does_the_rest(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
     results = out / "results.jsonl"
-    argv = eval_argv(tmp_path, out, "--workers", "2")
+    # --workers 2: this process and one worker; calls of 0.5 s, so that the parent alone
+    # (2 of the concurrency) cannot finish before the worker runs pairs of its own
+    argv = eval_argv(tmp_path, out, "--workers", "2", latency_s=0.5)
     with (tmp_path / "first.err").open("w+") as err:
         proc = start(argv, tmp_path, err)
         try:
-            wait_for(lambda: count_lines(results) >= 4 and len(workers_of(proc.pid)) == 2,
-                     proc, "4 rows from two workers")
-            victim = workers_of(proc.pid)[0]
+            wait_for(lambda: count_lines(results) >= 4 and len(workers_of(proc.pid)) == 1
+                     and opened(workers_of(proc.pid)[0], out / "calls.sqlite"),
+                     proc, "4 rows and a worker ready")
+            (victim,) = workers_of(proc.pid)
+            time.sleep(0.25)  # it asks for pairs once its cache is open; they take 0.5 s
             os.kill(victim, signal.SIGKILL)
             code = proc.wait(timeout=GUARD_S)
         finally:
@@ -195,7 +208,7 @@ def test_a_killed_worker_leaves_whole_rows_and_resume_does_the_rest(
             proc.wait()
         err.seek(0)
         stderr = err.read()
-    # the other worker finished its half; the eval says which worker died, in one line
+    # the parent finished the rest; the eval says which worker died, in one line
     assert code == 1, stderr
     (line,) = stderr.splitlines()
     assert line.startswith("colm-graph: failed: worker "), line
@@ -230,8 +243,8 @@ def test_a_killed_parent_takes_its_workers_and_resume_does_the_rest(
     with (tmp_path / "first.err").open("w") as err:
         proc = start(argv + ["--workers", "2"], tmp_path, err)
         try:
-            wait_for(lambda: count_lines(results) >= 4 and len(workers_of(proc.pid)) == 2,
-                     proc, "4 rows from two workers")
+            wait_for(lambda: count_lines(results) >= 4 and len(workers_of(proc.pid)) == 1,
+                     proc, "4 rows and a worker (--workers 2: this process and one)")
             workers = workers_of(proc.pid)
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=GUARD_S)
@@ -322,7 +335,7 @@ def test_a_cap_holds_across_workers_a_kill_and_the_resume(
             finally:
                 proc.kill()
                 proc.wait()
-        assert len(workers) == 2
+        assert len(workers) == 1  # --workers 2: the parent runs pairs too
         wait_for(lambda: not any(alive(pid) for pid in workers), what="the workers exited")
         first = len(srv.requests_for("big")) - skip
         (held,) = journal_holds(out).values()  # what the killed part reserved
@@ -394,10 +407,12 @@ def test_what_a_worker_cannot_rebuild_needs_one_process(tmp_path: Path) -> None:
     assert len(rows_of(out.parent)) == 4
 
 
-def test_how_many_workers_and_which_items_each_takes() -> None:
+def test_how_many_workers_and_how_the_pairs_are_dealt() -> None:
+    import asyncio
+
     from colm_graph.evaluation.runner import (
         AUTO_PAIRS_PER_WORKER,
-        _shards,
+        Dealer,
         _worker_count,
     )
 
@@ -406,19 +421,46 @@ def test_how_many_workers_and_which_items_each_takes() -> None:
     todo = [(e, it) for e in entries for it in items][1:]  # one pair done already
     assert _worker_count(4, 16, todo, None) == 4
     assert _worker_count(4, 3, todo, None) == 3  # each takes at least one of --concurrency
-    assert _worker_count(16, 64, todo, None) == 7  # an item is the unit of a shard
+    assert _worker_count(16, 64, todo, None) == 7  # no more processes than items
     assert _worker_count(None, 16, todo, None) == 1  # a small eval stays in process
     many = [(entries[0], Item(id=f"m{i}", question="?", answer="1", kind="numeric"))
             for i in range(4 * AUTO_PAIRS_PER_WORKER)]
     assert _worker_count(None, 64, many, None) == min(os.cpu_count() or 1, 4)
     assert _worker_count(None, 64, many, "a custom build=") == 1
-    shards = _shards(todo, 3)
+
     def key(pair: tuple[Any, Item]) -> tuple[str, str]:
         return pair[0].label, pair[1].id
 
-    assert sorted(key(p) for s in shards for p in s) == sorted(map(key, todo))  # each once
-    assert [len(s) for s in shards] == [8, 6, 6]  # whole items: 3 + 2 + 2 of them
-    for shard in shards:
-        assert shard == [p for p in todo if p in shard]  # in the eval's order
-        ids = {it.id for _, it in shard}
-        assert all(not ids & {it.id for _, it in other} for other in shards if other != shard)
+    async def deal() -> None:
+        dealer = Dealer(todo, entries)
+        got: dict[int, list[tuple[Any, Item]]] = {0: [], 1: [], 2: []}
+        got[0] += await dealer.take(2, 0)
+        got[1] += await dealer.take(3, 1)
+        got[2] += await dealer.take(2, 2)
+        assert [key(p) for p in got[0] + got[1] + got[2]] == [key(p) for p in todo[:7]]
+        for pair in got[0] + got[1] + got[2]:
+            dealer.ended(pair[0])
+
+        async def consume(who: int) -> None:  # on demand, in the eval's order, each item
+            while batch := await dealer.take(2, who):  # to the process that began it
+                got[who] += batch
+                await asyncio.sleep(0)
+                for entry, _ in batch:
+                    dealer.ended(entry)
+
+        await asyncio.wait_for(asyncio.gather(*(consume(w) for w in (1, 0, 2))), 10)
+        assert sorted(key(p) for b in got.values() for p in b) == sorted(map(key, todo))
+        owners = {it.id: {w for w, b in got.items() if any(i is it for _, i in b)}
+                  for it in items}
+        assert all(len(o) == 1 for o in owners.values()), owners
+
+        # a process gone gives back what was kept for it; what it took is not dealt again
+        dealer = Dealer(todo, entries)
+        first = await dealer.take(3, 1)  # q1..q3 of the first graph: those items are its
+        rest = await dealer.take(100, 0)
+        assert not {it.id for _, it in rest} & {it.id for _, it in first}
+        dealer.release(1)
+        back = await asyncio.wait_for(dealer.take(100, 2), 10)
+        assert sorted(map(key, first + rest + back)) == sorted(map(key, todo))
+
+    asyncio.run(deal())
