@@ -182,10 +182,11 @@ def _plain_parts(template: ChatPromptTemplate) -> list[tuple[type[BaseMessage], 
         SystemMessagePromptTemplate,
     )
 
+    kinds: dict[type, type[BaseMessage]] = {SystemMessagePromptTemplate: SystemMessage,
+                                            HumanMessagePromptTemplate: HumanMessage}
     out: list[tuple[type[BaseMessage], str]] = []
     for part in template.messages:
-        kind = {SystemMessagePromptTemplate: SystemMessage,
-                HumanMessagePromptTemplate: HumanMessage}.get(type(part))
+        kind = kinds.get(type(part))
         prompt = getattr(part, "prompt", None)
         if kind is None or type(prompt) is not PromptTemplate \
                 or prompt.template_format != "f-string" or prompt.partial_variables:

@@ -433,10 +433,11 @@ class SimulatedChatModel(BaseChatModel):
                                                                        STREAM_WORDS)]
         chunks = [ChatGenerationChunk(message=AIMessageChunk(content=p)) for p in pieces[:-1]]
         calls = [{"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"], "index": i,
-                  "type": "tool_call_chunk"} for i, c in enumerate(msg.tool_calls)]
+                  "type": "tool_call_chunk"}
+                 for i, c in enumerate(getattr(msg, "tool_calls", None) or [])]
         chunks.append(ChatGenerationChunk(message=AIMessageChunk(
             content=pieces[-1], usage_metadata=getattr(msg, "usage_metadata", None),
-            tool_call_chunks=calls,  # type: ignore[arg-type]
+            tool_call_chunks=calls,
             response_metadata=msg.response_metadata, chunk_position="last")))
         first = self.latency_s * FIRST_TOKEN_SHARE
         gap = (self.latency_s - first) / max(len(chunks) - 1, 1)
