@@ -38,7 +38,8 @@ from langchain_core.messages import AIMessage, BaseMessage
 
 from colm_graph.errors import ConfigError
 
-__all__ = ["TURN_KEY", "AgentTurn", "Reading", "agent_turn", "json_of_reply", "tool_choice_of"]
+__all__ = ["TURN_KEY", "AgentTurn", "Reading", "TurnReply", "agent_turn", "json_of_reply",
+           "tool_choice_of", "turn_reply"]
 
 TURN_KEY = "colm_turn"
 """The ``configurable`` key an :class:`AgentTurn` travels under through a graph run."""
@@ -360,6 +361,39 @@ def _text_answer(text: str) -> str | None:
         return stated
     visible = " ".join(_visible(text).split())
     return visible[:500] or None
+
+
+@dataclass(frozen=True)
+class TurnReply:
+    """What a finished agent turn replies: the answering model's own message."""
+
+    text: str
+    tool_calls: list[dict[str, Any]]
+    answered_by: str | None
+    invalid: str | None
+    """Why the reply does not do what was asked (``None``: it does)."""
+
+    @property
+    def finish_reason(self) -> str:
+        return "tool_calls" if self.tool_calls else "stop"
+
+    def outcome(self, outcome: Mapping[str, Any]) -> dict[str, Any]:
+        """A run's reported outcome (``RunResult.outcome``) for this reply: its answer the
+        call's canonical form (not text-normalised), who answered, and why it is invalid."""
+        out = {**outcome, "answer": outcome.get("answer_raw"), "answered_by": self.answered_by}
+        if self.invalid:
+            out["invalid"] = self.invalid
+        return out
+
+
+def turn_reply(state: Mapping[str, Any]) -> TurnReply:
+    """The reply of a finished agent turn's run: the response that carries its answer, else
+    its last response (what the model wrote, even when it did not check out)."""
+    from colm_graph.core.messages import reply_response
+
+    r = reply_response(state, latest=True) or {}
+    return TurnReply(str(r.get("text") or ""), list(r.get("tool_calls") or []),
+                     r.get("answered_by") or r.get("model"), r.get("invalid"))
 
 
 def agent_turn(config: Mapping[str, Any] | None) -> AgentTurn | None:

@@ -45,6 +45,9 @@ class Response(TypedDict):
     :mod:`colm_graph.core.agent`)."""
     invalid: NotRequired[str]
     """An agent turn's reply that does not do what was asked, and why (no ``answer``)."""
+    answered_by: NotRequired[str]
+    """An agent turn's model that wrote the reply (``model`` when it answered itself, else
+    the local stand-in that answered for it)."""
 
 
 class Guidance(TypedDict):

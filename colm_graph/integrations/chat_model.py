@@ -41,9 +41,9 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import ensure_config
 from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 
-from colm_graph.core.agent import TURN_KEY, AgentTurn
+from colm_graph.core.agent import TURN_KEY, AgentTurn, turn_reply
 from colm_graph.core.images import check_image_host
-from colm_graph.core.messages import messages_to_input, reply_response
+from colm_graph.core.messages import messages_to_input
 from colm_graph.core.result import RunResult
 from colm_graph.core.secrets import pool_secrets, scrub, scrub_value
 from colm_graph.errors import ColmGraphError
@@ -413,17 +413,14 @@ class CollaborativeChatModel(BaseChatModel):
                ) -> AIMessage:
         run = RunResult.from_state(state, graph=variant)
         secrets = pool_secrets(self._pool) if self._pool is not None else []
-        meta: dict[str, Any] = {"model_name": _MODEL_PREFIX + variant, "variant": variant,
-                                **run.outcome(), "ledger_totals": dict(run.totals)}
-        content, calls = run.reply_text, []
+        outcome, content, calls = run.outcome(), run.reply_text, []
+        extra: dict[str, Any] = {}
         if turn is not None:  # the answering model's own message, tool calls and all
-            r = reply_response(state, latest=True) or {}
-            content, calls = str(r.get("text", "")), list(r.get("tool_calls") or [])
-            meta["finish_reason"] = "tool_calls" if calls else "stop"
-            meta["answer"] = meta["answer_raw"]  # a call's canonical form, not normalised
-            meta["answered_by"] = r.get("model")
-            if r.get("invalid"):
-                meta["invalid"] = r["invalid"]
+            reply = turn_reply(state)
+            outcome, content, calls = reply.outcome(outcome), reply.text, reply.tool_calls
+            extra = {"finish_reason": reply.finish_reason}
+        meta: dict[str, Any] = {"model_name": _MODEL_PREFIX + variant, "variant": variant,
+                                **outcome, "ledger_totals": dict(run.totals), **extra}
         return AIMessage(content=scrub(content, secrets), usage_metadata=_usage(run),
                          tool_calls=scrub_value(calls, secrets),
                          response_metadata=scrub_value(meta, secrets))
@@ -489,11 +486,12 @@ class CollaborativeChatModel(BaseChatModel):
         usage and metadata."""
         import json
 
+        from langchain_core.messages.tool import tool_call_chunk
+
         text = reply.text if text is None else text
         words = [w for w in _WORD.split(text) if w] or [""]
-        calls = [{"name": c["name"], "args": json.dumps(c["args"]), "id": c.get("id"),
-                  "index": i, "type": "tool_call_chunk"}
-                 for i, c in enumerate(reply.tool_calls)]
+        calls = [tool_call_chunk(name=c["name"], args=json.dumps(c["args"]), id=c.get("id"),
+                                 index=i) for i, c in enumerate(reply.tool_calls)]
         for i, word in enumerate(words):
             if i < len(words) - 1:
                 yield ChatGenerationChunk(message=AIMessageChunk(content=word))

@@ -73,9 +73,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from colm_graph.core.agent import TURN_KEY, AgentTurn, json_of_reply
+from colm_graph.core.agent import TURN_KEY, AgentTurn, json_of_reply, turn_reply
 from colm_graph.core.images import check_image_host, check_image_url
-from colm_graph.core.messages import Conversation, Turn, reply_response, tool_calls_text
+from colm_graph.core.messages import Conversation, Turn, tool_calls_text
 from colm_graph.core.result import RunResult
 from colm_graph.core.secrets import pool_secrets, scrub, scrub_value
 from colm_graph.core.yamlfile import format_loc
@@ -989,18 +989,14 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
         usage, colm = _usage(run)
         text, extra = run.reply_text, {}
         if turn is not None:  # the answering model's own message, tool calls and all
-            r = reply_response(state, latest=True)
-            calls = list(r.get("tool_calls") or []) if r is not None else []
-            colm["answer"] = colm["answer_raw"]  # a call's canonical form, not normalised
-            if r is not None:
-                text = str(r.get("text") or "")
-                colm["answered_by"] = r.get("model")
-                if r.get("invalid"):
-                    colm["invalid"] = r["invalid"]
-                elif turn.response_format is not None and not calls:
-                    text = _json_content(text)
-            extra = {"tool_calls": scrub_value(_openai_calls(calls), secrets),
-                     "finish_reason": "tool_calls" if calls else "stop"}
+            reply = turn_reply(state)
+            colm = reply.outcome(colm)
+            if reply.answered_by is not None:  # else no model answered: the run's text
+                text = reply.text
+            if turn.response_format is not None and not reply.tool_calls and not reply.invalid:
+                text = _json_content(text)
+            extra = {"tool_calls": scrub_value(_openai_calls(reply.tool_calls), secrets),
+                     "finish_reason": reply.finish_reason}
         return {"id": f"chatcmpl-{uuid.uuid4().hex}", "created": int(time.time()),
                 "text": scrub(text, secrets), "usage": usage,
                 "colm": scrub_value(colm, secrets), **extra}

@@ -84,15 +84,17 @@ def _turn(step: Step, state: Any, ctx: NodeContext, prepare: Prepare,
     return step, turn, {"schema": None, "reprompt": lambda name: list(turn.messages)}
 
 
-def _read_turn(update: dict[str, Any], turn: AgentTurn | None, reply: Any) -> dict[str, Any]:
+def _read_turn(update: dict[str, Any], turn: AgentTurn | None, reply: Any,
+               record: CallRecord) -> dict[str, Any]:
     """An agent turn's responses carry what the reply does: its tool calls, its canonical
-    answer, or why it does not do what was asked (then no answer)."""
+    answer, or why it does not do what was asked (then no answer), and the model that
+    wrote it (a stand-in's, when a paid call fell back)."""
     if turn is None or not update.get("responses"):
         return update
     reading = turn.read(reply)
     out = []
     for r in update["responses"]:
-        r = {**r, "answer": reading.answer}
+        r = {**r, "answer": reading.answer, "answered_by": record["model"]}
         if reading.content is not None:
             r["text"] = reading.content
         if reading.tool_calls:
@@ -111,7 +113,7 @@ def model_node(prepare: Prepare, finish: Finish) -> tuple[Callable[..., Any], Ca
                                    role=step.role, round_=step.round, stage=ctx.stage,
                                    config=config, **how, **step.kwargs)
         update = finish(state, ctx, step, message_text(reply), record)
-        return _read_turn(_keep_reasoning(update, reply), turn, reply)
+        return _read_turn(_keep_reasoning(update, reply), turn, reply, record)
 
     async def afunc(state: Any, config: RunnableConfig, *, ctx: NodeContext) -> dict[str, Any]:
         step, turn, how = _turn(prepare(state, ctx), state, ctx, prepare, config)
@@ -121,6 +123,6 @@ def model_node(prepare: Prepare, finish: Finish) -> tuple[Callable[..., Any], Ca
                                           stage=ctx.stage, config=config, **how,
                                           **step.kwargs)
         update = finish(state, ctx, step, message_text(reply), record)
-        return _read_turn(_keep_reasoning(update, reply), turn, reply)
+        return _read_turn(_keep_reasoning(update, reply), turn, reply, record)
 
     return func, afunc

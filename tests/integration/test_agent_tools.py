@@ -477,3 +477,28 @@ def test_tool_variants_accept_tools_where_colm_refuses(make_fakes):
         reply = fakes.chat(variant).bind_tools([add]).invoke("Add 2 and 3.")
         assert [(c["name"], c["args"]) for c in reply.tool_calls] == [("add",
                                                                       {"a": 2, "b": 3})]
+
+
+def test_a_paid_tool_call_stream_dropped_half_way_falls_back_to_the_local_call(
+        tmp_path, monkeypatch):
+    """Real providers drop streams: the paid model's streamed tool call stops half-way,
+    without ``[DONE]`` (its arguments cut off). The run answers with the local model's
+    call, checked, and says it is degraded; no half call reaches the agent."""
+    from tests.support.openai_server import FaultServer
+
+    monkeypatch.setenv(KEY_ENV, SECRET)
+    local_agent, paid_agent = agent_responder(seed=3), agent_responder(seed=4)
+    with FakeOpenAIServer(responder=local_agent) as local, \
+            FaultServer({"m-big": ["truncated"]}, responder=paid_agent,
+                        stream_pieces=4) as paid:
+        pool = ModelPool.from_yaml(write_pool(tmp_path / "pool.yaml", [
+            local_entry("small", "m-small", local.base_url),
+            paid_entry("big", "m-big", paid.base_url, key_env=KEY_ENV, price=PRICE),
+        ]))
+        chat = CollaborativeChatModel(graph="route", pool=pool, params={"threshold": 0.0})
+        reply = chat.bind_tools(TOOLS).invoke("Use add to compute 36 plus 30.")
+        assert len(paid.chat_requests) >= 1  # the paid model was asked, and cut off
+    assert [(c["name"], c["args"]) for c in reply.tool_calls] == [("add", {"a": 36, "b": 30})]
+    meta = reply.response_metadata
+    assert meta["answered_by"] == "small" and "invalid" not in meta
+    assert meta["degraded"] is True

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field, ValidationInfo, field_validator
 
@@ -432,8 +433,7 @@ class SimulatedChatModel(BaseChatModel):
         pieces = ["".join(words[i:i + STREAM_WORDS]) for i in range(0, len(words),
                                                                        STREAM_WORDS)]
         chunks = [ChatGenerationChunk(message=AIMessageChunk(content=p)) for p in pieces[:-1]]
-        calls = [{"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"], "index": i,
-                  "type": "tool_call_chunk"}
+        calls = [tool_call_chunk(name=c["name"], args=json.dumps(c["args"]), id=c["id"], index=i)
                  for i, c in enumerate(getattr(msg, "tool_calls", None) or [])]
         chunks.append(ChatGenerationChunk(message=AIMessageChunk(
             content=pieces[-1], usage_metadata=getattr(msg, "usage_metadata", None),
