@@ -21,10 +21,13 @@ __all__ = [
 ]
 
 Tier = Literal["local", "paid"]
-FallbackKind = Literal["budget", "failed", "down"]
+FallbackKind = Literal["budget", "failed", "down", "deadline", "private", "upload"]
 """Why a local model stood in for a paid call: the budget could not cover it (``budget``),
-the call failed after the client's retries (``failed``), or the paid model had already
-failed earlier in the run and was not tried again (``down``)."""
+the call failed after the client's retries (``failed``), the paid model had already
+failed earlier in the run and was not tried again (``down``), the call's expected latency
+did not fit the time left or it was still running at the deadline (``deadline``), the run
+is private and the model may not receive its data (``private``), or its request would pass
+the run's ``max_upload_bytes`` (``upload``)."""
 
 
 class CallRecord(TypedDict):
@@ -84,6 +87,21 @@ class CallRecord(TypedDict):
     score_unknown: NotRequired[bool]
     """A verifier's or router's reply stated no readable score (the node's ``unknown``
     value was used)."""
+    request_bytes: NotRequired[int]
+    """Bytes of the request bodies sent for this call, every attempt counted (what went up
+    the wire; for in-process models, the UTF-8 size of the prompt: ``bytes_estimated``)."""
+    response_bytes: NotRequired[int]
+    """Bytes of the response bodies received (the reply's UTF-8 size for in-process
+    models)."""
+    lost_request_bytes: NotRequired[int]
+    """For a stand-in: request bytes the paid call it stood in for had sent before it
+    failed or was cut at the deadline (counted in the paid tier's upload)."""
+    bytes_estimated: NotRequired[bool]
+    """True when the model answered in process: its bytes are the prompt's and the reply's
+    UTF-8 sizes, not bytes on a wire."""
+    time_left_s: NotRequired[float]
+    """Seconds the run had left before its deadline when the call started (runs with a
+    deadline only)."""
 
 
 class LedgerTotals(TypedDict):
@@ -100,6 +118,12 @@ class LedgerTotals(TypedDict):
     paid_usd: float
     local_usd: float
     latency_s: float
+    paid_request_bytes: int
+    """Bytes sent to paid models (request bodies, every attempt): the device-to-cloud
+    upload."""
+    paid_response_bytes: int
+    local_request_bytes: int
+    local_response_bytes: int
 
 
 _TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
@@ -126,6 +150,8 @@ class Usage:
     output_tokens: int = 0
     usd: float = 0.0
     latency_s: float = 0.0
+    request_bytes: int = 0
+    response_bytes: int = 0
 
     def __add__(self, other: "Usage") -> "Usage":
         return Usage(
@@ -134,11 +160,13 @@ class Usage:
             self.output_tokens + other.output_tokens,
             self.usd + other.usd,
             self.latency_s + other.latency_s,
+            self.request_bytes + other.request_bytes,
+            self.response_bytes + other.response_bytes,
         )
 
     @classmethod
     def of(cls, records: Iterable[Mapping[str, Any]]) -> "Usage":
-        calls = tokens_in = tokens_out = 0
+        calls = tokens_in = tokens_out = sent = received = 0
         usd = latency = 0.0
         for r in records:  # summed in place: this runs before every node
             calls += 1
@@ -146,7 +174,9 @@ class Usage:
             tokens_out += int(r["output_tokens"])
             usd += float(r["usd"])
             latency += float(r.get("latency_s", 0.0))
-        return cls(calls, tokens_in, tokens_out, usd, latency)
+            sent += int(r.get("request_bytes") or 0)
+            received += int(r.get("response_bytes") or 0)
+        return cls(calls, tokens_in, tokens_out, usd, latency, sent, received)
 
     def as_dict(self) -> dict[str, float | int]:
         return asdict(self)
@@ -170,4 +200,9 @@ def ledger_totals(records: Iterable[Mapping[str, Any]]) -> LedgerTotals:
         paid_usd=round(paid.usd, 10),
         local_usd=round(local.usd, 10),
         latency_s=round(every.latency_s, 6),
+        paid_request_bytes=paid.request_bytes + sum(int(r.get("lost_request_bytes") or 0)
+                                                    for r in records),
+        paid_response_bytes=paid.response_bytes,
+        local_request_bytes=local.request_bytes,
+        local_response_bytes=local.response_bytes,
     )

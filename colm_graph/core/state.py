@@ -195,6 +195,9 @@ class ProtocolOutput(TypedDict, total=False):
     failures: Annotated[list[Failure], extend]
     """Participants dropped from the run: their call in a fan-out step failed after its
     retries; the run went on with the others (at least ``min_participants``)."""
+    constraints: dict[str, Any]
+    """For a run with a deadline, privacy or an upload cap (:mod:`colm_graph.run.constraints`):
+    ``private``, ``time_left_s`` and ``deadline_hit``, ``upload_left_bytes``."""
     path: Annotated[list[PathStep], add_path]
     """The nodes that ran, in order."""
     ledger: Annotated[list[CallRecord], add_records]
@@ -253,7 +256,7 @@ RUN_RESET: dict[str, Any] = {
     "ledger": [], "selected": [], "selection": {}, "answers": {}, "scores": {}, "answer": None,
     "rounds": 0, "stage": None, "stop_reason": None, "degraded": False, "agreement": 0.0,
     "majority": None, "unanimous": False, "score": 0.0, "score_unknown": False,
-    "answer_source": None, "tie": {}, "answer_normalized": None,
+    "answer_source": None, "tie": {}, "answer_normalized": None, "constraints": {},
 }
 """What a new run on a reused thread (checkpointer) starts from: nothing of the last run."""
 _REDUCED = ("responses", "guidance", "plans", "degraded_reasons", "failures", "path", "ledger")

@@ -11,7 +11,9 @@ from colm_graph.core.state import ProtocolState, Response
 from colm_graph.errors import ConfigError
 from colm_graph.nodes.context import NodeContext
 from colm_graph.nodes.fanout import dropped, expect, last_answering_node
-from colm_graph.run.budget import caps, failed_models
+from colm_graph.run.budget import caps, remaining
+from colm_graph.run.constraints import may_hold_private
+from colm_graph.run.links import still_down
 
 __all__ = ["degrade", "degrade_reason", "final_responses", "finish", "vote"]
 
@@ -36,8 +38,33 @@ def vote(state: ProtocolState, *, ctx: NodeContext) -> dict[str, Any]:
             "unanimous": agree.unanimous, "rounds": rounds}
 
 
+def _constraint_reason(state: ProtocolState, ctx: NodeContext) -> str | None:
+    """Why the run's privacy or deadline rules the paid tier out (``None``: they do not)."""
+    limits = remaining(state, ctx.run.params)
+    paid = sorted({m for models in ctx.run.roles.values() for m in models
+                   if ctx.run.pool.entry(m).tier == "paid"})
+    if limits.private:
+        barred = [m for m in paid if not may_hold_private(ctx.run.pool.entry(m))]
+        if barred:
+            return f"private run: {', '.join(barred)} may not receive its data"
+    left = limits.time_left()
+    if left is not None:
+        slowest = max([ctx.run.pool.latency.expected(m) or 0.0 for m in paid] or [0.0])
+        if left <= 0:
+            return "deadline: no time left"
+        if slowest >= left:
+            return f"deadline: {left:.3f} s left, the paid step is expected to take" \
+                   f" {slowest:.3f} s"
+        return "deadline: the next step is not expected to finish in time"
+    return None
+
+
 def degrade_reason(state: ProtocolState, ctx: NodeContext) -> str:
-    """Why the paid tier is not used: budget spent, or an unreachable paid model."""
+    """Why the paid tier is not used: privacy, the deadline, budget spent, or an
+    unreachable paid model."""
+    constraint = _constraint_reason(state, ctx)
+    if constraint is not None:
+        return constraint
     cap = caps(state, ctx.run.params)
     t = ledger_totals(state.get("ledger", []))
     if cap.usd is not None and t["paid_usd"] >= float(cap.usd):
@@ -45,7 +72,7 @@ def degrade_reason(state: ProtocolState, ctx: NodeContext) -> str:
     used = t["paid_input_tokens"] + t["paid_output_tokens"]
     if cap.tokens is not None and used >= cap.tokens:
         return f"paid token budget spent: {used} of max_paid_tokens {cap.tokens}"
-    failed = failed_models(state.get("ledger", []))
+    failed = still_down(state.get("ledger", []))
     if failed:
         return f"paid model failed earlier in this run: {', '.join(failed)}"
     down = sorted({m for models in ctx.run.roles.values() for m in models
@@ -159,7 +186,27 @@ def finish(state: ProtocolState, *, ctx: NodeContext) -> dict[str, Any]:
             answer, source = server, "server"
     if answer is None:
         source = "none"
-    return {"answer": answer, "answer_normalized": normalize_answer(answer, kind, choices),
-            "answers": answers, "stop_reason": _stop_reason(state, ctx),
-            "degraded": bool(state.get("degraded_reasons")), "answer_source": source,
-            "tie": tie}
+    out = {"answer": answer, "answer_normalized": normalize_answer(answer, kind, choices),
+           "answers": answers, "stop_reason": _stop_reason(state, ctx),
+           "degraded": bool(state.get("degraded_reasons")), "answer_source": source,
+           "tie": tie}
+    limits = remaining(state, ctx.run.params)
+    if limits.constrained:
+        out["constraints"] = constraints_summary(state, limits)
+    return out
+
+
+def constraints_summary(state: ProtocolState, limits: Any) -> dict[str, Any]:
+    """A constrained run's ``constraints`` output: whether it was private, the time it had
+    left at the end and whether the deadline changed its path, the upload it had left."""
+    records = state.get("ledger", [])
+    reasons = list(state.get("degraded_reasons") or [])
+    summary: dict[str, Any] = {"private": limits.private}
+    left = limits.time_left()
+    if left is not None:
+        summary["time_left_s"] = round(left, 4)
+        summary["deadline_hit"] = any(r.get("fallback") == "deadline" for r in records) or \
+            any(str(x).startswith("deadline") for x in reasons)
+    if limits.upload is not None:
+        summary["upload_left_bytes"] = limits.upload
+    return summary

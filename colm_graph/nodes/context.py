@@ -3,8 +3,6 @@ parameters, prompts) and the node's own settings from the spec."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -17,9 +15,6 @@ if TYPE_CHECKING:
     from colm_graph.routing.selectors import Selector
 
 __all__ = ["NodeContext", "RunContext"]
-
-REACHABILITY_TTL_S = 30.0
-
 
 @dataclass(eq=False)
 class RunContext:
@@ -35,8 +30,6 @@ class RunContext:
     spec_name: str = "graph"
     selector: Selector | None = None
     scorer: Scorer | None = None
-    _reach: dict[str, tuple[float, bool]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def resolve(self, value: Any) -> Any:
         """``$name`` -> the parameter's value; anything else unchanged."""
@@ -58,16 +51,9 @@ class RunContext:
         return [(f"{m}#{i + 1}", m) for i, m in enumerate(picked)]
 
     def reachable(self, name: str) -> bool:
-        """Whether model ``name`` answers (probed at most every 30 s)."""
-        now = time.monotonic()
-        with self._lock:
-            hit = self._reach.get(name)
-            if hit is not None and now - hit[0] < REACHABILITY_TTL_S:
-                return hit[1]
-        ok = self.pool.entry(name).reachable()
-        with self._lock:
-            self._reach[name] = (now, ok)
-        return ok
+        """Whether model ``name`` answers (probed again after a back-off, see
+        :mod:`colm_graph.pool.links`)."""
+        return self.pool.links.reachable(name)
 
 
 @dataclass(frozen=True, eq=False)

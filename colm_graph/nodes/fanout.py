@@ -12,7 +12,7 @@ from colm_graph.core.ledger import CallRecord
 from colm_graph.core.prompts import data_block
 from colm_graph.core.state import ProtocolState, Response, Task
 from colm_graph.nodes.context import NodeContext
-from colm_graph.run.budget import remaining
+from colm_graph.run.budget import Allowance, remaining
 
 __all__ = ["all_participants", "answers_block", "dropped", "expect", "last_answering_node",
            "latest_responses", "participants", "read_reply", "response_update", "sample_kwargs",
@@ -98,10 +98,15 @@ def tasks(state: ProtocolState, ctx: NodeContext, *, round_: int,
                 task["previous"] = previous.get(pid, "")
             out.append(task)
     paid = [t for t in out if ctx.run.pool.entry(t["model"]).tier == "paid"]
-    share = remaining(state, ctx.run.params).share(len(paid))
-    if not share.unlimited or share.down:
+    left = remaining(state, ctx.run.params)
+    share = left.share(len(paid))
+    if not share.unlimited or share.down or share.constrained:
         for t in paid:
             t["allowance"] = share.as_dict()
+    if left.constrained:  # local tasks keep the run's deadline and privacy
+        local = Allowance(deadline=left.deadline, private=left.private).as_dict()
+        for t in out:
+            t.setdefault("allowance", local)
     return out
 
 

@@ -29,6 +29,8 @@ from colm_graph.errors import PoolError
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
+from colm_graph.pool.latency import LatencyBook
+from colm_graph.pool.links import Links
 from colm_graph.pool.spec import (
     ANSWER_FORMATS,
     NAME_RE,
@@ -59,6 +61,10 @@ class PoolEntry:
     system_prompt: SystemPrompt = "separate"
     """``fold``: calls put the system part of a prompt into the user turn (see
     :func:`colm_graph.core.prompts.fold_system`)."""
+    expected_latency_s: float | None = None
+    """Seconds a call usually takes (seeds :attr:`ModelPool.latency`)."""
+    residency: Literal["local", "cloud"] | None = None
+    """May it receive private data (see :class:`ModelSpec`)."""
     _model: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -136,6 +142,8 @@ class ModelPool:
         self._server: str | None = None
         if server is not None:
             self.server = server
+        self._latency: LatencyBook | None = None
+        self._links: Links | None = None
 
     # -- construction -------------------------------------------------------------
     @classmethod
@@ -203,12 +211,24 @@ class ModelPool:
         description: str = "",
         system_prompt: SystemPrompt | None = None,
         answer_format: AnswerFormat | None = None,
+        expected_latency_s: float | None = None,
+        residency: Literal["local", "cloud"] | None = None,
     ) -> ModelPool:
         """Add a model: a :class:`ModelSpec` or any LangChain chat model object. Returns self.
 
         ``system_prompt``: ``"separate"`` (default; a spec's own setting) sends the system part
         of each prompt as a system message, ``"fold"`` puts it into the user turn.
-        ``answer_format``: ``"text"`` (default) or ``"json"`` (ask for JSON-schema replies)."""
+        ``answer_format``: ``"text"`` (default) or ``"json"`` (ask for JSON-schema replies).
+        ``expected_latency_s`` and ``residency``: as in a pool file (for a deadline, and for
+        private runs)."""
+        if residency not in (None, "local", "cloud"):
+            raise PoolError(f"{self.source}: model {name!r}: residency: expected 'local' or"
+                            f" 'cloud', got {residency!r}")
+        if expected_latency_s is not None and (isinstance(expected_latency_s, bool) or not
+                                               isinstance(expected_latency_s, int | float)
+                                               or not expected_latency_s > 0):
+            raise PoolError(f"{self.source}: model {name!r}: expected_latency_s: expected a"
+                            f" positive number of seconds, got {expected_latency_s!r}")
         if answer_format is not None and answer_format not in ANSWER_FORMATS:
             raise PoolError(f"{self.source}: model {name!r}: answer_format: expected"
                             f" 'text' or 'json', got {answer_format!r}")
@@ -220,6 +240,10 @@ class ModelPool:
                 model = model.model_copy(update={"system_prompt": system_prompt})
             if answer_format is not None and answer_format != model.answer_format:
                 model = model.model_copy(update={"answer_format": answer_format})
+            for key, value in (("expected_latency_s", expected_latency_s),
+                               ("residency", residency)):
+                if value is not None:
+                    model = model.model_copy(update={key: value})
             entry = _entry_from_spec(model)
         else:
             from langchain_core.language_models import BaseChatModel
@@ -236,11 +260,31 @@ class ModelPool:
             entry = PoolEntry(name=name, tier=tier, price=p, domains=tuple(domains),
                               description=description,
                               system_prompt=system_prompt or "separate",
-                              answer_format=answer_format or "text", _model=model)
+                              answer_format=answer_format or "text",
+                              expected_latency_s=expected_latency_s, residency=residency,
+                              _model=model)
         self._insert(entry)
         return self
 
+    @property
+    def latency(self) -> LatencyBook:
+        """Expected latency per model, learned from this pool's calls (seeded from the
+        entries' ``expected_latency_s``)."""
+        if self._latency is None:
+            self._latency = LatencyBook({e.name: float(e.expected_latency_s) for e in self
+                                         if e.expected_latency_s is not None})
+        return self._latency
+
+    @property
+    def links(self) -> Links:
+        """Reachability verdicts of this pool's models, each with its back-off
+        (:mod:`colm_graph.run.links`)."""
+        if self._links is None:
+            self._links = Links(lambda name: self.entry(name).reachable())
+        return self._links
+
     def _insert(self, entry: PoolEntry) -> None:
+        self._latency = None
         if entry.name in self._entries:
             raise PoolError(f"{self.source}: duplicate model name {entry.name!r}")
         self._entries[entry.name] = entry
@@ -307,7 +351,8 @@ class ModelPool:
 def _entry_from_spec(spec: ModelSpec) -> PoolEntry:
     return PoolEntry(name=spec.name, tier=spec.tier, price=spec.price,
                      domains=tuple(spec.domains), description=spec.description, spec=spec,
-                     system_prompt=spec.system_prompt, answer_format=spec.answer_format)
+                     system_prompt=spec.system_prompt, answer_format=spec.answer_format,
+                     expected_latency_s=spec.expected_latency_s, residency=spec.residency)
 
 
 def _resolve_paths(spec: ModelSpec, base_dir: Path | None) -> ModelSpec:

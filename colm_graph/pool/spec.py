@@ -116,6 +116,13 @@ class ModelSpec(BaseModel):
     system_prompt: SystemPrompt = "separate"
     """``separate``: the system part of a prompt is sent as a system message; ``fold``: it is
     put in front of the user turn (for chat templates without a system role)."""
+    expected_latency_s: Number | None = Field(None, gt=0, le=3600)
+    """Seconds a call usually takes: the seed of the running estimate a deadline is checked
+    against (:mod:`colm_graph.run.latency`); unset: learned from the first calls."""
+    residency: Literal["local", "cloud"] | None = None
+    """Whether this model may receive a private run's data (``local``) or not (``cloud``);
+    unset: local-tier models in process or at a loopback or private address may, paid ones
+    may not (:func:`colm_graph.run.constraints.may_hold_private`)."""
     sim: SimSettings | None = None
 
     @field_validator("name")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from colm_graph.core.ledger import FallbackKind, ledger_totals
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from colm_graph.pool import PoolEntry
 
 __all__ = ["Allowance", "Fallback", "PaidAccount", "PaidPlan", "Reservation", "caps",
-           "failed_models", "plan_paid_call", "remaining", "run_caps"]
+           "failed_models", "plan_paid_call", "remaining", "run_caps", "sent_bytes"]
 
 DEFAULT_MAX_OUTPUT = 4096
 """Output cap of a budgeted paid call to a model whose entry sets no ``max_tokens`` (and
@@ -51,37 +51,66 @@ CAPPABLE = ("openai", "sim")
 
 @dataclass(frozen=True)
 class Allowance:
-    """Paid USD and paid tokens a call (or a step) may still use; ``None``: no limit."""
+    """Paid USD and paid tokens a call (or a step) may still use; ``None``: no limit. Also
+    the run's other constraints (:mod:`colm_graph.run.constraints`) as they stand."""
 
     usd: float | None = None
     tokens: int | None = None
     down: tuple[str, ...] = ()
-    """Paid models that already failed in this run (after the client's retries): calls to
-    them go straight to the local tier instead of paying for the retries again."""
+    """Paid models that failed in this run (after the client's retries) and were not seen
+    back since: calls to them go straight to the local tier until their back-off is over
+    (:mod:`colm_graph.run.links`)."""
+    upload: int | None = None
+    """Request bytes paid calls may still send (``max_upload_bytes`` less what was sent)."""
+    deadline: float | None = None
+    """The run's deadline, a Unix time."""
+    private: bool = False
+    """The run's data may reach only models that may hold private data."""
 
     @property
     def unlimited(self) -> bool:
         return self.usd is None and self.tokens is None
 
+    @property
+    def constrained(self) -> bool:
+        """Some limit other than money holds: a deadline, privacy, an upload cap."""
+        return self.upload is not None or self.deadline is not None or self.private
+
+    def time_left(self) -> float | None:
+        """Seconds to the deadline (``None``: no deadline; may be negative)."""
+        import time
+
+        return None if self.deadline is None else self.deadline - time.time()
+
     def share(self, n: int) -> Allowance:
         """One of ``n`` equal shares (for parallel calls of one step)."""
         if n <= 1:
             return self
-        return Allowance(None if self.usd is None else self.usd / n,
-                         None if self.tokens is None else self.tokens // n, self.down)
+        return replace(self, usd=None if self.usd is None else self.usd / n,
+                       tokens=None if self.tokens is None else self.tokens // n,
+                       upload=None if self.upload is None else self.upload // n)
 
-    def minus(self, usd: float, tokens: int) -> Allowance:
-        return Allowance(None if self.usd is None else self.usd - usd,
-                         None if self.tokens is None else self.tokens - tokens, self.down)
+    def minus(self, usd: float, tokens: int, upload: int = 0) -> Allowance:
+        return replace(self, usd=None if self.usd is None else self.usd - usd,
+                       tokens=None if self.tokens is None else self.tokens - tokens,
+                       upload=None if self.upload is None else self.upload - upload)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"usd": self.usd, "tokens": self.tokens, "down": list(self.down)}
+        out: dict[str, Any] = {"usd": self.usd, "tokens": self.tokens, "down": list(self.down)}
+        if self.upload is not None:
+            out["upload"] = self.upload
+        if self.deadline is not None:
+            out["deadline"] = self.deadline
+        if self.private:
+            out["private"] = True
+        return out
 
     @classmethod
     def of(cls, data: Mapping[str, Any] | None) -> Allowance:
         if not data:
             return cls()
-        return cls(data.get("usd"), data.get("tokens"), tuple(data.get("down") or ()))
+        return cls(data.get("usd"), data.get("tokens"), tuple(data.get("down") or ()),
+                   data.get("upload"), data.get("deadline"), bool(data.get("private")))
 
 
 @dataclass(frozen=True)
@@ -181,6 +210,11 @@ def spent(records: Any) -> tuple[float, int]:
     return t["paid_usd"], t["paid_input_tokens"] + t["paid_output_tokens"]
 
 
+def sent_bytes(records: Any) -> int:
+    """Request bytes the paid calls in ``records`` sent."""
+    return int(ledger_totals(records)["paid_request_bytes"])
+
+
 _DOWN: tuple[FallbackKind, ...] = ("failed", "down")
 
 
@@ -192,13 +226,20 @@ def failed_models(records: Any) -> tuple[str, ...]:
 
 def remaining(state: Mapping[str, Any], params: Mapping[str, Any]) -> Allowance:
     """What the run may still spend on the paid tier, and which paid models are down."""
+    from colm_graph.run.constraints import deadline_of, private_of, upload_cap_of
+    from colm_graph.run.links import still_down
+
     cap = caps(state, params)
     records = state.get("ledger", [])
-    down = failed_models(records)
+    down = still_down(records)
+    upload = upload_cap_of(params)
+    limits = Allowance(down=down, deadline=deadline_of(state, params),
+                       private=private_of(state, params),
+                       upload=None if upload is None else upload - sent_bytes(records))
     if cap.unlimited:
-        return Allowance(down=down)
+        return limits
     usd, tokens = spent(records)
-    return Allowance(cap.usd, cap.tokens, down).minus(usd, tokens)
+    return replace(limits, usd=cap.usd, tokens=cap.tokens).minus(usd, tokens)
 
 
 @dataclass(frozen=True)
@@ -210,6 +251,9 @@ class Fallback:
     kind: FallbackKind
     reason: str
     earlier: tuple[Any, ...] = ()
+    sent_bytes: int = 0
+    """Request bytes the paid call had sent before it failed (its stand-in's record keeps
+    them as ``lost_request_bytes``, counted with the paid tier's upload)."""
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,13 @@ prices and records calls (:class:`~colm_graph.core.ledger.CallRecord`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import contextvars
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +53,7 @@ from colm_graph.run.budget import (
     plan_paid_call,
 )
 from colm_graph.run.cache import cacheable, call_key, one_at_a_time
+from colm_graph.run.constraints import may_hold_private
 from colm_graph.run.record import build_record, charged_record, message_text, prompt_text
 from colm_graph.run.stream_guard import (
     IncompleteStream,
@@ -56,6 +61,7 @@ from colm_graph.run.stream_guard import (
     astream_guarded,
     stream_guarded,
 )
+from colm_graph.run.wire import Meter, count_bytes, metered
 
 __all__ = ["SCHEMAS", "acall_model", "call_model", "endpoint_of", "message_text"]
 
@@ -129,6 +135,15 @@ class _Retried:
             with attempt:
                 return await self.model.ainvoke(*args, **kwargs)
         raise AssertionError("unreachable")  # pragma: no cover
+
+class DeadlineReached(Exception):
+    """A paid call was still running at the run's deadline, or the deadline passed before
+    it could start (it is made locally instead)."""
+
+    def __init__(self, model: str, *, started: bool = True) -> None:
+        super().__init__(model)
+        self.started = started
+
 
 Reprompt = Callable[[str], Sequence[BaseMessage]]
 """``reprompt(model_name)``: the call's messages written for another pool model (a
@@ -211,7 +226,31 @@ def _tighter(a: Allowance | None, b: Allowance) -> Allowance:
 
     def low(x: Any, y: Any) -> Any:
         return y if x is None else x if y is None else min(x, y)
-    return Allowance(low(a.usd, b.usd), low(a.tokens, b.tokens), a.down)
+    return Allowance(low(a.usd, b.usd), low(a.tokens, b.tokens), a.down, a.upload,
+                     a.deadline, a.private)
+
+
+def _limits(allowance: Allowance | None, config: RunnableConfig | None) -> Allowance:
+    """The call's limits: what its node passed, else the deadline and privacy of the
+    ``configurable`` (a call made outside a graph)."""
+    if allowance is not None:
+        return allowance
+    at, private = _configurable(config, "colm_deadline"), _configurable(config, "private")
+    return Allowance(deadline=None if at is None else float(at), private=bool(private))
+
+
+def request_size(messages: Sequence[BaseMessage]) -> int:
+    """About the bytes a request with ``messages`` sends (the JSON of their text, as the
+    chat completions API encodes it, plus a little for the request's other fields)."""
+    import json
+
+    return len(json.dumps([{"role": m.type, "content": m.content} for m in messages])
+               .encode("utf-8")) + 128
+
+
+_DEADLINE_POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="colm-deadline")
+"""Threads that make sync paid calls under a deadline (the caller waits at most the time
+left, then goes on; the call is stopped at its next stream chunk)."""
 
 
 def _as_ai(reply: Any) -> AIMessage:
@@ -242,7 +281,7 @@ def _runnable(entry: PoolEntry, schema: str | None, kwargs: dict[str, Any]
     entries with ``answer_format: json`` (``response_format`` for OpenAI-compatible
     endpoints, which keeps the call's output cap; LangChain's ``with_structured_output``
     for other chat models)."""
-    model = entry.chat_model
+    model = count_bytes(entry.chat_model)
     if "tools" in kwargs or "response_format" in kwargs:
         return _with_tools(entry, model, kwargs)
     if schema is None or getattr(entry, "answer_format", "text") != "json":
@@ -372,7 +411,9 @@ class _Call:
                  kwargs: dict[str, Any]) -> None:
         self.pool, self.name, self.messages = pool, name, list(messages)
         self.node, self.role, self.round, self.stage = node, role, round_, stage
-        self.config, self.allowance, self.schema = config, allowance, schema
+        self.config, self.schema = config, schema
+        self.allowance: Allowance = _limits(allowance, config)
+        self.meter: Meter | None = None  # of the attempt in progress
         self.reprompt, self.kwargs = reprompt, kwargs
         self.account: PaidAccount | None = _configurable(config, "colm_account")
         self.sink: Callable[[CallRecord], None] | None = _configurable(config,
@@ -413,6 +454,8 @@ class _Call:
         record["cached_usd"] = float(kept.get("usd", record["usd"]))
         record["usd"] = 0.0
         record["cached"] = True
+        record["request_bytes"] = record["response_bytes"] = 0  # nothing travelled
+        record.pop("bytes_estimated", None)
         return reply, record
 
     def stored(self, key: tuple[str, str] | None, reply: AIMessage, record: CallRecord
@@ -442,6 +485,8 @@ class _Call:
     # -- shared steps ---------------------------------------------------------------------
     def emit(self, reply: AIMessage, record: CallRecord) -> tuple[AIMessage, CallRecord]:
         reply = scrub_message(reply, pool_secrets(self.pool))  # a reply that echoes a key
+        if not record.get("cached"):
+            self.pool.latency.observe(record["model"], float(record["latency_s"]))
         if self.log is not None:  # the prompt and the reply, for an eval's samples.jsonl
             self.log(record, prompt_text(self.sent), message_text(reply))
         if self.sink is not None:
@@ -457,6 +502,15 @@ class _Call:
                               round_=self.round, stage=self.stage, started=started,
                               latency=latency, counted=counted)
         _mark_structured(record, entry, self.schema, reply)
+        meter = self.meter
+        if meter is not None and meter.requests:
+            record["request_bytes"], record["response_bytes"] = meter.sent, meter.received
+        else:  # no wire: what would have travelled
+            record["request_bytes"] = len(prompt_text(messages).encode("utf-8"))
+            record["response_bytes"] = len(message_text(reply).encode("utf-8"))
+            record["bytes_estimated"] = True
+        if self.allowance.deadline is not None:
+            record["time_left_s"] = round(self.allowance.deadline - started, 4)
         return record
 
     def local_setup(self, entry: PoolEntry, messages: Sequence[BaseMessage]
@@ -474,10 +528,11 @@ class _Call:
         """Around a local call (yields its wall-clock and counter start): the model's
         failure becomes a :class:`ModelCallError` naming the model and its endpoint."""
         started, start = time.time(), time.perf_counter()
-        try:
-            yield started, start
-        except Exception as exc:
-            raise self.model_error(entry, exc) from exc
+        with metered() as self.meter:
+            try:
+                yield started, start
+            except Exception as exc:
+                raise self.model_error(entry, exc) from exc
 
     def paid(self, entry: PoolEntry) -> _Paid:
         """Everything a paid call needs, worked out once: its plan against the budget (and
@@ -528,11 +583,24 @@ class _Call:
     def paid_failed(self, call: _Paid, exc: BaseException, started: float, start: float
                     ) -> Fallback:
         """Why the call failed (the fallback's reason), and what of it was charged."""
-        earlier = self.charged(call.entry, exc, call.worst_in, started,
-                               time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        earlier = self.charged(call.entry, exc, call.worst_in, started, elapsed)
         self.settle(call.held, earlier)
+        sent = self.meter.sent if self.meter is not None else 0
+        if earlier:
+            earlier[0]["request_bytes"] = sent
+            earlier[0]["response_bytes"] = self.meter.received if self.meter else 0
+            sent = 0
+        if isinstance(exc, DeadlineReached) and not exc.started:
+            return Fallback("deadline", f"deadline: no time left to call paid model"
+                            f" {call.entry.name}")
+        if isinstance(exc, DeadlineReached):
+            self.pool.latency.observe(call.entry.name, elapsed)  # took at least this long
+            return Fallback("deadline", f"deadline: paid model {call.entry.name} was still"
+                            f" running at the run's deadline (cancelled after {elapsed:.3f} s)",
+                            tuple(earlier), sent)
         return Fallback("failed", f"paid model {call.entry.name} at {endpoint_of(call.entry)}"
-                        f" failed: {_fault(self.pool, exc)}", tuple(earlier))
+                        f" failed: {_fault(self.pool, exc)}", tuple(earlier), sent)
 
     @contextlib.contextmanager
     def attempt(self, call: _Paid, failed: list[Fallback]) -> Iterator[tuple[float, float]]:
@@ -540,16 +608,17 @@ class _Call:
         client's retries is swallowed into ``failed`` (the caller falls back); errors of
         ours and cancellation settle the call's reservation and propagate."""
         started, start = time.time(), time.perf_counter()
-        try:
-            yield started, start
-        except ColmGraphError:
-            self.settle(call.held, [])
-            raise
-        except Exception as exc:  # transient faults were retried by the client already
-            failed.append(self.paid_failed(call, exc, started, start))
-        except BaseException:  # cancelled mid-call: counted at its worst case
-            self.settle_worst(call.held)
-            raise
+        with metered() as self.meter:
+            try:
+                yield started, start
+            except ColmGraphError:
+                self.settle(call.held, [])
+                raise
+            except Exception as exc:  # transient faults were retried by the client already
+                failed.append(self.paid_failed(call, exc, started, start))
+            except BaseException:  # cancelled mid-call: counted at its worst case
+                self.settle_worst(call.held)
+                raise
 
     def charged(self, entry: PoolEntry, exc: BaseException, worst_in: int, started: float,
                 latency: float) -> list[CallRecord]:
@@ -562,6 +631,11 @@ class _Call:
 
     def fallback(self, why: Fallback) -> tuple[PoolEntry, list[BaseMessage]]:
         local = self.pool.names("local")
+        if self.allowance.private:
+            local = [n for n in local if may_hold_private(self.pool.entry(n))]
+            if not local:
+                raise ColmGraphError(f"{why.reason}; the pool has no local model that may"
+                                     f" hold private data (set residency: local on one)")
         if not local:
             raise ColmGraphError(f"{why.reason}; the pool has no local model to fall back to")
         entry = self.pool.entry(local[0])
@@ -576,7 +650,35 @@ class _Call:
         record["fallback_for"] = self.name
         if why.earlier:
             record["earlier_calls"] = list(why.earlier)  # type: ignore[typeddict-unknown-key]
+        if why.sent_bytes:
+            record["lost_request_bytes"] = why.sent_bytes
         return self.emit(reply, record)
+
+    def refusal(self, entry: PoolEntry) -> Fallback | None:
+        """Why ``entry`` must not be called at all in this run: privacy (any tier), or for a
+        paid model, a deadline its expected latency does not fit or an upload cap its
+        request would pass."""
+        limits = self.allowance
+        if limits.private and not may_hold_private(entry):
+            return Fallback("private", f"private run: model {entry.name} may not receive its"
+                            f" data (residency {entry.residency or 'cloud'})")
+        if entry.tier != "paid":
+            return None
+        left = limits.time_left()
+        if left is not None:
+            expected = self.pool.latency.expected(entry.name)
+            if left <= 0:
+                return Fallback("deadline", f"deadline: no time left for paid model"
+                                f" {entry.name}")
+            if expected is not None and expected >= left:
+                return Fallback("deadline", f"deadline: {left:.3f} s left, paid model"
+                                f" {entry.name} is expected to take {expected:.3f} s")
+        if limits.upload is not None:
+            size = request_size(_prepared(entry, self.messages))
+            if size > limits.upload:
+                return Fallback("upload", f"max_upload_bytes: the request to {entry.name} is"
+                                f" about {size} bytes, {max(limits.upload, 0)} left")
+        return None
 
     # -- sync -----------------------------------------------------------------------------
     def local(self, entry: PoolEntry, messages: Sequence[BaseMessage]
@@ -593,6 +695,9 @@ class _Call:
 
     def run(self) -> tuple[AIMessage, CallRecord]:
         entry = self.pool.entry(self.name)
+        refused = self.refusal(entry)
+        if refused is not None:
+            return self.degrade(*self.local(*self.fallback(refused)), refused)
         if entry.tier != "paid":
             return self.emit(*self.local(entry, self.messages))
         key = self.cache_key(entry, self.messages)
@@ -603,12 +708,13 @@ class _Call:
         if call.plan.refusal is None:
             guard = call.guard()
             with self.attempt(call, failed) as (started, start):
-                if guard is not None:
-                    reply = stream_guarded(call.model.stream(call.messages, call.config,
-                                                             **call.kwargs), guard)
-                else:
-                    reply = _as_ai(call.model.invoke(call.messages, call.config,
-                                                     **call.kwargs))
+                def make() -> AIMessage:
+                    if guard is not None:
+                        return stream_guarded(call.model.stream(call.messages, call.config,
+                                                                **call.kwargs), guard)
+                    return _as_ai(call.model.invoke(call.messages, call.config,
+                                                    **call.kwargs))
+                reply = self.bounded(make, guard)
                 return self.store(key, *self.paid_done(call, reply, guard, started, start))
         why = call.plan.refusal or failed[0]
         return self.degrade(*self.local(*self.fallback(why)), why)
@@ -632,8 +738,47 @@ class _Call:
         return await self.astore(key, reply, self.record(entry, reply, messages, started,
                                                          time.perf_counter() - start))
 
+    def bounded(self, make: Callable[[], AIMessage], guard: OutputGuard | None
+                ) -> AIMessage:
+        """``make()``, given at most the time left before the deadline: it runs in a worker
+        thread (with this context) that the caller stops waiting for; a stream is then
+        closed at its next chunk."""
+        left = self.allowance.time_left()
+        if left is None:
+            return make()
+        if left <= 0:  # the set-up took what was left: not started
+            raise DeadlineReached(self.name, started=False)
+        future = _DEADLINE_POOL.submit(contextvars.copy_context().run, make)
+        try:
+            return future.result(timeout=max(left, 0.0))
+        except FutureTimeout:
+            if guard is not None:
+                guard.abandoned = True
+            future.add_done_callback(lambda f: f.exception())  # its fault is not ours now
+            raise DeadlineReached(self.name) from None
+
+    async def abounded(self, made: Any) -> AIMessage:
+        """Await ``made`` for at most the time left before the deadline (then it is
+        cancelled, which closes its request)."""
+        left = self.allowance.time_left()
+        if left is None:
+            return await made
+        if left <= 0:  # the set-up took what was left: not started
+            made.close()
+            raise DeadlineReached(self.name, started=False)
+        try:
+            async with asyncio.timeout(max(left, 0.0)) as scope:
+                return await made
+        except TimeoutError:
+            if scope.expired():
+                raise DeadlineReached(self.name) from None
+            raise
+
     async def arun(self) -> tuple[AIMessage, CallRecord]:
         entry = self.pool.entry(self.name)
+        refused = self.refusal(entry)
+        if refused is not None:
+            return self.degrade(*await self.alocal(*self.fallback(refused)), refused)
         if entry.tier != "paid":
             return self.emit(*await self.alocal(entry, self.messages))
         key = self.cache_key(entry, self.messages)
@@ -655,12 +800,13 @@ class _Call:
         if call.plan.refusal is None:
             guard = call.guard()
             with self.attempt(call, failed) as (started, start):
-                if guard is not None:
-                    reply = await astream_guarded(call.model.astream(
-                        call.messages, call.config, **call.kwargs), guard)
-                else:
-                    reply = _as_ai(await call.model.ainvoke(call.messages, call.config,
-                                                            **call.kwargs))
+                async def make() -> AIMessage:
+                    if guard is not None:
+                        return await astream_guarded(call.model.astream(
+                            call.messages, call.config, **call.kwargs), guard)
+                    return _as_ai(await call.model.ainvoke(call.messages, call.config,
+                                                           **call.kwargs))
+                reply = await self.abounded(make())
                 return await self.astore(key, *self.paid_done(call, reply, guard, started,
                                                               start))
         return call.plan.refusal or failed[0]

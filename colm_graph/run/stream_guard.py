@@ -52,8 +52,13 @@ class OutputGuard:
         self.parts: list[str] = []
         self.size = self._checked_size = self._checked_tokens = 0
         self.finished = self.stopped = False
+        self.abandoned = False
+        """Set by a caller that stopped waiting (a deadline): reading stops at the next
+        chunk, which closes the request."""
 
     def feed(self, chunk: AIMessageChunk) -> bool:
+        if self.abandoned:
+            return True
         if chunk.response_metadata.get("finish_reason"):
             self.finished = True
         piece = _piece(chunk)

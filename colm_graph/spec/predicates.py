@@ -7,7 +7,9 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from colm_graph.run.budget import failed_models, remaining
+from colm_graph.run.budget import remaining
+from colm_graph.run.constraints import may_hold_private
+from colm_graph.run.links import still_down
 
 if TYPE_CHECKING:
     from colm_graph.nodes.context import RunContext
@@ -22,7 +24,7 @@ class Predicate:
     """``test(state, run, arg) -> bool``; ``arg`` is ``None``, a number or a role name."""
 
     test: Callable[[State, RunContext, Any], bool]
-    arg: str  # "none" | "number" | "int" | "role" | "bool"
+    arg: str  # "none" | "number" | "int" | "role_or_none" | "roles" | "bool"
     doc: str
 
 
@@ -39,9 +41,38 @@ def _tokens_left_above(state: State, run: RunContext, x: float) -> bool:
 def _paid_reachable(state: State, run: RunContext, role: str | None) -> bool:
     roles = [role] if role else list(run.roles)
     names = {m for r in roles for m in run.roles.get(r, [])}
-    down = set(failed_models(state.get("ledger", [])))
+    down = set(still_down(state.get("ledger", [])))
     return all(m not in down and run.reachable(m)
                for m in names if run.pool.entry(m).tier == "paid")
+
+
+def _role_models(run: RunContext, roles: str | list[str] | None) -> list[list[str]]:
+    picked = list(run.roles) if roles is None else [roles] if isinstance(roles, str) else roles
+    return [run.roles.get(r, []) for r in picked]
+
+
+def _time_left_above(state: State, run: RunContext, x: float) -> bool:
+    left = remaining(state, run.params).time_left()
+    return left is None or left > float(x)
+
+
+def step_seconds(run: RunContext, roles: str | list[str]) -> float:
+    """Expected seconds of steps by ``roles`` one after another (each step as slow as its
+    slowest model; a model with no estimate yet counts 0)."""
+    return sum(max([run.pool.latency.expected(m) or 0.0 for m in models] or [0.0])
+               for models in _role_models(run, roles))
+
+
+def _fits_deadline(state: State, run: RunContext, roles: str | list[str]) -> bool:
+    left = remaining(state, run.params).time_left()
+    return left is None or step_seconds(run, roles) < left
+
+
+def _residency_ok(state: State, run: RunContext, role: str | None) -> bool:
+    if not remaining(state, run.params).private:
+        return True
+    return all(may_hold_private(run.pool.entry(m))
+               for models in _role_models(run, role) for m in models)
 
 
 def _score(state: State) -> float:
@@ -72,6 +103,15 @@ PREDICATES: dict[str, Predicate] = {
     "score_below": Predicate(lambda s, r, a: _score(s) < float(a), "number",
                              "the last router/verifier score is below ARG"),
     "flag": Predicate(lambda s, r, a: bool(a), "bool", "ARG (a parameter) is true"),
+    "time_left_above": Predicate(_time_left_above, "number",
+                                 "more than ARG seconds are left before the run's deadline"
+                                 " (no deadline: true)"),
+    "fits_deadline": Predicate(_fits_deadline, "roles",
+                               "steps by role(s) ARG, one after another, are expected to"
+                               " finish before the deadline (no deadline: true)"),
+    "residency_ok": Predicate(_residency_ok, "role_or_none",
+                              "every model (of role ARG, else of the graph) may receive this"
+                              " run's data (a private run: only residency local)"),
 }
 
 COMBINATORS = ("not", "all", "any")
@@ -108,9 +148,13 @@ def check_condition(cond: Any, params: Mapping[str, Any],
         if arg[1:] not in params:
             return f"unknown parameter {arg!r} in predicate {name!r}"
         arg = params[arg[1:]]
-    if pred.arg == "role_or_none" and isinstance(arg, str) and roles is not None \
-            and arg not in roles:
-        return f"predicate {name!r}: unknown role {arg!r} (roles: {', '.join(roles) or 'none'})"
+    if pred.arg in ("role_or_none", "roles") and roles is not None:
+        named = [arg] if isinstance(arg, str) else arg if pred.arg == "roles" and \
+            isinstance(arg, list) else []
+        for role in named:
+            if isinstance(role, str) and role not in roles:
+                return (f"predicate {name!r}: unknown role {role!r} (roles:"
+                        f" {', '.join(roles) or 'none'})")
     return _check_arg(name, pred, arg)
 
 
@@ -126,6 +170,9 @@ def _check_arg(name: str, pred: Predicate, arg: Any) -> str | None:
         return f"predicate {name!r} needs true or false, got {arg!r}"
     if kind == "role_or_none" and arg is not None and not isinstance(arg, str):
         return f"predicate {name!r} needs a role name, got {arg!r}"
+    if kind == "roles" and not (isinstance(arg, str) or (
+            isinstance(arg, list) and arg and all(isinstance(r, str) for r in arg))):
+        return f"predicate {name!r} needs a role name or a list of role names, got {arg!r}"
     return None
 
 
@@ -156,5 +203,6 @@ def describe(cond: Any) -> str:
         parts = [f"({p})" if isinstance(c, dict) and next(iter(c)) in ("all", "any")
                  else p for c, p in zip(arg, parts, strict=True)]
         return f" {'and' if name == 'all' else 'or'} ".join(parts)
-    shown = str(arg).lower() if isinstance(arg, bool) else arg
+    shown = str(arg).lower() if isinstance(arg, bool) else \
+        "+".join(arg) if isinstance(arg, list) else arg
     return f"{name} {shown}"

@@ -60,7 +60,9 @@ __all__ = ["FIELDS", "IMPLICIT_PARAMS", "PARAMETERS", "PREDICATE_ARGS", "ROUNDS_
 
 IMPLICIT_PARAMS: dict[str, Any] = {"max_paid_usd": None, "max_paid_tokens": None,
                                    "answer_type": "auto", "max_draft_chars": 6000,
-                                   "min_participants": 1, "fan_out": "send"}
+                                   "min_participants": 1, "fan_out": "send",
+                                   "deadline_s": None, "private": False,
+                                   "private_detect": False, "max_upload_bytes": None}
 """Parameters every graph has, whether its spec declares them or not."""
 
 _SHARE = Option("float", low=0, high=1)
@@ -84,6 +86,14 @@ PARAMETERS: dict[str, Option] = {
     "fan_out": Option("enum", ("send", "gather"),
                       doc="send: one LangGraph task per participant (a failed step resumes"
                           " with its failed calls only); gather: one task making them all"),
+    "deadline_s": Option("float", low=0, high=86_400, nullable=True,
+                         doc="seconds a run may take (see colm_graph.run.constraints)"),
+    "private": Option("bool", doc="no byte of a run reaches a model that may not hold"
+                                  " private data"),
+    "private_detect": Option("bool", doc="a question that looks private (e-mail, phone,"
+                                         " card or ID numbers) makes its run private"),
+    "max_upload_bytes": Option("int", low=0, nullable=True,
+                               doc="request bytes a run may send to paid models"),
     "min_participants": Option("int", low=1, high=MAX_COUNT,
                                doc="participants of a fan-out step that must answer when"
                                    " others' models fail (at most all the step's"
@@ -100,6 +110,7 @@ PREDICATE_ARGS: dict[str, Option] = {
     "paid_reachable": Option("role", nullable=True),
     "score_above": _SHARE, "score_at_least": _SHARE, "score_below": _SHARE,
     "flag": Option("bool"),
+    "time_left_above": Option("float", low=0),
 }
 """The argument each predicate takes (a predicate not listed: from its ``arg`` type).
 Agreement and scores are shares from 0 to 1; rounds are capped like ``--rounds``

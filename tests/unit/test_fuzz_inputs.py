@@ -526,7 +526,8 @@ def test_nasty_labelled_files(work: Path, data: bytes) -> None:
 
 SINGLE = (ROOT / "graphs" / "single.yaml").read_text(encoding="utf-8")
 FINISH = "  finish: {kind: finish, options: {output: majority}}"
-WHEN = "{not: {all: [paid_reachable, {budget_left_usd_above: 0}]}}"
+WHEN = ("\n          not:\n            all: [paid_reachable, {budget_left_usd_above: 0},"
+        " residency_ok,\n                  {fits_deadline: solver}]")
 LAUGHS = "".join(f"      - &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]\n" for i in range(1, 9))
 
 NASTY_SPECS = {
@@ -540,7 +541,7 @@ NASTY_SPECS = {
     "alias-cycle-mapping": SINGLE.replace(FINISH, "  finish: {kind: finish, options:"
                                           " &a {output: *a}}"),
     "alias-cycle-document": "&a {name: x, nodes: *a, edges: [*a]}",
-    "billion-laughs": SINGLE.replace(f"when: {WHEN}", "when:\n        all:\n"
+    "billion-laughs": SINGLE.replace(f"when:{WHEN}", "when:\n        all:\n"
                                      "      - &l0 agreed\n" + LAUGHS + "      - *l8"),
     "huge-integer": SINGLE.replace("max_paid_usd: null", "max_paid_usd: " + "9" * 5000),
     "huge-integer-underscores": "name: x\nk: 1_" + "0" * 5000 + "\n",

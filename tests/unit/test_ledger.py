@@ -75,7 +75,23 @@ def test_ledger_totals_are_sums() -> None:
     assert totals["latency_s"] == pytest.approx(0.5 + 1.25 + 0.25 + 2.0 + 0.125)
     assert set(totals) == {"calls", "paid_calls", "local_calls", "input_tokens",
                            "output_tokens", "paid_input_tokens", "paid_output_tokens", "usd",
-                           "paid_usd", "local_usd", "latency_s"}
+                           "paid_usd", "local_usd", "latency_s", "paid_request_bytes",
+                           "paid_response_bytes", "local_request_bytes",
+                           "local_response_bytes"}
+
+
+def test_ledger_totals_split_bytes_by_tier_and_count_a_failed_paid_calls_upload() -> None:
+    records = [
+        {**LEDGER[0], "tier": "paid", "request_bytes": 700, "response_bytes": 90},
+        {**LEDGER[1], "tier": "local", "request_bytes": 300, "response_bytes": 40,
+         "lost_request_bytes": 650},  # stood in for a paid call that had sent 650 bytes
+        {**LEDGER[2], "tier": "local"},  # a record from before bytes were counted
+    ]
+    totals = ledger_totals(records)
+    assert totals["paid_request_bytes"] == 700 + 650
+    assert totals["paid_response_bytes"] == 90
+    assert totals["local_request_bytes"] == 300
+    assert totals["local_response_bytes"] == 40
 
 
 def test_ledger_totals_order_and_iterator_independent() -> None:
@@ -152,9 +168,9 @@ def test_ledger_totals_split_adds_up(records: list[dict[str, Any]]) -> None:
 def test_usage_zero_and_as_dict() -> None:
     assert Usage.of([]) == Usage()
     assert Usage() + Usage(1, 2, 3, 0.5, 1.0) == Usage(1, 2, 3, 0.5, 1.0)
-    assert Usage(1, 2, 3, 0.5, 1.0).as_dict() == {"calls": 1, "input_tokens": 2,
-                                                  "output_tokens": 3, "usd": 0.5,
-                                                  "latency_s": 1.0}
+    assert Usage(1, 2, 3, 0.5, 1.0, 7, 9).as_dict() == {
+        "calls": 1, "input_tokens": 2, "output_tokens": 3, "usd": 0.5, "latency_s": 1.0,
+        "request_bytes": 7, "response_bytes": 9}
 
 
 # --- estimate_tokens -----------------------------------------------------------------

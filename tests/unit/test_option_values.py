@@ -390,12 +390,12 @@ LITERALS = [
      "expected an integer from 0 to 20, got -1"),
     ("route", "when: {score_above: $threshold}", "when: {score_above: 1.5}",
      "edges[1].branches[1].when.score_above", "expected a number from 0 to 1, got 1.5"),
-    ("cope", "agreement_at_least: $threshold}\n        to: finish\n      - when: {not: "
-     "{all: [paid_reachable, {budget_left_usd_above: 0}]}}\n        to: degrade\n    "
-     "default: plan2",
-     "agreement_at_least: 2}\n        to: finish\n      - when: {not: "
-     "{all: [paid_reachable, {budget_left_usd_above: 0}]}}\n        to: degrade\n    "
-     "default: plan2",
+    ("cope", "agreement_at_least: $threshold}\n        to: finish\n      - when:\n"
+     "          not:\n            all: [paid_reachable, {budget_left_usd_above: 0},"
+     " residency_ok,\n                  {fits_deadline: [large_planner, small_executor]}]",
+     "agreement_at_least: 2}\n        to: finish\n      - when:\n"
+     "          not:\n            all: [paid_reachable, {budget_left_usd_above: 0},"
+     " residency_ok,\n                  {fits_deadline: [large_planner, small_executor]}]",
      "edges[3].branches[0].when.agreement_at_least", "expected a number from 0 to 1, got 2"),
     ("single", "budget_left_usd_above: 0", "budget_left_usd_above: -0.5",
      "edges[0].branches[0].when.not.all[1].budget_left_usd_above",

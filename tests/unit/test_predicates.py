@@ -55,9 +55,9 @@ def test_registry_names_and_argument_kinds() -> None:
         "agreed", "agreement_below", "agreement_at_least", "rounds_left", "rounds_at_least",
         "budget_left_usd_above", "paid_tokens_left_above", "paid_reachable", "score_above",
         "score_at_least",
-        "score_below", "flag"}
+        "score_below", "flag", "time_left_above", "fits_deadline", "residency_ok"}
     for name, pred in PREDICATES.items():
-        assert pred.arg in ("none", "number", "int", "bool", "role_or_none"), name
+        assert pred.arg in ("none", "number", "int", "bool", "role_or_none", "roles"), name
         assert pred.doc, name
         assert name not in COMBINATORS
 
@@ -270,17 +270,17 @@ def test_all_and_any_stop_at_the_first_deciding_condition() -> None:
     assert evaluate({"any": ["agreed", "paid_reachable"]}, {"unanimous": True}, run) is True
     assert evaluate({"all": [{"not": "agreed"}, "paid_reachable"]}, {"unanimous": True},
                     run) is False
-    assert run._reach == {}  # the paid model was never probed
+    assert run.pool.links._seen == {}  # the paid model was never probed
     assert evaluate({"any": ["agreed", "paid_reachable"]}, {}, run) is False
-    assert set(run._reach) == {"down"}
+    assert set(run.pool.links._seen) == {"down"}
 
 
-def test_reachability_is_cached() -> None:
+def test_a_down_verdict_is_kept_for_its_back_off_then_probed_again() -> None:
     run = make_run(roles={"server": ["down"]})
     assert evaluate("paid_reachable", {}, run) is False
-    first = run._reach["down"]
+    first = run.pool.links._seen["down"]
     assert evaluate("paid_reachable", {}, run) is False
-    assert run._reach["down"] == first
+    assert run.pool.links._seen["down"] == first  # within the back-off: not probed again
 
 
 # -- check_condition (what the spec validator calls) ---------------------------------------

@@ -359,7 +359,8 @@ BINDING_CASES = {
     "unknown-parameter-override": (
         {"params": {"threshold": 0.3}},
         ("parameter 'threshold': graph 'probe' has no such parameter",
-         "max_paid_usd, min_participants, rounds, samples, t")),
+         "max_paid_usd, max_upload_bytes, min_participants, private, private_detect,"
+         " rounds, samples, t")),
     "wrong-override-type": (
         {"params": {"rounds": "two"}},
         ("parameter 'rounds': expected an integer from 0 to 20, got 'two'",)),
