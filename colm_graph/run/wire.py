@@ -101,20 +101,22 @@ def _hook(client: Any, *, is_async: bool) -> bool:
     module = _http_module(client)
     if module is None:
         return False
-    if is_async:
-        async def on_request(request: Any) -> None:
-            _on_request(request)
+    def on_request(request: Any) -> None:
+        _on_request(request)
 
-        async def on_response(response: Any) -> None:
-            _wrap_response(response, module, is_async=True)
-    else:
-        def on_request(request: Any) -> None:
-            _on_request(request)
+    def on_response(response: Any) -> None:
+        _wrap_response(response, module, is_async=is_async)
 
-        def on_response(response: Any) -> None:
-            _wrap_response(response, module, is_async=False)
-    client.event_hooks = {**hooks, "request": [*hooks.get("request", []), on_request],
-                          "response": [*hooks.get("response", []), on_response]}
+    async def aon_request(request: Any) -> None:
+        _on_request(request)
+
+    async def aon_response(response: Any) -> None:
+        _wrap_response(response, module, is_async=True)
+
+    req: Any = aon_request if is_async else on_request
+    resp: Any = aon_response if is_async else on_response
+    client.event_hooks = {**hooks, "request": [*hooks.get("request", []), req],
+                          "response": [*hooks.get("response", []), resp]}
     client._colm_counted = True
     return True
 
