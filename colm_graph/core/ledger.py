@@ -16,6 +16,7 @@ __all__ = [
     "LedgerTotals",
     "Usage",
     "call_cost_usd",
+    "link_changed_path",
     "estimate_tokens",
     "ledger_totals",
 ]
@@ -206,3 +207,13 @@ def ledger_totals(records: Iterable[Mapping[str, Any]]) -> LedgerTotals:
         local_request_bytes=local.request_bytes,
         local_response_bytes=local.response_bytes,
     )
+
+
+def link_changed_path(records: Iterable[Mapping[str, Any]], reasons: Iterable[str] = ()
+                      ) -> bool:
+    """Whether a run took another path because a paid endpoint was down: a paid call fell
+    back after failing (or was skipped as down), or a branch found the paid tier
+    unreachable (its degraded reason says so)."""
+    if any(r.get("fallback") in ("failed", "down") for r in records):
+        return True
+    return any("unreachable" in str(reason) for reason in reasons)

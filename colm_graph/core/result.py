@@ -11,7 +11,7 @@ from functools import cached_property
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from colm_graph.core.ledger import LedgerTotals, ledger_totals
+from colm_graph.core.ledger import LedgerTotals, ledger_totals, link_changed_path
 
 __all__ = ["RunResult", "TokenCounts", "summarize"]
 
@@ -91,6 +91,9 @@ class RunResult:
     plans: tuple[Record, ...] = ()
     ledger: tuple[Record, ...] = ()
     """One record per model call (:class:`~colm_graph.core.ledger.CallRecord`)."""
+    constraints: Mapping[str, Any] = field(default_factory=_empty)
+    """For a run with a deadline, privacy or an upload cap: ``private``, ``time_left_s``,
+    ``deadline_hit``, ``upload_left_bytes`` (see :mod:`colm_graph.run.constraints`)."""
     flagged_degraded: bool = False
     """The state's own ``degraded`` flag (see :attr:`degraded`)."""
     error: str | None = None
@@ -115,6 +118,7 @@ class RunResult:
             path=tuple(p["node"] for p in s.get("path") or ()),
             responses=_records(s.get("responses")), guidance=_records(s.get("guidance")),
             plans=_records(s.get("plans")), ledger=_records(s.get("ledger")),
+            constraints=_frozen(s.get("constraints")),
             flagged_degraded=bool(s.get("degraded")), error=error,
         )
 
@@ -165,9 +169,25 @@ class RunResult:
         """How the run came out, as the chat model and the server report it: ``answer``
         (:attr:`reported_answer`), ``answer_raw``, ``answer_source``, ``stop_reason``,
         ``degraded`` and ``simulated``."""
-        return {"answer": self.reported_answer, "answer_raw": self.answer,
-                "answer_source": self.answer_source, "stop_reason": self.stop_reason,
-                "degraded": self.degraded, "simulated": self.simulated}
+        out: dict[str, Any] = {"answer": self.reported_answer, "answer_raw": self.answer,
+               "answer_source": self.answer_source, "stop_reason": self.stop_reason,
+               "degraded": self.degraded, "simulated": self.simulated}
+        if self.constraints:
+            out["constraints"] = dict(self.constraints)
+        return out
+
+    @cached_property
+    def deadline_hit(self) -> bool:
+        """The deadline changed what the run did (a paid step skipped or cut)."""
+        return bool(self.constraints.get("deadline_hit")) or any(
+            r.get("fallback") == "deadline" for r in self.ledger) or any(
+            str(x).startswith("deadline") for x in self.degraded_reasons)
+
+    @cached_property
+    def link_changed_path(self) -> bool:
+        """A paid endpoint being down changed the run's path (see
+        :func:`colm_graph.core.ledger.link_changed_path`)."""
+        return link_changed_path(self.ledger, self.degraded_reasons)
 
     @cached_property
     def staged(self) -> bool:
@@ -235,6 +255,8 @@ class RunResult:
             "simulated": self.simulated,
             "ledger": {"calls": [dict(r) for r in self.ledger], "totals": dict(self.totals)},
         }
+        if self.constraints:
+            out["constraints"] = dict(self.constraints)
         if self.error is not None:
             out["error"] = self.error
         return out

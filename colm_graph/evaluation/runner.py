@@ -171,6 +171,12 @@ def result_row(entry: GraphEntry, item: Item, state: Mapping[str, Any] | None,
         "latency_s": round(latency, 6), "rounds": run.rounds, "stage": run.stage,
         "degraded": run.degraded, "error": run.error, "simulated": run.simulated,
         "clients": _clients(run.transcript(), item) if error is None else {},
+        "paid_request_bytes": t["paid_request_bytes"],
+        "paid_response_bytes": t["paid_response_bytes"],
+        "local_request_bytes": t["local_request_bytes"],
+        "local_response_bytes": t["local_response_bytes"],
+        "private": bool(run.constraints.get("private")), "deadline_hit": run.deadline_hit,
+        "link_changed_path": run.link_changed_path,
     }
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from colm_graph.pool.links import backoff as _backoff
 
-__all__ = ["CALL_BACKOFF_MAX_S", "CALL_BACKOFF_S", "changed_path", "still_down"]
+__all__ = ["CALL_BACKOFF_MAX_S", "CALL_BACKOFF_S", "still_down"]
 
 CALL_BACKOFF_S = 1.0
 CALL_BACKOFF_MAX_S = 60.0
@@ -41,12 +41,3 @@ def still_down(records: Iterable[Mapping[str, Any]], now: float | None = None
     return tuple(sorted(
         name for name, (count, at) in streak.items()
         if now - at < _backoff(CALL_BACKOFF_S, CALL_BACKOFF_MAX_S, max(count, 1))))
-
-
-def changed_path(records: Iterable[Mapping[str, Any]], reasons: Iterable[str] = ()) -> bool:
-    """Whether a run took another path because a paid endpoint was down: a paid call fell
-    back after failing (or was skipped as down), or a branch found the paid tier
-    unreachable (its degraded reason says so)."""
-    if any(r.get("fallback") in _DOWN_KINDS for r in records):
-        return True
-    return any("unreachable" in str(reason) for reason in reasons)
