@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any, TextIO
 
-from colm_graph.cli.argtypes import integer, number
+from colm_graph.cli.argtypes import add_constraint_flags, constraint_settings, integer, number
 
 __all__ = ["add_eval_parser", "run_eval_command"]
 
@@ -48,6 +48,7 @@ def add_eval_parser(sub: Any) -> None:
                         " then run local-only); --resume keeps the run's cap unless given")
     p.add_argument("--max-paid-tokens", type=integer(0), metavar="N",
                    help="paid tokens the whole eval may use (--resume: as --max-paid-usd)")
+    add_constraint_flags(p, "each item's run")  # an item's deadline_s / private win
 
 
 def run_eval_command(args: argparse.Namespace, out: TextIO, err: TextIO = sys.stderr) -> int:
@@ -68,7 +69,8 @@ def run_eval_command(args: argparse.Namespace, out: TextIO, err: TextIO = sys.st
                            progress=None if args.quiet else err,
                            max_paid_usd=args.max_paid_usd,
                            max_paid_tokens=args.max_paid_tokens, notes=err, cache=args.cache,
-                           log_samples=args.log_samples, workers=args.workers)
+                           log_samples=args.log_samples, workers=args.workers,
+                           **constraint_settings(args))
     except EvalIncomplete as exc:  # a worker died: the rest is on disk, no report yet
         err.write(f"colm-graph: failed: {exc}\n")
         return 1

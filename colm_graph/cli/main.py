@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from colm_graph.cli.argtypes import integer, number
+from colm_graph.cli.argtypes import add_constraint_flags, integer, number
 from colm_graph.core.settings import MAX_ROUNDS, MAX_TOP_K
 from colm_graph.errors import ColmGraphError, ConfigError
 
@@ -82,6 +82,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                      help="paid tokens (in + out) the run may use; checked before each call")
     run.add_argument("--max-paid-usd", type=number(0), metavar="USD",
                      help="stop paid calls once this much is spent (run marked degraded)")
+    add_constraint_flags(run, "the run")
     run.add_argument("--stream", action="store_true",
                      help="show each node as it finishes (on stderr with --json)")
     run.add_argument("--trace", metavar="FILE", help="write an HTML trace of the run")

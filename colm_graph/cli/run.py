@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping
 from typing import Any, TextIO
 
 import yaml
 from langchain_core.runnables import RunnableConfig
 
+from colm_graph.cli.argtypes import constraint_settings
 from colm_graph.core.images import image_data_url
 from colm_graph.core.messages import check_question
 from colm_graph.core.result import RunResult
 from colm_graph.core.secrets import pool_secrets, scrub
 from colm_graph.errors import ColmGraphError, ConfigError, RunLimitError
+from colm_graph.run.constraints import with_constraints
 
-__all__ = ["image_data_url", "run_command"]
+__all__ = ["constraints_line", "image_data_url", "run_command"]
 
 _FLAG_PARAMS = (("top_k", "--top-k"), ("rounds", "--rounds"), ("selector", "--selector"),
                 ("output", "--output"))
@@ -141,6 +144,11 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 err.write(scrub(plan.note, secrets) + "\n")
                 err.flush()
             start, durable = plan.input, {"durability": DURABILITY}
+        settings = constraint_settings(args)
+        if settings:
+            if "deadline_s" in settings:  # a first client build must not eat the deadline
+                pool.warm_clients()
+            config = with_constraints(config, **settings)  # the deadline counts from here
         for mode, chunk in graph.stream(start, config, stream_mode=["updates", "values"],
                                         **durable):
             if not isinstance(chunk, dict):
@@ -172,6 +180,20 @@ def run_command(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         err.write(f"colm-graph: failed: {failure}\n")
         return 1
     return 0
+
+
+def constraints_line(constraints: Mapping[str, Any]) -> str:
+    """One line on a constrained run (``constraints`` of its result), e.g. ``constraints:
+    private; deadline hit, 0.012 s left; upload left 1200 bytes``."""
+    parts = ["private"] if constraints.get("private") else []
+    left = constraints.get("time_left_s")
+    if left is not None:
+        hit = "deadline hit" if constraints.get("deadline_hit") else "deadline met"
+        parts.append(f"{hit}, {max(float(left), 0.0):.3f} s left")
+    upload = constraints.get("upload_left_bytes")
+    if upload is not None:
+        parts.append(f"upload left {int(upload)} bytes")
+    return "constraints: " + ("; ".join(parts) or "none")
 
 
 def _event_lines(update: dict[str, Any]) -> list[str]:
@@ -210,5 +232,10 @@ def _event_lines(update: dict[str, Any]) -> list[str]:
 def _emit(result: RunResult, as_json: bool, out: TextIO, secrets: list[str]) -> None:
     from colm_graph.cli.text import format_text
 
-    text = json.dumps(result.to_dict(), indent=2) if as_json else format_text(result, secrets)
+    if as_json:
+        text = json.dumps(result.to_dict(), indent=2)
+    else:
+        text = format_text(result, secrets)
+        if result.constraints:
+            text += "\n" + constraints_line(result.constraints)
     out.write(scrub(text, secrets) + "\n")

@@ -3,7 +3,8 @@ downloaded.
 
 Accepted row shapes (one JSON object per line, or one Parquet row):
 
-* ours: ``{"id", "question", "answer", "domain"?, "choices"?, "image"?}``;
+* ours: ``{"id", "question", "answer", "domain"?, "choices"?, "image"?, "deadline_s"?,
+  "private"?}``;
 * GSM8K-style: ``{"question", "answer": "...reasoning...#### 42"}`` (gold after ``####``);
 * MATH-style: ``{"problem", "solution": "... \\boxed{7/2} ..."}`` (gold inside ``\\boxed{}``);
 * multiple choice: ``{"question", "choices": [...], "answer": "B" | 1}`` (index or letter);
@@ -16,6 +17,11 @@ are read and compared; without it the type follows the gold answer: a choice lis
 multiple-choice item, a number a numeric one, a LaTeX or symbolic expression a math one,
 anything else free text.
 
+Any row may carry the run constraints of its item (:mod:`colm_graph.run.constraints`),
+which win over the eval's own (``--deadline``, ``--private``): ``deadline_s``, a positive
+number of seconds from the start of the item's run, and ``private``, ``true`` or ``false``
+(``false`` also keeps ``--detect-private`` from making the item private).
+
 A question (with its choices listed) has at most
 :data:`~colm_graph.core.messages.MAX_QUESTION_CHARS` characters, as everywhere else.
 
@@ -24,6 +30,7 @@ The default dataset is the bundled generated task set (``colm_tasks``).
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from collections.abc import Iterator
@@ -60,6 +67,10 @@ class Item:
     choices: tuple[str, ...] | None = None
     image: str | None = None
     """Path of an image file (relative paths are relative to the dataset file)."""
+    deadline_s: float | None = None
+    """Seconds the item's run may take (``None``: the eval's deadline, if any)."""
+    private: bool | None = None
+    """Whether the item's run is private (``None``: as the eval says)."""
 
     @property
     def answer_type(self) -> str:
@@ -136,9 +147,26 @@ def _item(row: Any, where: str, n: int, base: Path | None) -> Item:
         if not _is_file(image):
             raise ColmGraphError(f"{where}: image {image!r} not found")
     domain = row.get("domain")
+    deadline, private = _constraints(row, where)
     return Item(id=str(row.get("id", n)), question=question, answer=gold, kind=kind,
                 domain=str(domain) if domain is not None else None,
-                choices=tuple(choices) if choices else None, image=image)
+                choices=tuple(choices) if choices else None, image=image,
+                deadline_s=deadline, private=private)
+
+
+def _constraints(row: dict[str, Any], where: str) -> tuple[float | None, bool | None]:
+    """A row's ``deadline_s`` and ``private`` (``None`` where not given)."""
+    deadline = row.get("deadline_s")
+    if deadline is not None:
+        if isinstance(deadline, bool) or not isinstance(deadline, int | float) \
+                or not math.isfinite(deadline) or deadline <= 0:
+            raise ColmGraphError(f"{where}: 'deadline_s' must be a positive number of"
+                                 f" seconds, got {deadline!r}")
+        deadline = float(deadline)
+    private = row.get("private")
+    if private is not None and not isinstance(private, bool):
+        raise ColmGraphError(f"{where}: 'private' must be true or false, got {private!r}")
+    return deadline, private
 
 
 def _is_file(path: str) -> bool:

@@ -221,10 +221,11 @@ def _check_resume(out: Path, meta: dict[str, Any], resume: bool
     before = None
     if run.exists():
         before = json.loads(run.read_text())
-        for key in ("graphs", "dataset", "seed", "models", "limit", "sample"):
-            if before.get(key) != meta.get(key):
+        for key in ("graphs", "dataset", "seed", "models", "limit", "sample", *CONSTRAINTS):
+            was = before.get(key, _UNSET.get(key))  # constraints: not in older run.json
+            if was != meta.get(key):
                 raise ConfigError(f"--resume: {out} was started with another {key}"
-                                  f" ({before.get(key)!r}, now {meta.get(key)!r})")
+                                  f" ({was!r}, now {meta.get(key)!r})")
     return _done(results), before
 
 
@@ -271,6 +272,37 @@ def _item_config(entry: GraphEntry, sink: CallSink,
     return {"configurable": conf}
 
 
+CONSTRAINTS = ("deadline_s", "private", "private_detect", "max_upload_bytes")
+"""The eval-wide run constraints (:func:`colm_graph.run.constraints.with_constraints`)."""
+_UNSET: dict[str, Any] = {"deadline_s": None, "private": False, "private_detect": False,
+                          "max_upload_bytes": None}
+
+
+def _check_constraints(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The eval-wide constraints that are set, checked (one-line :class:`ConfigError`)."""
+    given = {k: v for k, v in settings.items() if v is not None and v is not False}
+    try:
+        from colm_graph.run.constraints import with_constraints
+
+        with_constraints(**given)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return given
+
+
+def _item_constraints(item: Item, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The constraints of ``item``'s run: the eval's, its own ``deadline_s`` and
+    ``private`` winning (``private: false`` also turns the detector off for it)."""
+    out = dict(settings)
+    if item.deadline_s is not None:
+        out["deadline_s"] = item.deadline_s
+    if item.private is not None:
+        out["private"] = item.private
+        if not item.private:
+            out.pop("private_detect", None)
+    return out
+
+
 def _cache(cache: Any, out: Path) -> Any:
     from colm_graph.run.cache import SQLiteCallCache
 
@@ -285,7 +317,9 @@ def _cache(cache: Any, out: Path) -> Any:
 
 _SAMPLE_KEYS = ("node", "role", "model", "tier", "round", "stage", "input_tokens",
                 "output_tokens", "usd", "latency_s", "started_at", "tokens_estimated",
-                "simulated", "cached", "cached_usd", "degraded", "truncated")
+                "simulated", "cached", "cached_usd", "degraded", "truncated",
+                "request_bytes", "response_bytes", "lost_request_bytes", "bytes_estimated",
+                "time_left_s", "fallback", "fallback_for")
 
 
 def _sample(record: Mapping[str, Any], prompt: str, reply: str) -> dict[str, Any]:
@@ -346,10 +380,13 @@ Take = Callable[[int], "Awaitable[Sequence[tuple[GraphEntry, Item]]]"]
 
 def _pair_runner(graphs: Mapping[str, Any], emit: Emit, *,
                  account: EvalAccount | SharedEvalAccount | None, cache: Any,
-                 log_samples: bool, secrets: Sequence[str]
+                 log_samples: bool, secrets: Sequence[str],
+                 constraints: Mapping[str, Any] | None = None
                  ) -> Callable[[GraphEntry, Item], Awaitable[None]]:
-    """``one(entry, item)``: run one pair and hand it to ``emit`` (see :func:`run_pairs`)."""
+    """``one(entry, item)``: run one pair and hand it to ``emit`` (see :func:`run_pairs`);
+    its run's constraints (``constraints``, the item's own winning) count from its start."""
     from colm_graph.core.secrets import scrub
+    from colm_graph.run.constraints import with_constraints
 
     async def one(entry: GraphEntry, item: Item) -> None:
         start = time.perf_counter()
@@ -358,8 +395,11 @@ def _pair_runner(graphs: Mapping[str, Any], emit: Emit, *,
         log = None if not log_samples else (
             lambda record, prompt, reply: logged.append(_sample(record, prompt, reply)))
         try:
-            state = await graphs[entry.label].ainvoke(
-                _inputs(item), _item_config(entry, sink, account, cache, log))
+            config = _item_config(entry, sink, account, cache, log)
+            settings = _item_constraints(item, constraints or {})
+            if settings:  # the deadline counts from here: the item's run starts now
+                config = with_constraints(config, **settings)
+            state = await graphs[entry.label].ainvoke(_inputs(item), config)
             row = result_row(entry, item, state, time.perf_counter() - start,
                              records=sink.records)
         except Exception as exc:  # recorded with the calls it made; the eval goes on
@@ -377,15 +417,18 @@ def _pair_runner(graphs: Mapping[str, Any], emit: Emit, *,
 async def run_pairs(todo: Sequence[tuple[GraphEntry, Item]], entries: Sequence[GraphEntry],
                     graphs: Mapping[str, Any], emit: Emit, *, concurrency: int,
                     account: EvalAccount | SharedEvalAccount | None, cache: Any,
-                    log_samples: bool, secrets: Sequence[str]) -> None:
+                    log_samples: bool, secrets: Sequence[str],
+                    constraints: Mapping[str, Any] | None = None) -> None:
     """Run the pairs ``todo`` on this event loop, at most ``concurrency`` at a time, the
     values of a sweep one after another; hand each finished pair to ``emit``: its line of
     ``results.jsonl``, its line of ``samples.jsonl`` (``None`` without ``log_samples``),
     both scrubbed of ``secrets``, and the row itself. A pair that fails is a row with its
-    ``error`` (and the calls it made); the others go on."""
+    ``error`` (and the calls it made); the others go on. ``constraints``: keyword arguments
+    of :func:`~colm_graph.run.constraints.with_constraints` for every item's run (an item's
+    own ``deadline_s`` and ``private`` win), the deadline counting from that run's start."""
     sem = asyncio.Semaphore(concurrency)
     run = _pair_runner(graphs, emit, account=account, cache=cache, log_samples=log_samples,
-                       secrets=secrets)
+                       secrets=secrets, constraints=constraints)
 
     async def one(entry: GraphEntry, item: Item) -> None:
         async with sem:
@@ -399,13 +442,14 @@ async def run_pairs(todo: Sequence[tuple[GraphEntry, Item]], entries: Sequence[G
 async def run_fed(take: Take, graphs: Mapping[str, Any], emit: Emit, *, concurrency: int,
                   account: EvalAccount | SharedEvalAccount | None, cache: Any,
                   log_samples: bool, secrets: Sequence[str],
-                  ended: Callable[[GraphEntry], None] | None = None) -> None:
+                  ended: Callable[[GraphEntry], None] | None = None,
+                  constraints: Mapping[str, Any] | None = None) -> None:
     """:func:`run_pairs` over pairs taken on demand: whenever fewer than ``concurrency``
     pairs are in flight here, ``take`` the difference (one request at a time), until it
     gives nothing. ``ended(entry)`` after each pair, emitted or not."""
     sem = asyncio.Semaphore(concurrency)  # a whole item may overshoot the request a little
     run = _pair_runner(graphs, emit, account=account, cache=cache, log_samples=log_samples,
-                       secrets=secrets)
+                       secrets=secrets, constraints=constraints)
     running: set[asyncio.Task[None]] = set()
 
     async def one(entry: GraphEntry, item: Item) -> None:
@@ -513,8 +557,8 @@ class Dealer:
         self._changed.set()
 
 
-def _unshippable(pool: ModelPool, build: Callable[[GraphEntry], Any] | None, cache: Any
-                 ) -> str | None:
+def _unshippable(pool: ModelPool, build: Callable[[GraphEntry], Any] | None, cache: Any,
+                 detect: Any = None) -> str | None:
     """Why the eval cannot run in worker processes (which rebuild the pool from its entries'
     specs and the graphs from theirs); ``None``: it can."""
     if build is not None:
@@ -527,6 +571,9 @@ def _unshippable(pool: ModelPool, build: Callable[[GraphEntry], Any] | None, cac
     if cache is not None and not isinstance(cache, str | Path):
         return "a cache object cannot be shared with worker processes; give a file or use" \
             " workers=1"
+    if callable(detect):
+        return "a private_detect callable cannot be sent to worker processes; use" \
+            " private_detect=True (the built-in detector) or workers=1"
     return None
 
 
@@ -543,11 +590,12 @@ def _worker_count(workers: int | None, concurrency: int,
 
 
 def _job(entries: Sequence[GraphEntry], pool: ModelPool, out: Path, calls: Any,
-         log_samples: bool, budget: dict[str, Any] | None, labels: Sequence[str]
-         ) -> dict[str, Any]:
+         log_samples: bool, budget: dict[str, Any] | None, labels: Sequence[str],
+         constraints: Mapping[str, Any]) -> dict[str, Any]:
     """What every worker is sent first (JSON): the graphs' and the pool's settings, where
-    the call cache and the budget are; its share of the concurrency is added per worker,
-    and the pairs come later, on demand."""
+    the call cache and the budget are, the eval's run constraints; its share of the
+    concurrency is added per worker, and the pairs (each item with its own constraints)
+    come later, on demand."""
     from colm_graph.run.cache import SQLiteCallCache
 
     models = [e.spec.model_dump(mode="json") for e in pool if e.spec is not None]
@@ -555,7 +603,7 @@ def _job(entries: Sequence[GraphEntry], pool: ModelPool, out: Path, calls: Any,
             "pool": {"models": models, "server": pool.server, "source": pool.source},
             "cache": str(calls.path.resolve()) if isinstance(calls, SQLiteCallCache)
             else None, "log_samples": log_samples, "budget": budget,
-            "labels": list(labels)}
+            "labels": list(labels), "constraints": dict(constraints)}
 
 
 async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: ModelPool,
@@ -567,7 +615,10 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
                     max_paid_usd: float | None = None,
                     max_paid_tokens: int | None = None,
                     notes: TextIO | None = None, cache: Any = "default",
-                    log_samples: bool = False, workers: int | None = 1) -> Path:
+                    log_samples: bool = False, workers: int | None = 1,
+                    deadline_s: float | None = None, private: bool = False,
+                    private_detect: Any = False, max_upload_bytes: int | None = None
+                    ) -> Path:
     """Run every graph on every item; returns the results file.
 
     ``max_paid_usd`` / ``max_paid_tokens`` cap the whole eval: one
@@ -584,6 +635,13 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
 
     ``log_samples``: every call's prompt and reply, per item, in ``OUT/samples.jsonl``
     (one line per graph and item, written with its row; secrets scrubbed).
+
+    ``deadline_s``, ``private``, ``private_detect``, ``max_upload_bytes``: every item's
+    run constraints (:func:`~colm_graph.run.constraints.with_constraints`), the deadline
+    counting from the start of that item's run (not the eval's); an item's own
+    ``deadline_s`` and ``private`` win (``private: false`` also turns the detector off for
+    it). They are recorded in ``run.json``, and a resumed eval must keep them. A
+    ``private_detect`` callable needs ``workers=1``.
 
     ``workers``: processes to run the pairs on, this one and ``workers - 1`` worker
     processes, each with its own event loop and an even share of ``concurrency`` (so no
@@ -606,7 +664,10 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
         raise ConfigError(f"--concurrency: expected at least 1, got {concurrency}")
     if workers is not None and (isinstance(workers, bool) or workers < 1):
         raise ConfigError(f"--workers: expected at least 1, got {workers}")
-    obstacle = _unshippable(pool, build, cache)
+    constraints = _check_constraints({"deadline_s": deadline_s, "private": private,
+                                      "private_detect": private_detect,
+                                      "max_upload_bytes": max_upload_bytes})
+    obstacle = _unshippable(pool, build, cache, private_detect)
     if workers is not None and workers > 1 and obstacle:
         raise ConfigError(f"--workers {workers}: {obstacle}")
     graphs = {e.label: (build(e) if build else load_graph(
@@ -619,6 +680,8 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
     meta = {"graphs": [asdict(e) for e in entries], "dataset": dataset, "items": len(items),
             "seed": seed, "models": models, "limit": limit, "sample": sample,
             "max_paid_usd": max_paid_usd, "max_paid_tokens": max_paid_tokens,
+            **{k: _UNSET[k] for k in CONSTRAINTS},
+            **{k: "callable" if callable(v) else v for k, v in constraints.items()},
             "simulated": pool.simulated, "started_at": time.time(),
             "colm_graph_version": __version__}
     done, before = _check_resume(out, meta, resume)
@@ -652,6 +715,7 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
                     f" {_cap_text(max_paid_usd, max_paid_tokens)} (it was {was}), recorded in"
                     f" {out / RUN}{spent}\n")
         notes.flush()
+    pool.warm_clients()  # before the first item's deadline starts counting
     files = contextlib.ExitStack()  # closed (and the account with them) on the way out
     if account is not None:
         files.callback(account.close)
@@ -677,7 +741,7 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
         if n == 1:
             await run_pairs(todo, entries, graphs, emit, concurrency=concurrency,
                             account=account, cache=calls, log_samples=log_samples,
-                            secrets=secrets)
+                            secrets=secrets, constraints=constraints)
         else:
             from colm_graph.evaluation.shards import run_workers
             from colm_graph.run.spend import SQLiteSpendStore
@@ -692,10 +756,10 @@ async def arun_eval(entries: Sequence[GraphEntry], items: Sequence[Item], pool: 
             dealer = Dealer(todo, entries)
             shares = [concurrency // n + (i < concurrency % n) for i in range(n)]
             job = _job(entries, pool, out, calls, log_samples, budget,
-                       sorted({e.label for e, _ in todo}))
+                       sorted({e.label for e, _ in todo}), constraints)
             here = run_fed(dealer.take, graphs, emit, concurrency=shares[0], account=shared,
                             cache=calls, log_samples=log_samples, secrets=secrets,
-                            ended=dealer.ended)
+                            ended=dealer.ended, constraints=constraints)
             failed, died = await run_workers(
                 job, shares[1:], dealer, here,
                 lambda m: emit(m["row"], m.get("samples"), json.loads(m["row"])))

@@ -101,6 +101,7 @@ async def _work(job: dict[str, Any], inbox: _Inbox, send: Callable[[dict[str, An
     graphs = {e.label: load_graph(e.spec, pool=pool, params=e.params, roles=e.roles)
               for e in entries if e.label in needed}
     cache = SQLiteCallCache(job["cache"]) if job["cache"] else None
+    pool.warm_clients()  # before any item's deadline starts counting
     budget = job["budget"]
     account = SharedEvalAccount(Path(job["out"]), Cap(**budget["cap"]), part=budget["part"]) \
         if budget else None
@@ -117,7 +118,8 @@ async def _work(job: dict[str, Any], inbox: _Inbox, send: Callable[[dict[str, An
         await run_fed(take, graphs,
                       lambda row, samples, _: send({"row": row, "samples": samples}),
                       concurrency=job["concurrency"], account=account, cache=cache,
-                      log_samples=job["log_samples"], secrets=secrets)
+                      log_samples=job["log_samples"], secrets=secrets,
+                      constraints=job.get("constraints"))
     finally:
         if account is not None:
             account.close()

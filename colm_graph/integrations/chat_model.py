@@ -12,6 +12,13 @@ whether a reply that did not go on from the streamed text followed it. Usage is 
 every model call of the run, and the run's inner model calls are child runs of the chat model
 run in callbacks and LangSmith (each tagged with the ``colm_*`` metadata). Each node that
 finishes is reported to callbacks as a custom event named :data:`STEP_EVENT`.
+
+A run's constraints (:mod:`colm_graph.run.constraints`) are the model's fields
+``deadline_s``, ``private``, ``private_detect`` and ``max_upload_bytes``, each overridden per
+call by the ``configurable`` key of the same name (``config={"configurable":
+{"deadline_s": 0.5}}``); the deadline of each ``invoke``/``ainvoke``/``stream``/``astream``
+(each input of a ``batch``) counts from that call. The reply's
+``response_metadata["constraints"]`` says how they came out.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import asyncio
 import re
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +56,7 @@ from colm_graph.core.secrets import pool_secrets, scrub, scrub_value
 from colm_graph.errors import ColmGraphError
 from colm_graph.integrations.reply_stream import ReplyTokens, cancel_and_wait, deltas
 from colm_graph.pool import ModelPool
+from colm_graph.run.constraints import with_constraints
 from colm_graph.spec import GraphSpec, load_graph, load_spec
 from colm_graph.spec.compile import reply_nodes_of
 from colm_graph.spec.fused import node_updates
@@ -61,6 +69,8 @@ STEP_EVENT = "colm_step"
 
 _MODEL_PREFIX = "colm-graph/"
 _PARENT_KWARG = "_colm_parent"
+_LIMITS_KWARG = "_colm_constraints"
+_CONSTRAINTS = ("deadline_s", "private", "private_detect", "max_upload_bytes")
 _WORD = re.compile(r"(?<=\s)(?=\S)")
 _STREAM_MODES = ["updates", "values"]
 _STEP_SCALARS = ("answer", "answers", "selected", "rounds", "stage", "stop_reason", "degraded",
@@ -152,13 +162,17 @@ class _Steps:
 
     def __init__(self, variant: str,
                  callbacks: CallbackManager | AsyncCallbackManager | None,
-                 replies: frozenset[str] = frozenset(), turn: AgentTurn | None = None) -> None:
+                 replies: frozenset[str] = frozenset(), turn: AgentTurn | None = None,
+                 limits: Mapping[str, Any] | None = None) -> None:
         self.variant = variant
         self.replies = replies  # the graph's reply nodes, whose tokens astream sends
         self.turn = turn
         self.config: RunnableConfig = {"callbacks": callbacks} if callbacks is not None else {}
+        conf = dict(limits or {})  # the run's constraints
         if turn is not None:
-            self.config["configurable"] = {TURN_KEY: turn}
+            conf[TURN_KEY] = turn
+        if conf:
+            self.config["configurable"] = conf
         self.events = callbacks is not None and callbacks.parent_run_id is not None
         self.state: Mapping[str, Any] | None = None
 
@@ -186,7 +200,8 @@ class CollaborativeChatModel(BaseChatModel):
     messages are context, its images go to vision-language clients. The reply's
     ``usage_metadata`` sums every model call of the run; its ``response_metadata`` holds
     ``model_name`` (``colm-graph/<variant>``), ``variant``, ``answer``, ``ledger_totals``,
-    ``degraded``, ``stop_reason`` and ``simulated``. A failing run raises, so
+    ``degraded``, ``stop_reason``, ``simulated`` and, for a run with constraints
+    (``deadline_s``, ``private``, ...), ``constraints``. A failing run raises, so
     ``with_fallbacks`` can take over.
 
     A per-call ``model=`` keyword runs another variant (``"single"`` or
@@ -234,6 +249,16 @@ class CollaborativeChatModel(BaseChatModel):
     """Hosts (exact names or IP addresses) whose ``http(s)`` image URLs messages may carry;
     without them only ``data:`` image URLs are accepted (see
     :func:`~colm_graph.core.images.check_image_url`)."""
+    deadline_s: float | None = None
+    """Seconds each call's run may take, from that call (``None``: no deadline): a paid step
+    that does not fit is skipped for the local path, one still running then is cancelled."""
+    private: bool = False
+    """``True``: no byte of a run reaches a model not allowed private data."""
+    private_detect: bool | Callable[[str], Any] = False
+    """``True``: a run is private when its question looks private
+    (:func:`colm_graph.run.privacy.looks_private`); or any callable of the question."""
+    max_upload_bytes: int | None = None
+    """Request bytes each run may send to paid models, in all (``None``: no cap)."""
 
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
@@ -243,12 +268,17 @@ class CollaborativeChatModel(BaseChatModel):
     _replies: dict[str, frozenset[str]] = PrivateAttr(default_factory=dict)
     _refusals: dict[str, str | None] = PrivateAttr(default_factory=dict)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _warm: bool = PrivateAttr(default=False)
 
     def model_post_init(self, context: Any, /) -> None:
         """Check the variant now (its spec is read; the graph is built on first use)."""
         super().model_post_init(context)
         self.allow_image_hosts = sorted({check_image_host(h, flag="allow_image_hosts")
                                          for h in self.allow_image_hosts})
+        try:
+            with_constraints(**self._own_constraints())
+        except ValueError as exc:
+            raise ColmGraphError(str(exc)) from None
         if self.compiled is None:
             self._spec = self.graph if isinstance(self.graph, GraphSpec) else \
                 load_spec(self.graph)
@@ -303,7 +333,48 @@ class CollaborativeChatModel(BaseChatModel):
     def _get_invocation_params(self, stop: list[str] | None = None,
                                **kwargs: Any) -> dict[str, Any]:
         kwargs.pop(_PARENT_KWARG, None)
+        kwargs.pop(_LIMITS_KWARG, None)
         return super()._get_invocation_params(stop=stop, **kwargs)
+
+    # -- run constraints --------------------------------------------------------------
+    def _own_constraints(self) -> dict[str, Any]:
+        """The fields' constraints that are set (a ``False`` leaves a graph parameter be)."""
+        own = {"deadline_s": self.deadline_s, "private": self.private or None,
+               "private_detect": self.private_detect or None,
+               "max_upload_bytes": self.max_upload_bytes}
+        return {k: v for k, v in own.items() if v is not None}
+
+    def _constraints(self, config: RunnableConfig | None, model: Any = None) -> dict[str, Any]:
+        """The ``configurable`` of a call's graph run: the model's constraints, those of the
+        call's ``configurable`` winning, the deadline counted from now (once the graph and
+        the pool's clients are built: a first build must not eat it)."""
+        conf = ensure_config(config).get("configurable") or {}
+        settings = {**self._own_constraints(),
+                    **{k: conf[k] for k in _CONSTRAINTS if conf.get(k) is not None}}
+        if "deadline_s" in settings and not self._warm:
+            self._graph_for(model)
+            if self._pool is not None:
+                self._pool.warm_clients()
+            self._warm = True
+        try:
+            limits = dict(with_constraints(**settings)["configurable"])
+        except ValueError as exc:
+            raise ColmGraphError(f"configurable {exc}") from None
+        if conf.get("colm_deadline") is not None and conf.get("deadline_s") is None:
+            limits["colm_deadline"] = conf["colm_deadline"]  # a Unix time, given as such
+        return limits
+
+    def invoke(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
+               stop: list[str] | None = None, **kwargs: Any) -> AIMessage:
+        """Run the graph once on ``input``; the reply is the answer's text."""
+        kwargs.setdefault(_LIMITS_KWARG, self._constraints(config, kwargs.get("model")))
+        return super().invoke(input, config, stop=stop, **kwargs)
+
+    async def ainvoke(self, input: LanguageModelInput, config: RunnableConfig | None = None,
+                      *, stop: list[str] | None = None, **kwargs: Any) -> AIMessage:
+        """Async :meth:`invoke`."""
+        kwargs.setdefault(_LIMITS_KWARG, self._constraints(config, kwargs.get("model")))
+        return await super().ainvoke(input, config, stop=stop, **kwargs)
 
     # -- the graph ----------------------------------------------------------------
     def _graph_for(self, model: Any) -> tuple[str, Any, frozenset[str]]:
@@ -429,10 +500,13 @@ class CollaborativeChatModel(BaseChatModel):
                callbacks: CallbackManager | AsyncCallbackManager | None,
                kwargs: dict[str, Any]) -> tuple[Any, dict[str, Any], _Steps]:
         """(graph, its input, the reader of its stream) for a call."""
+        limits = kwargs.pop(_LIMITS_KWARG, None)
+        if limits is None:  # called other than through invoke/stream: counted from now
+            limits = self._constraints(None)
         turn = self._turn(messages, kwargs)
         question = self._input(messages, turn)
         variant, graph, replies = self._graph_for(kwargs.get("model"))
-        return graph, question, _Steps(variant, callbacks, replies, turn)
+        return graph, question, _Steps(variant, callbacks, replies, turn, limits)
 
     def _run(self, messages: Sequence[BaseMessage], callbacks: CallbackManager | None,
              kwargs: dict[str, Any]) -> AIMessage:
@@ -545,14 +619,20 @@ class CollaborativeChatModel(BaseChatModel):
     def stream(self, input: LanguageModelInput, config: RunnableConfig | None = None, *,
                stop: list[str] | None = None, **kwargs: Any) -> Iterator[AIMessageChunk]:
         """Run the graph and stream its reply text; the last chunk carries the usage."""
+        limits = kwargs.pop(_LIMITS_KWARG, None) or self._constraints(config,
+                                                                      kwargs.get("model"))
         config, parent = _with_parent(config, CallbackManager)
-        yield from super().stream(input, config, stop=stop, **{**kwargs, _PARENT_KWARG: parent})
+        yield from super().stream(input, config, stop=stop,
+                                  **{**kwargs, _PARENT_KWARG: parent, _LIMITS_KWARG: limits})
 
     async def astream(self, input: LanguageModelInput, config: RunnableConfig | None = None,
                       *, stop: list[str] | None = None,
                       **kwargs: Any) -> AsyncIterator[AIMessageChunk]:
         """Async :meth:`stream`."""
+        limits = kwargs.pop(_LIMITS_KWARG, None) or self._constraints(config,
+                                                                      kwargs.get("model"))
         config, parent = _with_parent(config, AsyncCallbackManager)
         async for chunk in super().astream(input, config, stop=stop,
-                                           **{**kwargs, _PARENT_KWARG: parent}):
+                                           **{**kwargs, _PARENT_KWARG: parent,
+                                              _LIMITS_KWARG: limits}):
             yield chunk

@@ -39,6 +39,18 @@ reply, a chunk with ``finish_reason`` (and the ``colm`` object), a usage chunk w
 reply is checked first): comments, then its content and its tool calls as OpenAI's tool-call
 deltas.
 
+A request's run constraints (:mod:`colm_graph.run.constraints`) come in headers,
+``x-colm-deadline-s: SECONDS`` (a positive number) and ``x-colm-private: true|false``, or in
+the request's own ``colm`` object beside the OpenAI fields (``extra_body={"colm": {...}}``
+with the ``openai`` client): ``deadline_s`` (seconds, a positive number), ``private`` and
+``private_detect`` (``true``/``false``) and ``max_upload_bytes`` (a whole number >= 0);
+unknown keys there are refused. Given both ways, and against the server's own ``params`` of
+the same names, the tighter holds: the shorter deadline, private when any says so, the
+smaller upload cap (a request cannot lift the server's ``private``). The deadline counts
+from the moment the request is accepted, before its body is read; a bad value is a 400
+naming the header or field. The reply's ``colm.constraints`` says how they came out
+(``private``, ``time_left_s``, ``deadline_hit``, ``upload_left_bytes``).
+
 Requests are bounded before they cost anything: the body is read up to
 :data:`MAX_BODY_BYTES` and answered 413 the moment it passes it (a chunked body too; the rest
 is never read into memory); it is parsed and validated in a worker thread, message by message,
@@ -171,6 +183,16 @@ class _StreamOptions(BaseModel):
     include_usage: bool = False
 
 
+class _ColmOptions(BaseModel):
+    """The request's ``colm`` object: its run constraints."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+    deadline_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    private: bool | None = None
+    private_detect: bool | None = None
+    max_upload_bytes: int | None = Field(default=None, ge=0)
+
+
 class _ChatRequest(BaseModel):
     """The fields of a chat completion request the server reads; others are ignored. The
     messages are validated one by one (:data:`_MESSAGE`) as the body is read: ``messages``
@@ -186,6 +208,7 @@ class _ChatRequest(BaseModel):
     tool_choice: Any = None
     parallel_tool_calls: bool | None = None
     response_format: Any = None
+    colm: _ColmOptions | None = None
 
 
 _MESSAGE: TypeAdapter[_Message] = TypeAdapter(_Message)
@@ -584,6 +607,53 @@ def _openai_calls(calls: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
                           "arguments": json.dumps(c.get("args") or {})}} for c in calls]
 
 
+DEADLINE_HEADER, PRIVATE_HEADER = "x-colm-deadline-s", "x-colm-private"
+
+
+def _header_constraints(headers: Mapping[str, str]) -> dict[str, Any]:
+    """``deadline_s`` / ``private`` from the request's headers (400 for a bad value)."""
+    out: dict[str, Any] = {}
+    raw = headers.get(DEADLINE_HEADER)
+    if raw is not None:
+        try:
+            seconds = float(raw)
+        except ValueError:
+            seconds = float("nan")
+        if not (seconds > 0 and seconds != float("inf")):
+            raise _ApiError(400, f"{DEADLINE_HEADER}: expected a positive number of seconds,"
+                            f" got {_short(raw)}", param=DEADLINE_HEADER)
+        out["deadline_s"] = seconds
+    raw = headers.get(PRIVATE_HEADER)
+    if raw is not None:
+        flag = {"true": True, "false": False}.get(raw.strip().lower())
+        if flag is None:
+            raise _ApiError(400, f"{PRIVATE_HEADER}: expected true or false, got"
+                            f" {_short(raw)}", param=PRIVATE_HEADER)
+        out["private"] = flag
+    return out
+
+
+def _run_constraints(given: Sequence[Mapping[str, Any]], params: Mapping[str, Any],
+                     accepted: float) -> dict[str, Any]:
+    """The ``configurable`` of a request's run from its constraints ``given`` (headers,
+    body) and the server's ``params``: the tighter of each, the deadline (a Unix time)
+    counted from ``accepted``; a ``false`` adds nothing."""
+    def values(key: str) -> list[Any]:
+        return [g[key] for g in (*given, params) if g.get(key) is not None]
+
+    out: dict[str, Any] = {}
+    deadlines = values("deadline_s")
+    if deadlines and any(g.get("deadline_s") is not None for g in given):
+        out["colm_deadline"] = accepted + min(float(d) for d in deadlines)
+    for key in ("private", "private_detect"):
+        if any(v is True for v in values(key)):
+            out[key] = True
+    caps = values("max_upload_bytes")
+    if caps:
+        out["max_upload_bytes"] = min(int(c) for c in caps)
+    return out
+
+
 # -- responses ------------------------------------------------------------------------------
 def _usage(run: RunResult) -> tuple[dict[str, int], dict[str, Any]]:
     """The reply's ``usage`` (every call of the run) and its ``colm`` object."""
@@ -785,8 +855,9 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
     process). With ``operator`` (:mod:`colm_graph.integrations.operator`), requests need one of
     its API keys instead of ``token``, are admitted by its rules, and every paid call draws on
     its shared spend store; ``GET /v1/spend`` (its admin token) shows the spend. ``GET
-    /health`` needs no key. Raises :class:`ColmGraphError` for a bad graph, parameter or
-    host."""
+    /health`` needs no key. The clients of the pool's ``openai`` models are built here,
+    so that no request's deadline pays for it. Raises :class:`ColmGraphError` for a bad
+    graph, parameter or host."""
     if operator is not None and token is not None:
         raise ConfigError("token: give either a bearer token or an operator file, not both")
     hosts = sorted({check_image_host(h, flag="allow_image_hosts") for h in allow_image_hosts})
@@ -795,6 +866,7 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
         raise ConfigError(f"max_body_bytes: expected a positive number of bytes, got"
                           f" {max_body_bytes!r}")
     compiled, replies, refusals = _compile(pool, graphs, params)
+    pool.warm_clients()  # now, not in the first request's deadline (the SDK's import)
     if operator is not None:
         operator.check_graphs(list(compiled))
     created = int(time.time())
@@ -894,13 +966,19 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
 
     @app.post("/v1/chat/completions", dependencies=auth)
     async def chat_completions(request: Request) -> Response:
+        accepted = time.time()  # a deadline counts from here
+        headed = _header_constraints(request.headers)
         body = await _read_body(request, max_body_bytes)
         req, conversation, messages = await run_in_threadpool(_request, body, hosts)
-        digest = hashlib.sha256(body).hexdigest()
+        digest = hashlib.sha256(body + (json.dumps(headed, sort_keys=True).encode()
+                                        if headed else b"")).hexdigest()
         del body
         graph_for(req.model)
         request.state.model = req.model
         inputs, turn = _protocol_input(req, conversation, messages, refusals[req.model])
+        limits = _run_constraints(
+            [headed, req.colm.model_dump(exclude_none=True) if req.colm else {}],
+            params or {}, accepted)
         del messages
         idem = request.headers.get("idempotency-key")
 
@@ -908,7 +986,7 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
         nodes = replies[req.model] if req.stream and turn is None else frozenset()
         tokens = ReplyTokens(pool_secrets(pool, [token])) if nodes else None
         if idem is None:
-            config = await admit(request, req)  # refusals keep their HTTP status
+            config = await admit(request, req, limits)  # refusals keep their HTTP status
             work: Any = run_reply(req, inputs, config, tokens, turn)
         else:
             if not 1 <= len(idem) <= 255:
@@ -917,7 +995,8 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
             who = request.state.key.name if operator is not None else "-"
 
             async def start() -> dict[str, Any]:
-                return await run_reply(req, inputs, await admit(request, req), tokens, turn)
+                return await run_reply(req, inputs, await admit(request, req, limits), tokens,
+                                       turn)
 
             work = idempotent(f"{who}:{idem}", digest, start)
         task = asyncio.ensure_future(work)
@@ -946,16 +1025,20 @@ def create_app(pool: ModelPool, *, graphs: Sequence[str | Path | GraphSpec] | No
                                               "X-Accel-Buffering": "no"})
         return _respond(req, reply)
 
-    async def admit(request: Request, req: _ChatRequest) -> RunnableConfig:
-        """The run's config, once the operator (if any) lets the request in."""
+    async def admit(request: Request, req: _ChatRequest, limits: Mapping[str, Any]
+                    ) -> RunnableConfig:
+        """The run's config (with its constraints ``limits``), once the operator (if any)
+        lets the request in."""
         config: RunnableConfig = {"run_name": f"colm-graph serve {req.model}"}
+        if limits:
+            config["configurable"] = dict(limits)
         if operator is not None:
             try:
                 admitted = await run_in_threadpool(operator.admit, request.state.key,
                                                    req.model)
             except Refused as exc:
                 raise _refused(exc) from None
-            config["configurable"] = {"colm_account": admitted.account,
+            config["configurable"] = {**dict(limits), "colm_account": admitted.account,
                                       **_tighter_caps(params or {}, admitted.configurable)}
         return config
 

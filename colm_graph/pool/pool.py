@@ -266,6 +266,18 @@ class ModelPool:
         self._insert(entry)
         return self
 
+    def warm_clients(self) -> None:
+        """Build the clients of the ``openai`` models now (the first one imports the SDK,
+        about a second): a run with a deadline then spends its time on calls. A client that
+        cannot be built (a key not set) fails again where a run calls it, and is handled
+        there."""
+        for entry in self:
+            if entry.provider == "openai":
+                try:
+                    entry.chat_model  # noqa: B018 (built on first use)
+                except Exception:  # noqa: S112 - reported where a run calls it
+                    continue
+
     @property
     def latency(self) -> LatencyBook:
         """Expected latency per model, learned from this pool's calls (seeded from the

@@ -29,7 +29,9 @@ pytestmark = pytest.mark.integration
 KEYS = {"id", "graph", "domain", "answer", "gold", "correct", "no_answer", "usd", "paid_usd",
         "local_usd", "paid_calls", "local_calls", "calls", "input_tokens", "output_tokens",
         "latency_s", "rounds", "stage", "degraded", "error", "simulated", "clients",
-        "paid_tokens", "cached_calls", "cached_usd", "cached_paid_usd"}
+        "paid_tokens", "cached_calls", "cached_usd", "cached_paid_usd",
+        "paid_request_bytes", "paid_response_bytes", "local_request_bytes",
+        "local_response_bytes", "private", "deadline_hit", "link_changed_path"}
 ROOT = Path(__file__).resolve().parents[2]
 
 
