@@ -28,6 +28,11 @@ __all__ = ["Z95", "load_results", "percentile", "significance_lines", "summarize
 _SUMS = ("usd", "paid_usd", "local_usd", "cached_usd", "cached_paid_usd")
 _COUNTS = ("calls", "paid_calls", "local_calls", "input_tokens", "output_tokens",
            "cached_calls")
+_BYTES = ("paid_request_bytes", "paid_response_bytes", "local_request_bytes",
+          "local_response_bytes")
+_FLAGS = {"private": "private_runs", "deadline_hit": "deadline_hits",
+          "link_changed_path": "rerouted_runs"}
+"""Row flag -> the summary's count of rows with it set."""
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -77,6 +82,11 @@ class _Graph:
         self.counts = dict.fromkeys(_COUNTS, 0)
         self.latencies: list[float] = []
         self.simulated: bool | None = None  # None until a row that made calls
+        # rows written before bytes and constraints were recorded lack these keys
+        self.wire = dict.fromkeys(_BYTES, 0)
+        self.wire_rows = 0
+        self.flags = dict.fromkeys(_FLAGS, 0)
+        self.flag_rows = dict.fromkeys(_FLAGS, 0)
         self.total = _Collab()
         self.clients: dict[str, _Collab] = {}
 
@@ -93,6 +103,14 @@ class _Graph:
         for key in _COUNTS:
             self.counts[key] += int(row.get(key, 0))
         self.latencies.append(float(row["latency_s"]))
+        if any(key in row for key in _BYTES):
+            self.wire_rows += 1
+            for key in _BYTES:
+                self.wire[key] += int(row.get(key) or 0)
+        for key in _FLAGS:
+            if key in row:
+                self.flag_rows[key] += 1
+                self.flags[key] += bool(row[key])
         for name, c in (row.get("clients") or {}).items():
             first, final = bool(c["first_correct"]), bool(c["final_correct"])
             self.total.add(first, final)
@@ -121,7 +139,18 @@ class _Graph:
             "latency_p50": percentile(self.latencies, 0.5),
             "latency_p95": percentile(self.latencies, 0.95),
             "collaboration": collab, "simulated": bool(self.simulated),
+            **self._constraints(),
         }
+
+    def _constraints(self) -> dict[str, Any]:
+        recorded = bool(self.wire_rows)
+        out: dict[str, Any] = {v: self.flags[k] if self.flag_rows[k] else None
+                               for k, v in _FLAGS.items()}
+        out.update({k: v if recorded else None for k, v in self.wire.items()})
+        out["paid_request_bytes_per_item"] = (
+            self.wire["paid_request_bytes"] / self.wire_rows if recorded else None)
+        out["bytes_rows"] = self.wire_rows
+        return out
 
 
 def summarize_results(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -134,6 +163,14 @@ def summarize_results(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any
     (item, client) pairs, first answers that were wrong and then fixed, or right and then
     broken, with the same numbers per client under ``by_client``. Latency percentiles
     interpolate linearly (see :func:`percentile`).
+
+    Constraints and bytes: ``private_runs``, ``deadline_hits`` and ``rerouted_runs`` (a
+    down paid endpoint changed the run's path) count the rows with that flag set;
+    ``paid_request_bytes`` (upload to paid models), ``paid_response_bytes``,
+    ``local_request_bytes`` and ``local_response_bytes`` sum the rows', and
+    ``paid_request_bytes_per_item`` is the upload's mean over the ``bytes_rows`` rows that
+    recorded bytes. Rows written before these were recorded count as 0 / false; a value is
+    ``None`` when no row of the graph recorded it.
     """
     graphs: dict[str, _Graph] = {}
     for row in rows:
@@ -186,6 +223,20 @@ def _secs(v: float | None) -> str:
     return "-" if v is None else f"{v:.2f}"
 
 
+def _bytes(v: float | None) -> str:
+    """Bytes in SI units (``n/a``: not recorded)."""
+    if v is None:
+        return "n/a"
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(v) >= size:
+            return f"{v / size:.1f} {unit}"
+    return f"{v:.0f} B"
+
+
+def _count(v: int | None) -> str:
+    return "n/a" if v is None else str(v)
+
+
 def _label(label: str) -> str:
     return "`" + label.replace("|", "\\|") + "`"
 
@@ -203,6 +254,31 @@ def _result_rows(graphs: dict[str, dict[str, Any]]) -> list[list[str]]:
              _pct(s["paid_share"]), _usd(s["usd_per_correct"]),
              f"{_secs(s['latency_p50'])} / {_secs(s['latency_p95'])}", str(s["degraded"])]
             for k, s in graphs.items()]
+
+
+def _constraint_lines(graphs: dict[str, dict[str, Any]]) -> list[str]:
+    """The report's "Constraints and bytes" section (always there: zeros say something)."""
+    rows = [[_label(k), _count(s["private_runs"]), _count(s["deadline_hits"]),
+             _count(s["rerouted_runs"]), _bytes(s["paid_request_bytes"]),
+             _bytes(s["paid_request_bytes_per_item"]), _bytes(s["paid_response_bytes"]),
+             f"{_bytes(s['local_request_bytes'])} / {_bytes(s['local_response_bytes'])}"]
+            for k, s in graphs.items()]
+    out = ["## Constraints and bytes", ""]
+    out += table(["Graph", "Private runs", "Deadline hits", "Rerouted (paid endpoint down)",
+                  "Paid upload", "Paid upload / item", "Paid download", "Local up / down"],
+                 rows)
+    out += ["Private runs sent nothing to models not allowed private data; a deadline hit "
+            "is a run whose deadline skipped or cut a paid step; a rerouted run took "
+            "another path because a paid endpoint was down. Bytes are HTTP request and "
+            "response bodies (every retry; the upload includes what cut or failed paid "
+            "calls had sent); models answering in process count the UTF-8 size of prompt "
+            "and reply. n/a: the rows were written before this was recorded.", ""]
+    partial = [f"{_label(k)} ({s['bytes_rows']} of {s['n']})" for k, s in graphs.items()
+               if 0 < s["bytes_rows"] < s["n"]]
+    if partial:
+        out += ["Bytes come from the rows that recorded them (older rows recorded none): "
+                + ", ".join(partial) + "; the upload per item is their mean.", ""]
+    return out
 
 
 def _collab_rows(graphs: dict[str, dict[str, Any]]) -> list[list[str]]:
@@ -288,6 +364,7 @@ def _markdown(summary: dict[str, Any]) -> str:
         out += table(["Graph", "Cached calls", "Paid USD (its calls)", "Paid USD this run"],
                       [[_label(k), str(g["cached_calls"]), _usd(g["paid_usd"]),
                         _usd(g["paid_usd_spent"])] for k, g in graphs.items()])
+    out += _constraint_lines(graphs)
     collab = _collab_rows(graphs)
     if collab:
         out += ["## Collaboration", "", "Per (item, client) pair: of the first answers that "

@@ -14,7 +14,7 @@ from typing import Any
 
 from colm_graph.errors import ColmGraphError
 from colm_graph.viz.trace import _graph_svg
-from colm_graph.viz.trace_html import Card, render_page
+from colm_graph.viz.trace_html import Card, record_fields, render_page
 
 __all__ = ["write_item_trace"]
 
@@ -38,7 +38,16 @@ def _card(c: dict[str, Any]) -> Card:
                 started_at=float(c.get("started_at") or 0.0),
                 tokens_estimated=bool(c.get("tokens_estimated")),
                 simulated=bool(c.get("simulated")), prompt=c.get("prompt"),
-                response=c.get("response"), error=None, sample=None, in_ledger=True)
+                response=c.get("response"), error=None, sample=None, in_ledger=True,
+                **record_fields(c))
+
+
+def _constraints(row: dict[str, Any]) -> dict[str, Any]:
+    """What the item's row says of its constraints (a private run, a deadline hit); the
+    row keeps no time or upload left. Empty for rows without either."""
+    if not (row.get("private") or row.get("deadline_hit")):
+        return {}
+    return {"private": bool(row.get("private")), "deadline_hit": bool(row.get("deadline_hit"))}
 
 
 def write_item_trace(eval_dir: str | Path, item_id: str, path: str | Path | None = None, *,
@@ -77,7 +86,7 @@ def write_item_trace(eval_dir: str | Path, item_id: str, path: str | Path | None
     result: dict[str, Any] = {"question": sample.get("question"), "answer": row.get("answer"),
               "degraded": bool(row.get("degraded")), "rounds": row.get("rounds"),
               "stage": row.get("stage"), "ledger": ledger,
-              "path": path_taken}
+              "path": path_taken, "constraints": _constraints(row)}
     svg, problem = _graph_svg(spec, None, [p["node"] for p in path_taken],
                               entry.get("params"))
     page = render_page(result=result, spec=spec, pool=None, cards=[_card(c) for c in calls],

@@ -28,7 +28,7 @@ from colm_graph.core.result import RunResult
 from colm_graph.core.secrets import pool_secrets
 from colm_graph.run.calls import message_text
 from colm_graph.run.record import prompt_text
-from colm_graph.viz.trace_html import Card, render_page
+from colm_graph.viz.trace_html import Card, record_fields, render_page
 
 if TYPE_CHECKING:
     from colm_graph.pool import ModelPool
@@ -162,7 +162,7 @@ def _card(rec: Mapping[str, Any], call: TracedCall | None, text: str | None) -> 
         tokens_estimated=bool(rec.get("tokens_estimated")), simulated=bool(rec.get("simulated")),
         prompt=call.prompt if call else None,
         response=call.response if call else text, error=call.error if call else None,
-        sample=None, in_ledger=True, notes=_notes(rec),
+        sample=None, in_ledger=True, notes=_notes(rec), **record_fields(rec),
     )
 
 
@@ -172,6 +172,9 @@ def _notes(rec: Mapping[str, Any]) -> tuple[str, ...]:
         notes.append("No readable score in this reply: the node's 'unknown' value was used.")
     if rec.get("structured"):
         notes.append(f"Structured (JSON-schema) reply: {rec['structured']}.")
+    if rec.get("failed"):
+        notes.append(f"The reply began to arrive and then failed ({rec['failed']}): counted "
+                     "at the bounds of what was sent and received.")
     return tuple(notes)
 
 
@@ -254,9 +257,6 @@ def _with_samples(cards: list[Card], responses: list[Mapping[str, Any]]) -> list
 
 
 # --- the page -----------------------------------------------------------------------
-
-
-
 
 
 def _graph_svg(spec: GraphSpec, pool: ModelPool | None, highlight: list[str],

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from colm_graph.pool import ModelPool
     from colm_graph.spec import GraphSpec
 
-__all__ = ["Card", "render_page"]
+__all__ = ["Card", "FALLBACKS", "record_fields", "render_page"]
 
 REDACTED = "[redacted]"
 
@@ -50,6 +50,41 @@ class Card:
     """False for a failed call that the recorder saw but the ledger does not count."""
     notes: tuple[str, ...] = ()
     """What the ledger says about how the reply was read (score unknown, structured reply)."""
+    request_bytes: int | None = None
+    """Request body bytes sent (``None``: not recorded)."""
+    response_bytes: int | None = None
+    bytes_estimated: bool = False
+    """The model answered in process: the bytes are the prompt's and reply's UTF-8 sizes."""
+    lost_request_bytes: int = 0
+    """For a stand-in: what the paid call it replaced had sent before it failed or was cut."""
+    time_left_s: float | None = None
+    """Seconds to the run's deadline when the call started (runs with a deadline)."""
+    fallback: str | None = None
+    """Why a local model stood in for a paid call (the ledger's ``fallback`` kind)."""
+    fallback_for: str | None = None
+    degraded: str | None = None
+    """The stand-in's reason in words."""
+
+
+def record_fields(rec: Mapping[str, Any]) -> dict[str, Any]:
+    """The :class:`Card` fields a ledger record gives beyond tokens and cost: bytes on the
+    wire, time left and why the call stood in for a paid one."""
+    def whole(key: str) -> int | None:
+        return None if rec.get(key) is None else int(rec[key])
+
+    left = rec.get("time_left_s")
+    return {"request_bytes": whole("request_bytes"), "response_bytes": whole("response_bytes"),
+            "bytes_estimated": bool(rec.get("bytes_estimated")),
+            "lost_request_bytes": int(rec.get("lost_request_bytes") or 0),
+            "time_left_s": None if left is None else float(left),
+            "fallback": None if rec.get("fallback") is None else str(rec["fallback"]),
+            "fallback_for": None if rec.get("fallback_for") is None else str(rec["fallback_for"]),
+            "degraded": None if rec.get("degraded") is None else str(rec["degraded"])}
+
+
+FALLBACKS = {"budget": "budget", "failed": "paid call failed", "down": "paid model down",
+             "deadline": "deadline", "private": "private", "upload": "upload cap"}
+"""The badge of each ``fallback`` kind."""
 
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -87,6 +122,9 @@ figure.graph{background:#fff;border:1px solid #dde1e7;border-radius:8px;padding:
 .metrics{font-size:13px;color:#475467;margin:4px 0}.metrics span{margin-right:12px}
 summary{cursor:pointer;font-weight:600;font-size:13px;color:#344054}
 .path code{background:#eef0f4;padding:1px 5px;border-radius:4px}
+.constraints{background:#fff;border:1px solid #d5d9e0;border-left:5px solid #c2410c;
+ border-radius:8px;padding:4px 14px;margin:12px 0}.constraints h2{border:0;margin:8px 0 2px}
+.standin{background:#fde2e1;border-radius:6px;padding:4px 8px;margin:6px 0;font-size:13px}
 """
 
 
@@ -121,20 +159,54 @@ def _tokens(card: Card) -> str:
     return f"{mark}{card.input_tokens} in / {mark}{card.output_tokens} out"
 
 
+def _bytes(card: Card) -> str | None:
+    if card.request_bytes is None and card.response_bytes is None:
+        return None
+    mark = "~" if card.bytes_estimated else ""
+    return (f"{mark}{card.request_bytes or 0:,} up / {mark}{card.response_bytes or 0:,} "
+            "down")
+
+
+def _time_left(seconds: float) -> str:
+    return f"{seconds:.3f} s left" if seconds >= 0 else f"{-seconds:.3f} s past the deadline"
+
+
+def _stand_in(c: Card, e: Callable[[Any], str]) -> list[str]:
+    """The badge and lines of a call that stood in for a paid one."""
+    if c.fallback is None:
+        return []
+    out = [f"<p class='standin'><strong>Stood in for {e(c.fallback_for or 'a paid model')}"
+           f"</strong>: {e(c.degraded or c.fallback)}</p>"]
+    if c.lost_request_bytes:
+        out.append(f"<p class='muted'>The paid call had sent {c.lost_request_bytes:,} bytes "
+                   "before it stopped (counted in the paid upload).</p>")
+    return out
+
+
 def _card(c: Card, e: Callable[[Any], str], index: int) -> str:
     tier = "paid" if c.tier == "paid" else "local"
     cls = f"card {tier}" + (" failed" if c.error else "")
-    sample = f"<span class='badge'>sample {c.sample}</span>" if c.sample is not None else ""
+    badges = f"<span class='badge'>sample {c.sample}</span>" if c.sample is not None else ""
+    if c.fallback is not None:
+        kind = "".join(ch for ch in c.fallback if ch.isascii() and ch.isalnum())
+        badges += (f"<span class='badge bad fallback fallback-{kind}'>fallback: "
+                   f"{e(FALLBACKS.get(c.fallback, c.fallback))}</span>")
+    wire = _bytes(c)
     out = [f"<article class='{cls}' id='call-{index}'>",
            f"<header><span class='node'>{e(c.node)}</span> · {e(c.model)}"
            f"<span class='badge {tier}'>{e(c.tier)}</span>"
-           f"<span class='badge'>{e(c.role)}</span>{sample}</header>",
+           f"<span class='badge'>{e(c.role)}</span>{badges}</header>",
            "<div class='metrics'>"
            f"<span>tokens {e(_tokens(c))}</span><span>{e(_usd(c.usd))}</span>"
            f"<span>{c.latency_s:.3f} s</span>"
-           + ("<span class='badge sim'>simulated</span>" if c.simulated else "") + "</div>"]
+           + (f"<span class='bytes'>bytes {e(wire)}</span>" if wire else "")
+           + (f"<span class='time-left'>{e(_time_left(c.time_left_s))}</span>"
+              if c.time_left_s is not None else "")
+           + ("<span class='badge sim'>simulated</span>" if c.simulated else "") + "</div>",
+           *_stand_in(c, e)]
     if not c.in_ledger:
-        out.append("<p class='muted'>Not in the ledger (the call failed).</p>")
+        out.append("<p class='muted'>Not in the ledger (the call failed or was stopped; "
+                   "a stand-in's card follows when one answered in its place).</p>")
     if c.error:
         out.append(f"<p><strong>Error:</strong> {e(c.error)}</p>")
     answer = extract_answer(c.response) if c.response else None
@@ -206,6 +278,23 @@ def _sections(cards: Sequence[Card], result: Mapping[str, Any], spec: GraphSpec,
     return "\n".join(out)
 
 
+def _wire_rows(ledger: Sequence[Mapping[str, Any]], t: Mapping[str, Any]
+               ) -> list[tuple[str, Any, Any, Any]]:
+    """Bytes up and down by tier (``~``: some counted in process; ``n/a``: not recorded)."""
+    names = ("Bytes up (requests)", "Bytes down (responses)")
+    if not any(r.get(k) is not None for r in ledger
+               for k in ("request_bytes", "response_bytes", "lost_request_bytes")):
+        return [(name, "n/a", "n/a", "n/a") for name in names]
+    paid = "~" if any(r.get("bytes_estimated") for r in ledger if r["tier"] == "paid") else ""
+    local = "~" if any(r.get("bytes_estimated") for r in ledger if r["tier"] != "paid") else ""
+    either = "~" if paid or local else ""
+    out = []
+    for name, way in zip(names, ("request", "response"), strict=True):
+        up, down = int(t[f"paid_{way}_bytes"]), int(t[f"local_{way}_bytes"])
+        out.append((name, f"{either}{up + down:,}", f"{paid}{up:,}", f"{local}{down:,}"))
+    return out
+
+
 def _totals(ledger: Sequence[Mapping[str, Any]], e: Callable[[Any], str]) -> str:
     t = ledger_totals(ledger)
     rows = [("Calls", t["calls"], t["paid_calls"], t["local_calls"]),
@@ -214,6 +303,7 @@ def _totals(ledger: Sequence[Mapping[str, Any]], e: Callable[[Any], str]) -> str
             ("Output tokens", t["output_tokens"], t["paid_output_tokens"],
              t["output_tokens"] - t["paid_output_tokens"]),
             ("USD", _usd(t["usd"]), _usd(t["paid_usd"]), _usd(t["local_usd"]))]
+    rows += _wire_rows(ledger, t)
     body = "".join(f"<tr><th>{e(name)}</th><td class='num'>{e(a)}</td>"
                    f"<td class='num'>{e(b)}</td><td class='num'>{e(c)}</td></tr>"
                    for name, a, b, c in rows)
@@ -260,15 +350,53 @@ def _summary(result: Mapping[str, Any], e: Callable[[Any], str]) -> str:
     return f"<dl class='summary'>{dl}</dl>{table}"
 
 
+def _constraints(result: Mapping[str, Any], cards: Sequence[Card],
+                 e: Callable[[Any], str]) -> str:
+    """The box at the top of a run that had a deadline, was private or had an upload cap
+    (its ``constraints`` output); ``""`` for other runs."""
+    c = result.get("constraints") or {}
+    if not c:
+        return ""
+    items = [("Private", "yes: no byte went to a model not allowed private data"
+              if c.get("private") else "no")]
+    hit = bool(c.get("deadline_hit")) or any(x.fallback == "deadline" for x in cards)
+    if c.get("time_left_s") is not None or hit:
+        items.append(("Deadline", "<span class='badge bad'>hit</span> a paid step was "
+                      "skipped or cut" if hit else "met"))
+    if c.get("time_left_s") is not None:
+        items.append(("At the end", e(_time_left(float(c["time_left_s"])))))
+    if c.get("upload_left_bytes") is not None:
+        items.append(("Paid upload left", e(f"{int(c['upload_left_bytes']):,} bytes")))
+    kinds: dict[str, int] = {}
+    for x in cards:
+        if x.fallback is not None:
+            kinds[x.fallback] = kinds.get(x.fallback, 0) + 1
+    if kinds:
+        items.append(("Stand-ins", e(", ".join(f"{n} × {FALLBACKS.get(k, k)}"
+                                               for k, n in kinds.items()))))
+    dl = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in items)
+    return (f"<section class='constraints' id='constraints'><h2>Constraints</h2>"
+            f"<dl class='summary'>{dl}</dl></section>")
+
+
 def _pool_table(pool: ModelPool | None, e: Callable[[Any], str]) -> str:
     if pool is None:
         return ""
+    from colm_graph.run.constraints import may_hold_private
+
+    def latency(name: str) -> str:
+        seconds = pool.latency.expected(name)
+        return "-" if seconds is None else f"{seconds:.3f}"
+
     rows = "".join(
         f"<tr><td>{e(m.name)}</td><td>{e(m.tier)}</td><td>{e(m.provider)}</td>"
-        f"<td class='num'>{e(m.price.input)}</td><td class='num'>{e(m.price.output)}</td></tr>"
+        f"<td class='num'>{e(m.price.input)}</td><td class='num'>{e(m.price.output)}</td>"
+        f"<td>{'yes' if may_hold_private(m) else 'no'}</td>"
+        f"<td class='num'>{e(latency(m.name))}</td></tr>"
         for m in pool)
     return ("<details><summary>Model pool</summary><table class='pool'><tr><th>Model</th>"
-            "<th>Tier</th><th>Provider</th><th>USD / M in</th><th>USD / M out</th></tr>"
+            "<th>Tier</th><th>Provider</th><th>USD / M in</th><th>USD / M out</th>"
+            "<th>Private data</th><th>Expected latency (s)</th></tr>"
             f"{rows}</table></details>")
 
 
@@ -300,7 +428,7 @@ def render_page(*, result: Mapping[str, Any], spec: GraphSpec, pool: ModelPool |
     ]
     body = [
         f"<h1>Trace of a {e(spec.name)} run{sim_badge}</h1>",
-        f"<p class='muted'>{e(spec.description)}</p>", *notes,
+        f"<p class='muted'>{e(spec.description)}</p>", *notes, _constraints(result, cards, e),
         "<div class='overview'><div>", *left, "</div><div>", *right, "</div></div>",
         _sections(cards, result, spec, e),
         f"<p class='muted'>Written {e(time.strftime('%Y-%m-%d %H:%M:%S'))} by colm-graph.</p>",
