@@ -7,11 +7,16 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-__all__ = ["ALPHA", "LatencyBook"]
+__all__ = ["ALPHA", "CUT_FACTOR", "LatencyBook"]
 
 ALPHA = 0.3
 """Weight of the newest observation in the running estimate (an exponential moving
 average: a model that slows down is believed within a few calls)."""
+CUT_FACTOR = 2.0
+"""A call stopped unfinished after ``s`` seconds took longer than ``s``: it is then expected
+to take at least ``CUT_FACTOR * s`` (a timed-out call doubles the estimate, as a
+retransmission timer does), so the next run with as little time left does not call it
+again only to cut it again."""
 
 
 @dataclass(eq=False)
@@ -39,4 +44,14 @@ class LatencyBook:
             before = self._mean.get(name, self.seeds.get(name))
             self._mean[name] = seconds if before is None else \
                 ALPHA * seconds + (1 - ALPHA) * before
+            self._count[name] = self._count.get(name, 0) + 1
+
+    def cut(self, name: str, seconds: float) -> None:
+        """A call of ``name`` was stopped after ``seconds`` without finishing (a deadline):
+        expect at least :data:`CUT_FACTOR` times that."""
+        if not seconds >= 0:
+            return
+        with self._lock:
+            before = self._mean.get(name, self.seeds.get(name))
+            self._mean[name] = max(before or 0.0, CUT_FACTOR * seconds)
             self._count[name] = self._count.get(name, 0) + 1

@@ -286,7 +286,8 @@ def plan_paid_call(entry: PoolEntry, worst_in: int, allowance: Allowance | None,
     streamed reply is stopped in."""
     if allowance is not None and entry.name in allowance.down:
         return PaidPlan(refusal=Fallback(
-            "down", f"paid model {entry.name} failed earlier in this run; not retried"))
+            "down", f"paid model {entry.name} failed earlier in this run; not tried again"
+                    f" until its back-off is over"))
     if allowance is None or allowance.unlimited:
         return PaidPlan()
     known = entry.spec.max_tokens if entry.spec is not None else None

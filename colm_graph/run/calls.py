@@ -25,9 +25,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
@@ -248,9 +249,23 @@ def request_size(messages: Sequence[BaseMessage]) -> int:
                .encode("utf-8")) + 128
 
 
-_DEADLINE_POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="colm-deadline")
-"""Threads that make sync paid calls under a deadline (the caller waits at most the time
-left, then goes on; the call is stopped at its next stream chunk)."""
+def _in_thread(make: Callable[[], AIMessage]) -> Future[AIMessage]:
+    """``make()`` in a daemon thread of its own, with this context: how a sync paid call is
+    made under a deadline (the caller waits at most the time left, then goes on; the call is
+    stopped at its next stream chunk). Not a pool's: a process that exits does not wait for
+    an abandoned call (a pool's threads are joined at exit), and a call never waits for a
+    free worker, so none starts after the deadline."""
+    future: Future[AIMessage] = Future()
+    run = contextvars.copy_context().run
+
+    def work() -> None:
+        try:
+            future.set_result(run(make))
+        except BaseException as exc:  # for the caller, or dropped with an abandoned call
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name="colm-deadline", daemon=True).start()
+    return future
 
 
 def _as_ai(reply: Any) -> AIMessage:
@@ -595,7 +610,7 @@ class _Call:
             return Fallback("deadline", f"deadline: no time left to call paid model"
                             f" {call.entry.name}")
         if isinstance(exc, DeadlineReached):
-            self.pool.latency.observe(call.entry.name, elapsed)  # took at least this long
+            self.pool.latency.cut(call.entry.name, elapsed)  # took longer than this
             return Fallback("deadline", f"deadline: paid model {call.entry.name} was still"
                             f" running at the run's deadline (cancelled after {elapsed:.3f} s)",
                             tuple(earlier), sent)
@@ -748,7 +763,7 @@ class _Call:
             return make()
         if left <= 0:  # the set-up took what was left: not started
             raise DeadlineReached(self.name, started=False)
-        future = _DEADLINE_POOL.submit(contextvars.copy_context().run, make)
+        future = _in_thread(make)
         try:
             return future.result(timeout=max(left, 0.0))
         except FutureTimeout:

@@ -131,6 +131,12 @@ def with_constraints(config: RunnableConfig | None = None, *, deadline_s: float 
     return merge_configs(config, added) if config else added
 
 
+_PRIVATE_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"))
+"""Private networks (RFC 1918, RFC 4193). Not ``ipaddress``'s ``is_private``, which also
+counts addresses that are merely not global (documentation and reserved ranges)."""
+
+
 def _private_host(host: str) -> bool:
     if host in ("localhost", "") or host.endswith(".localhost"):
         return True
@@ -138,7 +144,10 @@ def _private_host(host: str) -> bool:
         address = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return False  # a name: where it resolves to is not ours to trust
-    return address.is_loopback or address.is_private or address.is_link_local
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_link_local or any(
+        address in network for network in _PRIVATE_NETWORKS)
 
 
 def may_hold_private(entry: PoolEntry) -> bool:

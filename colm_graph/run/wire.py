@@ -3,9 +3,11 @@
 Calls to OpenAI-compatible endpoints are counted at the HTTP client the ``openai`` SDK
 uses (request bodies as sent, every retry included; response bodies as they arrive, a
 stream chunk by chunk), through the client's event hooks, into the :class:`Meter` of the
-call in progress (a context variable, so concurrent calls count apart). Headers are not
-counted. Models that answer in process have no wire: their calls are given the UTF-8 size
-of the prompt and the reply instead, marked ``bytes_estimated``.
+call in progress (a context variable, so concurrent calls count apart). A response body the
+client closes without reading it (the ``openai`` SDK drops the error reply of an attempt it
+retries) counts at its declared ``Content-Length``. Headers are not counted. Models that
+answer in process have no wire: their calls are given the UTF-8 size of the prompt and the
+reply instead, marked ``bytes_estimated``.
 """
 
 from __future__ import annotations
@@ -53,31 +55,54 @@ def _on_request(request: Any) -> None:
             pass
 
 
+def _declared(response: Any) -> int:
+    """The body length a response declared (``Content-Length``; 0 when it has none)."""
+    try:
+        return max(int(response.headers.get("content-length") or 0), 0)
+    except (TypeError, ValueError):
+        return 0
+
+
 def _wrap_response(response: Any, module: Any, *, is_async: bool) -> None:
     found = _METER.get()
     if found is None:
         return
     meter: Meter = found
     inner = response.stream
+    declared = _declared(response)
+    began = False
+
+    def unread() -> None:
+        """A body closed before any of it was read (the SDK drops a retried error reply
+        unread) still came over the wire: it counts at its declared length."""
+        if not began:
+            meter.received += declared
+
     if is_async:
         class _AsyncCounted(module.AsyncByteStream):
             async def __aiter__(self) -> Any:
+                nonlocal began
+                began = True
                 async for chunk in inner:
                     meter.received += len(chunk)
                     yield chunk
 
             async def aclose(self) -> None:
+                unread()
                 await inner.aclose()
 
         response.stream = _AsyncCounted()
     else:
         class _Counted(module.SyncByteStream):
             def __iter__(self) -> Any:
+                nonlocal began
+                began = True
                 for chunk in inner:
                     meter.received += len(chunk)
                     yield chunk
 
             def close(self) -> None:
+                unread()
                 inner.close()
 
         response.stream = _Counted()

@@ -24,8 +24,8 @@ Endpoints (anything else is a 404 with an OpenAI-shaped error body):
   *Tool calls* below).
 * ``GET /v1/models`` -- one model, ``fake``.
 
-The server listens on ``127.0.0.1`` on a free port and serves each connection in its own
-daemon thread, so concurrent requests overlap (useful with ``latency_s``). Every response
+The server listens on ``127.0.0.1`` on a free port (or ``port``) and serves each connection
+in its own daemon thread, so concurrent requests overlap (useful with ``latency_s``). Every response
 carries ``Connection: close``; no keep-alive connection outlives a request, so ``close()``
 never waits on idle clients. Nothing is printed or logged; errors inside handler threads
 (a client that went away mid-answer) are kept in ``errors``.
@@ -88,10 +88,12 @@ this model, 2 for the next one whose first attempt came after it, ...; a retry b
 latest such call), ``digest`` (SHA-256 of the raw body; ``(model, digest, call)`` names one
 call of ours, its records being its attempts), ``started_at`` / ``finished_at``
 (``time.monotonic()``), ``status`` (the HTTP status sent; None for ``reset`` and for a dropped
-``timeout``), ``prompt_tokens`` / ``completion_tokens`` (the usage of the completion the server
-built, for every behaviour that builds one: ``ok``, ``malformed``, ``truncated``, ``empty``, an
-answered ``timeout``), ``body``, ``headers`` and ``path``. Other paths are recorded too, with
-``model=None`` and ``behaviour="ok"`` (``GET /v1/models``) or a 404.
+``timeout``), ``response_bytes`` (the bytes of the response body written, headers not
+counted; a stream's events as they were written), ``prompt_tokens`` / ``completion_tokens``
+(the usage of the completion the server built, for every behaviour that builds one: ``ok``,
+``malformed``, ``truncated``, ``empty``, an answered ``timeout``), ``body``, ``headers`` and
+``path``. Other paths are recorded too, with ``model=None`` and ``behaviour="ok"``
+(``GET /v1/models``) or a 404.
 
 ``responder``: ``responder(body) -> str | dict``; the dict's keys (all optional):
 
@@ -374,9 +376,9 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False
     allow_reuse_address = True
 
-    def __init__(self, owner: FakeOpenAIServer) -> None:
+    def __init__(self, owner: FakeOpenAIServer, port: int = 0) -> None:
         self.owner = owner
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", port), _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Keep handler errors (a client that went away mid-answer) instead of printing."""
@@ -409,7 +411,14 @@ class _Handler(BaseHTTPRequestHandler):
             "started_at": time.monotonic(),
             "finished_at": None,
             "status": None,
+            "response_bytes": 0,
         }
+
+    def _write(self, record: RecordedRequest, data: bytes) -> None:
+        """Write part of the response body, counted in ``response_bytes`` first (so the
+        count is whole by the time the client has the bytes)."""
+        record["response_bytes"] += len(data)
+        self.wfile.write(data)
 
     def _send(self, record: RecordedRequest, status: int, data: bytes,
               content_type: str = "application/json",
@@ -424,7 +433,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         record["status"] = status
         record["finished_at"] = time.monotonic()
-        self.wfile.write(data)
+        self._write(record, data)
         self.wfile.flush()
 
     def _send_json(self, record: RecordedRequest, status: int, payload: Any,
@@ -619,13 +628,13 @@ class _Handler(BaseHTTPRequestHandler):
         record["client_closed"] = False
         try:
             for e, pause in events:
-                self.wfile.write(e)
+                self._write(record, e)
                 self.wfile.flush()
                 if delay and pause:
                     time.sleep(delay)
             record["finished_at"] = time.monotonic()
             if done:
-                self.wfile.write(b"data: [DONE]\n\n")
+                self._write(record, b"data: [DONE]\n\n")
                 self.wfile.flush()
         except OSError:  # the client closed the request mid-stream
             record["client_closed"] = True
@@ -658,18 +667,18 @@ class _Handler(BaseHTTPRequestHandler):
             return f"data: {json.dumps(chunk)}\n\n".encode()
 
         try:
-            self.wfile.write(event({"role": "assistant", "content": ""}))
+            self._write(record, event({"role": "assistant", "content": ""}))
             for _ in range(n):
-                self.wfile.write(event({"content": piece}))
+                self._write(record, event({"content": piece}))
                 self.wfile.flush()
                 record["chunks_sent"] += 1
                 if owner.runaway_delay_s:
                     time.sleep(owner.runaway_delay_s)
-            self.wfile.write(event({}, "stop"))
+            self._write(record, event({}, "stop"))
             if (body.get("stream_options") or {}).get("include_usage"):
                 last = dict(base, choices=[], usage=usage)
-                self.wfile.write(f"data: {json.dumps(last)}\n\n".encode())
-            self.wfile.write(b"data: [DONE]\n\n")
+                self._write(record, f"data: {json.dumps(last)}\n\n".encode())
+            self._write(record, b"data: [DONE]\n\n")
             self.wfile.flush()
         except OSError:  # the client closed the request: what a stopped reader looks like
             record["client_closed"] = True
@@ -708,6 +717,9 @@ class FakeOpenAIServer:
         runaway_chunks, runaway_piece, runaway_delay_s, runaway_usage: the ``runaway``
             behaviour's stream: how many chunks of which text, the pause after each, and
             the usage it reports at the end (default: the true count).
+        port: the port to listen on (``0``: a free one). A test can keep a port with
+            nothing listening (connection refused: an endpoint that is down) and start the
+            server on it later (the endpoint comes back).
 
     Token usage, unless the responder's dict gives it: ``prompt_tokens`` =
     ``max(1, chars // 4)`` over the text of all request messages (string contents
@@ -744,6 +756,7 @@ class FakeOpenAIServer:
         runaway_piece: str = "and so on, ",
         runaway_delay_s: float = 0.0005,
         runaway_usage: Mapping[str, int] | None = None,
+        port: int = 0,
     ) -> None:
         if timeout_then not in ("drop", "answer"):
             raise ValueError(f"timeout_then: expected 'drop' or 'answer', got {timeout_then!r}")
@@ -780,7 +793,7 @@ class FakeOpenAIServer:
         self._calls: dict[tuple[str, str], int] = {}
         self.set_schedule(schedule or {})
         self._closed = False
-        self._httpd = _Server(self)
+        self._httpd = _Server(self, port)
         host, port = self._httpd.server_address[:2]
         self.host, self.port = str(host), int(port)
         self._thread = threading.Thread(target=self._httpd.serve_forever,
