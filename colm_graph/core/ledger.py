@@ -97,9 +97,15 @@ class CallRecord(TypedDict):
     lost_request_bytes: NotRequired[int]
     """For a stand-in: request bytes the paid call it stood in for had sent before it
     failed or was cut at the deadline (counted in the paid tier's upload)."""
+    lost_response_bytes: NotRequired[int]
+    """For a stand-in: response bytes that paid call had received (error bodies of its
+    attempts, a stream cut off), counted in the paid tier's download."""
     bytes_estimated: NotRequired[bool]
     """True when the model answered in process: its bytes are the prompt's and the reply's
     UTF-8 sizes, not bytes on a wire."""
+    upload_trimmed: NotRequired[str]
+    """The drafts in this paid call's prompt were trimmed to fit ``max_upload_bytes``: how
+    (see :mod:`colm_graph.nodes.server`)."""
     time_left_s: NotRequired[float]
     """Seconds the run had left before its deadline when the call started (runs with a
     deadline only)."""
@@ -203,7 +209,8 @@ def ledger_totals(records: Iterable[Mapping[str, Any]]) -> LedgerTotals:
         latency_s=round(every.latency_s, 6),
         paid_request_bytes=paid.request_bytes + sum(int(r.get("lost_request_bytes") or 0)
                                                     for r in records),
-        paid_response_bytes=paid.response_bytes,
+        paid_response_bytes=paid.response_bytes + sum(int(r.get("lost_response_bytes") or 0)
+                                                      for r in records),
         local_request_bytes=local.request_bytes,
         local_response_bytes=local.response_bytes,
     )

@@ -12,7 +12,7 @@ from colm_graph.errors import ConfigError
 from colm_graph.nodes.context import NodeContext
 from colm_graph.nodes.fanout import dropped, expect, last_answering_node
 from colm_graph.run.budget import caps, remaining
-from colm_graph.run.constraints import may_hold_private
+from colm_graph.run.constraints import detects_private, may_hold_private
 from colm_graph.run.links import still_down
 
 __all__ = ["degrade", "degrade_reason", "final_responses", "finish", "vote"]
@@ -191,7 +191,7 @@ def finish(state: ProtocolState, *, ctx: NodeContext) -> dict[str, Any]:
            "degraded": bool(state.get("degraded_reasons")), "answer_source": source,
            "tie": tie}
     limits = remaining(state, ctx.run.params)
-    if limits.constrained:
+    if limits.constrained or detects_private(ctx.run.params):  # said even when not private
         out["constraints"] = constraints_summary(state, limits)
     return out
 

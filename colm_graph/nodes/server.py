@@ -40,10 +40,10 @@ from colm_graph.core.answers import normalize_answer, read_answer
 from colm_graph.core.ledger import CallRecord
 from colm_graph.core.prompts import DEFAULTS, clip_middle, data_block, fold_system
 from colm_graph.core.state import Guidance, ProtocolState, Response
-from colm_graph.nodes._step import Step, allowance, model_node
+from colm_graph.nodes._step import SCHEMA_OF_KIND, Step, allowance, model_node
 from colm_graph.nodes.context import NodeContext
 from colm_graph.nodes.fanout import answers_block, expect, latest_responses, read_reply
-from colm_graph.run.calls import request_size
+from colm_graph.run.calls import body_extra, request_size
 from colm_graph.run.constraints import may_hold_private
 
 __all__ = [
@@ -202,12 +202,13 @@ def _trimmed(drafts: list[Response], build: Build, state: ProtocolState, ctx: No
     fold = getattr(entry, "system_prompt", "separate") == "fold"
     sized: Build = (lambda ds: fold_system(build(ds))) if fold else build
     kind, choices = expect(state, ctx)
-    return fit_upload(drafts, sized, limits.upload, kind=kind, choices=choices)
+    extra = body_extra(entry, SCHEMA_OF_KIND.get(ctx.kind), {})  # what the call adds
+    return fit_upload(drafts, sized, limits.upload - extra, kind=kind, choices=choices)
 
 
 def _note(record: CallRecord, step: Step) -> None:
     if step.data:
-        cast(dict[str, Any], record)["upload_trimmed"] = step.data
+        record["upload_trimmed"] = step.data
 
 
 # -- the prompts ------------------------------------------------------------------------------
@@ -268,7 +269,7 @@ def _prepare_guide(state: ProtocolState, ctx: NodeContext) -> Step:
 def _finish_guide(state: ProtocolState, ctx: NodeContext, step: Step, text: str,
                   record: CallRecord) -> dict[str, Any]:
     _note(record, step)
-    guidance = Guidance(round=step.round, model=step.model, text=text,
+    guidance = Guidance(round=step.round, model=record["model"], text=text,
                         answer=read_reply(text, state, ctx, record), node=ctx.name)
     return {"guidance": [guidance], "ledger": [record], "rounds": step.round}
 

@@ -4,6 +4,7 @@ call (or a step of calls) fits the time left (:mod:`colm_graph.run.constraints`)
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field
 
@@ -38,7 +39,7 @@ class LatencyBook:
             return self._count.get(name, 0)
 
     def observe(self, name: str, seconds: float) -> None:
-        if not seconds >= 0:
+        if not (seconds >= 0 and math.isfinite(seconds)):
             return
         with self._lock:
             before = self._mean.get(name, self.seeds.get(name))
@@ -49,7 +50,7 @@ class LatencyBook:
     def cut(self, name: str, seconds: float) -> None:
         """A call of ``name`` was stopped after ``seconds`` without finishing (a deadline):
         expect at least :data:`CUT_FACTOR` times that."""
-        if not seconds >= 0:
+        if not (seconds >= 0 and math.isfinite(seconds)):
             return
         with self._lock:
             before = self._mean.get(name, self.seeds.get(name))

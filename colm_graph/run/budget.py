@@ -254,6 +254,9 @@ class Fallback:
     sent_bytes: int = 0
     """Request bytes the paid call had sent before it failed (its stand-in's record keeps
     them as ``lost_request_bytes``, counted with the paid tier's upload)."""
+    received_bytes: int = 0
+    """Response bytes it had received (``lost_response_bytes``, counted with the paid
+    tier's download)."""
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,8 @@ from colm_graph.run.stream_guard import (
 )
 from colm_graph.run.wire import Meter, count_bytes, metered
 
-__all__ = ["SCHEMAS", "acall_model", "call_model", "endpoint_of", "message_text"]
+__all__ = ["SCHEMAS", "acall_model", "body_extra", "call_model", "endpoint_of", "message_text",
+           "request_size"]
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "answer": {"type": "object", "additionalProperties": False,
@@ -240,13 +241,30 @@ def _limits(allowance: Allowance | None, config: RunnableConfig | None) -> Allow
     return Allowance(deadline=None if at is None else float(at), private=bool(private))
 
 
-def request_size(messages: Sequence[BaseMessage]) -> int:
+def request_size(messages: Sequence[BaseMessage], extra: int = 0) -> int:
     """About the bytes a request with ``messages`` sends (the JSON of their text, as the
-    chat completions API encodes it, plus a little for the request's other fields)."""
+    chat completions API encodes it, plus a little for the request's other fields, plus
+    ``extra``: what :func:`body_extra` says the call adds)."""
     import json
 
     return len(json.dumps([{"role": m.type, "content": m.content} for m in messages])
-               .encode("utf-8")) + 128
+               .encode("utf-8")) + 128 + extra
+
+
+_BODY_KWARGS = ("tools", "tool_choice", "parallel_tool_calls", "response_format")
+
+
+def body_extra(entry: PoolEntry, schema: str | None, kwargs: dict[str, Any]) -> int:
+    """Bytes a call's request adds to its messages: the tools and the response format it
+    sends (a JSON schema for entries with ``answer_format: json``)."""
+    import json
+
+    extra = {k: kwargs[k] for k in _BODY_KWARGS if kwargs.get(k) is not None}
+    if schema is not None and getattr(entry, "answer_format", "text") == "json" and \
+            "response_format" not in extra:
+        extra["response_format"] = {"type": "json_schema", "json_schema": {
+            "name": schema, "schema": SCHEMAS[schema], "strict": True}}
+    return len(json.dumps(extra, default=str).encode("utf-8")) if extra else 0
 
 
 def _in_thread(make: Callable[[], AIMessage]) -> Future[AIMessage]:
@@ -602,10 +620,11 @@ class _Call:
         earlier = self.charged(call.entry, exc, call.worst_in, started, elapsed)
         self.settle(call.held, earlier)
         sent = self.meter.sent if self.meter is not None else 0
+        got = self.meter.received if self.meter is not None else 0
         if earlier:
             earlier[0]["request_bytes"] = sent
-            earlier[0]["response_bytes"] = self.meter.received if self.meter else 0
-            sent = 0
+            earlier[0]["response_bytes"] = got
+            sent = got = 0
         if isinstance(exc, DeadlineReached) and not exc.started:
             return Fallback("deadline", f"deadline: no time left to call paid model"
                             f" {call.entry.name}")
@@ -613,9 +632,9 @@ class _Call:
             self.pool.latency.cut(call.entry.name, elapsed)  # took longer than this
             return Fallback("deadline", f"deadline: paid model {call.entry.name} was still"
                             f" running at the run's deadline (cancelled after {elapsed:.3f} s)",
-                            tuple(earlier), sent)
+                            tuple(earlier), sent, got)
         return Fallback("failed", f"paid model {call.entry.name} at {endpoint_of(call.entry)}"
-                        f" failed: {_fault(self.pool, exc)}", tuple(earlier), sent)
+                        f" failed: {_fault(self.pool, exc)}", tuple(earlier), sent, got)
 
     @contextlib.contextmanager
     def attempt(self, call: _Paid, failed: list[Fallback]) -> Iterator[tuple[float, float]]:
@@ -667,6 +686,8 @@ class _Call:
             record["earlier_calls"] = list(why.earlier)  # type: ignore[typeddict-unknown-key]
         if why.sent_bytes:
             record["lost_request_bytes"] = why.sent_bytes
+        if why.received_bytes:
+            record["lost_response_bytes"] = why.received_bytes
         return self.emit(reply, record)
 
     def refusal(self, entry: PoolEntry) -> Fallback | None:
@@ -689,7 +710,8 @@ class _Call:
                 return Fallback("deadline", f"deadline: {left:.3f} s left, paid model"
                                 f" {entry.name} is expected to take {expected:.3f} s")
         if limits.upload is not None:
-            size = request_size(_prepared(entry, self.messages))
+            size = request_size(_prepared(entry, self.messages),
+                                body_extra(entry, self.schema, self.kwargs))
             if size > limits.upload:
                 return Fallback("upload", f"max_upload_bytes: the request to {entry.name} is"
                                 f" about {size} bytes, {max(limits.upload, 0)} left")

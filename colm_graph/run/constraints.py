@@ -37,8 +37,8 @@ from langchain_core.runnables.config import merge_configs
 if TYPE_CHECKING:
     from colm_graph.pool import PoolEntry
 
-__all__ = ["configurable", "deadline_of", "may_hold_private", "private_of", "upload_cap_of",
-           "with_constraints"]
+__all__ = ["configurable", "deadline_of", "detects_private", "may_hold_private", "private_of",
+           "upload_cap_of", "with_constraints"]
 
 def configurable() -> Mapping[str, Any]:
     """The ``configurable`` of the LangGraph run in progress (empty outside one)."""
@@ -86,6 +86,11 @@ def private_of(state: Mapping[str, Any], params: Mapping[str, Any],
     from colm_graph.run.privacy import looks_private
 
     return looks_private(question)
+
+
+def detects_private(params: Mapping[str, Any], conf: Mapping[str, Any] | None = None) -> bool:
+    """Whether the run checks its question for private data (``private_detect``)."""
+    return bool(_setting("private_detect", params, conf))
 
 
 def upload_cap_of(params: Mapping[str, Any], conf: Mapping[str, Any] | None = None

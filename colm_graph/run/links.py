@@ -21,7 +21,6 @@ __all__ = ["CALL_BACKOFF_MAX_S", "CALL_BACKOFF_S", "still_down"]
 
 CALL_BACKOFF_S = 1.0
 CALL_BACKOFF_MAX_S = 60.0
-_DOWN_KINDS = ("failed", "down")
 
 
 def still_down(records: Iterable[Mapping[str, Any]], now: float | None = None

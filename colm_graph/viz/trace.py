@@ -175,6 +175,8 @@ def _notes(rec: Mapping[str, Any]) -> tuple[str, ...]:
     if rec.get("failed"):
         notes.append(f"The reply began to arrive and then failed ({rec['failed']}): counted "
                      "at the bounds of what was sent and received.")
+    if rec.get("upload_trimmed"):
+        notes.append(f"Drafts trimmed to the upload cap: {rec['upload_trimmed']}.")
     return tuple(notes)
 
 

@@ -273,3 +273,16 @@ def test_the_residency_rule(tier: str, base_url: str | None, residency: str | No
     if residency is not None:
         entry["residency"] = residency
     assert may_hold_private(ModelPool.from_dict({"models": [entry]}).entry("m")) is allowed
+
+
+def test_a_run_that_checked_its_question_says_so_whatever_it_found() -> None:
+    """``private_detect`` alone: the result's ``constraints`` says whether the question was
+    found private (a run that did not check says nothing)."""
+    graph = load_graph("single")
+    checked = graph.invoke({"question": "What is 2 + 3?"}, with_constraints(private_detect=True))
+    found = graph.invoke({"question": "What is 2 + 3? Reply to jo@example.org"},
+                         with_constraints(private_detect=True))
+    unchecked = graph.invoke({"question": "What is 2 + 3?"})
+    assert checked["constraints"] == {"private": False}
+    assert found["constraints"] == {"private": True}
+    assert "constraints" not in unchecked or not unchecked["constraints"]

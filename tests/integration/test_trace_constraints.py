@@ -246,3 +246,29 @@ def test_an_eval_item_trace_shows_a_private_run(tmp_path: Path) -> None:
     assert ledger_totals(ledger)["local_request_bytes"] == row["local_request_bytes"] > 0
     for line in _totals_lines(ledger):
         assert line in text, line
+
+
+def test_a_guide_whose_drafts_were_trimmed_says_so(tmp_path: Path) -> None:
+    """CoLM on the simulator with an upload cap a little above the whole request: the
+    server's drafts are cut to fit (``upload_trimmed``), and the call's card says how."""
+    pool = ModelPool.default()
+    app = load_graph("colm", pool=pool, params={"skip_guidance_when_agreed": False,
+                                                "rounds": 1})
+    question = {"question": "What is 17 * 23 + 48?"}
+    [whole] = [r for r in app.invoke(question)["ledger"] if r["node"] == "guide"]
+    found = None
+    for factor in (1.2, 1.15, 1.1, 1.05):  # the request's JSON weighs a little more
+        recorder = TraceRecorder()
+        result = app.invoke(question, with_constraints(
+            {"callbacks": [recorder]}, max_upload_bytes=int(whole["request_bytes"] * factor)))
+        [record] = [r for r in result["ledger"] if r["node"] == "guide"]
+        if record.get("upload_trimmed"):
+            found = (result, recorder, record)
+            break
+    assert found is not None, "no cap in the range made the drafts be cut"
+    result, recorder, record = found
+    assert record["tier"] == "paid" and "cut to" in record["upload_trimmed"], record
+    page = write_trace(tmp_path / "trimmed.html", result=result, spec="colm", pool=pool,
+                       recorder=recorder)
+    text = visible_text(page.read_text(encoding="utf-8"))
+    assert f"Drafts trimmed to the upload cap: {record['upload_trimmed']}." in text

@@ -20,7 +20,8 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from colm_graph import ModelPool, ledger_totals, load_graph, with_constraints
-from colm_graph.run.calls import acall_model, call_model, request_size
+from colm_graph.run.budget import Allowance
+from colm_graph.run.calls import acall_model, body_extra, call_model, request_size
 from colm_graph.run.record import prompt_text
 from tests.support.openai_server import FakeOpenAIServer, FaultServer, message_text
 from tests.support.pools import local_entry, paid_entry, write_pool
@@ -119,10 +120,12 @@ def test_a_paid_call_that_fails_every_retry_leaves_its_bytes_to_its_stand_in(tmp
     assert len(paid_requests) == 3  # one try and the client's two retries
     assert record["tier"] == "local" and record["fallback"] == "failed"
     assert record["lost_request_bytes"] == sent(paid_requests)
+    assert record["lost_response_bytes"] == written(paid_requests) > 0  # three error bodies
     assert record["request_bytes"] == sent([local_request])
     assert record["response_bytes"] == written([local_request])
     totals = ledger_totals([record])
     assert totals["paid_request_bytes"] == sent(paid_requests)
+    assert totals["paid_response_bytes"] == written(paid_requests)
     assert totals["local_request_bytes"] == sent([local_request])
 
 
@@ -305,3 +308,27 @@ def test_the_size_a_call_is_refused_by_is_never_below_what_the_client_sends(tmp_
         call_model(pool, "big", messages, node="ask", role="solver", round_=0)
         [request] = paid.chat_requests
         assert sent([request]) <= request_size(messages)
+
+
+def test_a_json_format_entrys_schema_is_counted_in_the_size_a_call_is_refused_by(tmp_path):
+    """``answer_format: json`` sends a JSON schema with the messages (and tools would be sent
+    the same way): the size checked against the cap counts it, so the body bounds hold."""
+    with FakeOpenAIServer() as loc, FakeOpenAIServer() as paid:
+        pool = ModelPool.from_yaml(write_pool(tmp_path / "json.yaml", [
+            local_entry("small", "small", loc.base_url),
+            paid_entry("big", "big", paid.base_url, key_env=KEY_ENV, price=(2.5, 10.0),
+                       answer_format="json"),
+        ], server="big"))
+        call_model(pool, "big", MESSAGES, node="ask", role="solver", round_=0,
+                   schema="answer")
+        [request] = paid.chat_requests
+        assert "response_format" in request["body"]
+        extra = body_extra(pool.entry("big"), "answer", {})
+        assert extra > 0
+        assert request_size(MESSAGES) < sent([request]) <= request_size(MESSAGES, extra)
+        # a cap between the two: the call is refused rather than sent past the cap
+        cap = request_size(MESSAGES) + (sent([request]) - request_size(MESSAGES)) // 2
+        paid.requests.clear()
+        _, record = call_model(pool, "big", MESSAGES, node="ask", role="solver", round_=0,
+                               schema="answer", allowance=Allowance(upload=cap))
+        assert paid.chat_requests == [] and record["fallback"] == "upload"

@@ -151,7 +151,9 @@ def test_graph_info_of_colm_follows_spec_and_pool() -> None:
     assert to_finish.label[0] == f"1: rounds_at_least {spec.parameters['rounds']}"
     assert to_finish.label[1].startswith("or 2: agreed and (")
     assert edges[("tally", "guide")].label == ("otherwise",)
-    assert not edges[("guide", "revise")].conditional and not edges[("guide", "revise")].label
+    assert not edges[("select", "draft")].conditional and not edges[("select", "draft")].label
+    assert edges[("guide", "revise")].label == ("otherwise",)  # unless the deadline passed
+    assert edges[("guide", "degrade")].label == ("not time_left_above 0",)
 
 
 def test_graph_info_fan_out_marks() -> None:
