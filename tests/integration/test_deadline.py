@@ -20,7 +20,6 @@ import json
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,7 +29,8 @@ from typing import Any
 import pytest
 
 from colm_graph import ModelPool, RunResult, load_graph, with_constraints
-from tests.support.openai_server import FakeOpenAIServer, message_text
+from tests.support.constraint_fakes import LocalWriter
+from tests.support.openai_server import FakeOpenAIServer
 from tests.support.pools import local_entry, paid_entry, write_pool
 
 pytestmark = pytest.mark.integration
@@ -42,24 +42,6 @@ WALL_LIMIT_S = 0.8
 VARIANTS = ["single", "route", "cascade", "colm", "cope"]
 PARAMS: dict[str, dict[str, Any]] = {"route": {"threshold": 0.0}}
 """``route`` at threshold 0 sends every question to the paid model."""
-
-
-class LocalWriter:
-    """The local models: every answer differs from every earlier one (samples, drafts and
-    revisions disagree, so each variant wants its paid step); planners get a plan."""
-
-    def __init__(self) -> None:
-        self.answers: set[str] = set()
-        self._n = itertools.count(400)
-        self._lock = threading.Lock()
-
-    def __call__(self, body: dict[str, Any]) -> str:
-        if "You are the planner" in message_text(body):
-            return "1. Multiply 17 by 23.\n2. Add 48."
-        with self._lock:
-            answer = str(next(self._n))
-            self.answers.add(answer)
-        return f"Working it out.\nAnswer: {answer}"
 
 
 @dataclass

@@ -12,9 +12,6 @@ for it; the detector makes a question with an e-mail address private.
 
 from __future__ import annotations
 
-import itertools
-import textwrap
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +22,8 @@ import pytest
 from colm_graph import ModelPool, bundled_graphs, load_graph, with_constraints
 from colm_graph.cli.main import main
 from colm_graph.errors import ColmGraphError
-from tests.support.openai_server import FakeOpenAIServer, message_text
+from tests.support.constraint_fakes import PAID_ONLY_SPEC, LocalWriter
+from tests.support.openai_server import FakeOpenAIServer
 from tests.support.pools import local_entry, paid_entry, write_pool
 
 pytestmark = pytest.mark.integration
@@ -37,24 +35,6 @@ PNG = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAAC0
        "AUAAXpeqz8AAAAASUVORK5CYII=")
 PARAMS: dict[str, dict[str, Any]] = {"route": {"threshold": 0.0}}
 """``route`` at threshold 0 sends every question to the paid model."""
-
-
-class LocalWriter:
-    """The local models: every answer differs from every earlier one (so each variant
-    wants its paid step where it has one); planners get a plan."""
-
-    def __init__(self) -> None:
-        self.answers: set[str] = set()
-        self._n = itertools.count(400)
-        self._lock = threading.Lock()
-
-    def __call__(self, body: dict[str, Any]) -> str:
-        if "You are the planner" in message_text(body):
-            return "1. Multiply 17 by 23.\n2. Add 48."
-        with self._lock:
-            answer = str(next(self._n))
-            self.answers.add(answer)
-        return f"Working it out.\nAnswer: {answer}"
 
 
 @dataclass
@@ -118,26 +98,13 @@ def test_every_shipped_variant_keeps_a_private_run_off_the_paid_endpoint(fakes: 
     assert {"single", "route", "cascade", "colm", "cope", "moa"} <= set(wanted_paid)
 
 
-STRAIGHT = textwrap.dedent("""\
-    name: straight
-    description: the paid model answers, no branch
-    roles:
-      solver: {tier: paid, count: 1}
-    nodes:
-      answer: {kind: answer, role: solver}
-      finish: {kind: finish, options: {output: majority}}
-    edges:
-      - {from: START, to: answer}
-      - {from: answer, to: finish}
-      - {from: finish, to: END}
-    """)
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
 async def test_a_spec_straight_to_the_paid_model_is_stopped_where_calls_are_made(
         fakes: Fakes, tmp_path: Path, mode: str):
     spec = tmp_path / "straight.yaml"
-    spec.write_text(STRAIGHT, encoding="utf-8")
+    spec.write_text(PAID_ONLY_SPEC, encoding="utf-8")
     app = load_graph(spec, pool=fakes.pool())
     config = with_constraints(private=True)
     if mode == "sync":

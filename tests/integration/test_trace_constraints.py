@@ -25,6 +25,7 @@ from colm_graph.evaluation.runner import GraphEntry
 from colm_graph.viz.item_trace import write_item_trace
 from colm_graph.viz.trace import TraceRecorder, trace_cards, write_trace
 from tests.support.browser import external_references, find_chromium, render, visible_text
+from tests.support.constraint_fakes import PAID_ONLY_SPEC
 from tests.support.openai_server import FakeOpenAIServer
 from tests.support.pools import local_entry, paid_entry, write_pool
 
@@ -34,19 +35,6 @@ CHROMIUM = find_chromium()
 QUESTION = "What is 17 * 23 + 48?"
 LOCAL_REPLY = "I think <b>it</b> is 439.\nAnswer: 439"
 """Markup in a model's reply: the page must show it as text."""
-BARE = """\
-name: bare
-description: One paid call, no branch around it (the call itself enforces the run's limits)
-roles:
-  solver: {tier: paid, count: 1}
-nodes:
-  answer: {kind: answer, role: solver}
-  finish: {kind: finish, options: {output: majority}}
-edges:
-  - {from: START, to: answer}
-  - {from: answer, to: finish}
-  - {from: finish, to: END}
-"""
 
 
 def _bytes_line(rec: Mapping[str, Any]) -> str:
@@ -149,7 +137,7 @@ def test_deadline_trace_in_chromium(deadline_run: tuple[dict[str, Any], TraceRec
 
 def _bare_run(tmp_path: Path, config: Any) -> tuple[dict[str, Any], Path]:
     spec = tmp_path / "bare.yaml"
-    spec.write_text(BARE, encoding="utf-8")
+    spec.write_text(PAID_ONLY_SPEC, encoding="utf-8")
     pool = ModelPool.default()
     recorder = TraceRecorder()
     result = load_graph(spec, pool=pool).invoke({"question": "What is 2 + 3?"},
