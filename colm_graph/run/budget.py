@@ -24,6 +24,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from colm_graph.core.ledger import FallbackKind, ledger_totals
+from colm_graph.run.constraints import deadline_of, private_of, upload_cap_of
+from colm_graph.run.links import still_down
 
 if TYPE_CHECKING:
     from colm_graph.pool import PoolEntry
@@ -226,9 +228,6 @@ def failed_models(records: Any) -> tuple[str, ...]:
 
 def remaining(state: Mapping[str, Any], params: Mapping[str, Any]) -> Allowance:
     """What the run may still spend on the paid tier, and which paid models are down."""
-    from colm_graph.run.constraints import deadline_of, private_of, upload_cap_of
-    from colm_graph.run.links import still_down
-
     cap = caps(state, params)
     records = state.get("ledger", [])
     down = still_down(records)

@@ -3,12 +3,13 @@ and the run's context plus one argument. Specs name them; nothing is evaluated a
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from colm_graph.run.budget import remaining
-from colm_graph.run.constraints import may_hold_private
+from colm_graph.run.constraints import deadline_of, may_hold_private, private_of
 from colm_graph.run.links import still_down
 
 if TYPE_CHECKING:
@@ -51,8 +52,15 @@ def _role_models(run: RunContext, roles: str | list[str] | None) -> list[list[st
     return [run.roles.get(r, []) for r in picked]
 
 
+def _time_left(state: State, run: RunContext) -> float | None:
+    """Seconds to the run's deadline (``None``: no deadline); a fan-out task carries it."""
+    task = state.get("allowance") if "fan_out" in state else None
+    at = task.get("deadline") if task else deadline_of(state, run.params)
+    return None if at is None else float(at) - time.time()
+
+
 def _time_left_above(state: State, run: RunContext, x: float) -> bool:
-    left = remaining(state, run.params).time_left()
+    left = _time_left(state, run)
     return left is None or left > float(x)
 
 
@@ -64,12 +72,12 @@ def step_seconds(run: RunContext, roles: str | list[str]) -> float:
 
 
 def _fits_deadline(state: State, run: RunContext, roles: str | list[str]) -> bool:
-    left = remaining(state, run.params).time_left()
+    left = _time_left(state, run)
     return left is None or step_seconds(run, roles) < left
 
 
 def _residency_ok(state: State, run: RunContext, role: str | None) -> bool:
-    if not remaining(state, run.params).private:
+    if not private_of(state, run.params):
         return True
     return all(may_hold_private(run.pool.entry(m))
                for models in _role_models(run, role) for m in models)
