@@ -256,6 +256,9 @@ class ModelPool:
                                 f" 'paid', got {tier!r}")
             if not NAME_RE.match(name):
                 raise PoolError(f"{self.source}: model {name!r}: invalid name")
+            from colm_graph.pool.wire import count_bytes
+
+            count_bytes(model)  # a ChatOpenAI's HTTP bytes, as for the pool's own entries
             p = price if isinstance(price, Price) else Price(**(price or {}))
             entry = PoolEntry(name=name, tier=tier, price=p, domains=tuple(domains),
                               description=description,

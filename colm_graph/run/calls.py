@@ -43,6 +43,7 @@ from colm_graph.core.secrets import pool_secrets, scrub, scrub_message
 from colm_graph.core.tokens import BYTES, Counter, counter, prompt_bound
 from colm_graph.errors import ColmGraphError, ModelCallError
 from colm_graph.pool import ModelPool, PoolEntry
+from colm_graph.pool.wire import Meter, metered
 from colm_graph.run.budget import (
     STREAM_FACTOR,
     STREAM_SLACK,
@@ -62,7 +63,6 @@ from colm_graph.run.stream_guard import (
     astream_guarded,
     stream_guarded,
 )
-from colm_graph.run.wire import Meter, count_bytes, metered
 
 __all__ = ["SCHEMAS", "acall_model", "body_extra", "call_model", "endpoint_of", "message_text",
            "request_size"]
@@ -251,6 +251,12 @@ def request_size(messages: Sequence[BaseMessage], extra: int = 0) -> int:
                .encode("utf-8")) + 128 + extra
 
 
+def _json_format(schema: str) -> dict[str, Any]:
+    """The ``response_format`` that asks for a reply matching :data:`SCHEMAS` ``[schema]``."""
+    return {"type": "json_schema",
+            "json_schema": {"name": schema, "schema": SCHEMAS[schema], "strict": True}}
+
+
 _BODY_KWARGS = ("tools", "tool_choice", "parallel_tool_calls", "response_format")
 
 
@@ -262,8 +268,7 @@ def body_extra(entry: PoolEntry, schema: str | None, kwargs: dict[str, Any]) -> 
     extra = {k: kwargs[k] for k in _BODY_KWARGS if kwargs.get(k) is not None}
     if schema is not None and getattr(entry, "answer_format", "text") == "json" and \
             "response_format" not in extra:
-        extra["response_format"] = {"type": "json_schema", "json_schema": {
-            "name": schema, "schema": SCHEMAS[schema], "strict": True}}
+        extra["response_format"] = _json_format(schema)
     return len(json.dumps(extra, default=str).encode("utf-8")) if extra else 0
 
 
@@ -314,15 +319,13 @@ def _runnable(entry: PoolEntry, schema: str | None, kwargs: dict[str, Any]
     entries with ``answer_format: json`` (``response_format`` for OpenAI-compatible
     endpoints, which keeps the call's output cap; LangChain's ``with_structured_output``
     for other chat models)."""
-    model = count_bytes(entry.chat_model)
+    model = entry.chat_model
     if "tools" in kwargs or "response_format" in kwargs:
         return _with_tools(entry, model, kwargs)
     if schema is None or getattr(entry, "answer_format", "text") != "json":
         return model, kwargs
-    fmt = {"type": "json_schema",
-           "json_schema": {"name": schema, "schema": SCHEMAS[schema], "strict": True}}
     if entry.provider == "openai" or _is_chat_openai(model):
-        return model, {**kwargs, "response_format": fmt}
+        return model, {**kwargs, "response_format": _json_format(schema)}
     try:
         return model.with_structured_output(SCHEMAS[schema] | {"title": schema},
                                             include_raw=True), {}

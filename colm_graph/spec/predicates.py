@@ -53,10 +53,9 @@ def _role_models(run: RunContext, roles: str | list[str] | None) -> list[list[st
 
 
 def _time_left(state: State, run: RunContext) -> float | None:
-    """Seconds to the run's deadline (``None``: no deadline); a fan-out task carries it."""
-    task = state.get("allowance") if "fan_out" in state else None
-    at = task.get("deadline") if task else deadline_of(state, run.params)
-    return None if at is None else float(at) - time.time()
+    """Seconds to the run's deadline (``None``: no deadline)."""
+    at = deadline_of(state, run.params)
+    return None if at is None else at - time.time()
 
 
 def _time_left_above(state: State, run: RunContext, x: float) -> bool:

@@ -1,4 +1,4 @@
-"""Bytes on the wire (``colm_graph/run/wire.py``): every call record's ``request_bytes`` and
+"""Bytes on the wire (``colm_graph/pool/wire.py``): every call record's ``request_bytes`` and
 ``response_bytes`` against what the local fake servers received and wrote, over the real
 ``ChatOpenAI`` client, sync and async.
 
@@ -332,3 +332,17 @@ def test_a_json_format_entrys_schema_is_counted_in_the_size_a_call_is_refused_by
         _, record = call_model(pool, "big", MESSAGES, node="ask", role="solver", round_=0,
                                schema="answer", allowance=Allowance(upload=cap))
         assert paid.chat_requests == [] and record["fallback"] == "upload"
+
+
+def test_a_chat_openai_added_as_an_object_counts_its_bytes_too(servers):
+    """``pool.add(name, ChatOpenAI(...))``: its HTTP clients count from when it is added."""
+    from langchain_openai import ChatOpenAI
+
+    loc, _ = servers
+    pool = ModelPool().add("obj", ChatOpenAI(model="m", api_key="not-needed",
+                                             base_url=loc.base_url))
+    _, record = call_model(pool, "obj", MESSAGES, node="ask", role="solver", round_=0)
+    [request] = loc.chat_requests
+    assert "bytes_estimated" not in record
+    assert record["request_bytes"] == sent([request])
+    assert record["response_bytes"] == written([request])

@@ -96,6 +96,6 @@ def build(spec: ModelSpec) -> BaseChatModel:
         kwargs["max_tokens"] = spec.max_tokens
     if spec.timeout_s is not None:
         kwargs["timeout"] = spec.timeout_s
-    from colm_graph.run.wire import count_bytes
+    from colm_graph.pool.wire import count_bytes
 
     return count_bytes(_reasoning_model()(**kwargs))
